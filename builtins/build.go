@@ -1,0 +1,257 @@
+package builtins
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fleet-nix/fleet/engine/model"
+)
+
+// Build checks the recorded declarations as a whole and returns the fleet.
+// entry is the display name of the entry file, used when the fleet lacks
+// something no single line is responsible for. All problems are reported
+// together, each at the declaration that has it.
+func (r *Recorder) Build(entry string) (*model.Fleet, error) {
+	var errs model.Errors
+	errf := func(pos model.Pos, format string, args ...any) *model.Error {
+		e := &model.Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+		errs = append(errs, e)
+		return e
+	}
+
+	f := &model.Fleet{Pos: model.Pos{File: entry, Line: 1, Col: 1}}
+	switch len(r.fleets) {
+	case 0:
+		errf(f.Pos, `no fleet() declaration: add fleet(name = "...") to %s`, entry)
+	default:
+		*f = *r.fleets[0]
+		for _, dup := range r.fleets[1:] {
+			errf(dup.Pos, "fleet() is declared twice").Notes = []model.Note{{Pos: r.fleets[0].Pos, Msg: "first declared here"}}
+		}
+	}
+
+	// Duplicate names, per kind. Channels and inputs share one namespace:
+	// both are inputs of the generated flake.
+	type named struct {
+		kind string
+		pos  model.Pos
+	}
+	dupCheck := func(ns map[string]named, kind, name string, pos model.Pos) {
+		if prev, ok := ns[name]; ok {
+			errf(pos, "%s %q is declared twice", kind, name).Notes = []model.Note{{Pos: prev.pos, Msg: fmt.Sprintf("%s %q first declared here", prev.kind, name)}}
+			return
+		}
+		ns[name] = named{kind, pos}
+	}
+	flakeInputs := map[string]named{}
+	for _, c := range r.channels {
+		dupCheck(flakeInputs, "channel", c.Name, c.Pos)
+	}
+	for _, in := range r.inputs {
+		dupCheck(flakeInputs, "input", in.Name, in.Pos)
+	}
+	features, users, machines, secrets := map[string]named{}, map[string]named{}, map[string]named{}, map[string]named{}
+	for _, x := range r.features {
+		dupCheck(features, "feature", x.Name, x.Pos)
+	}
+	for _, x := range r.users {
+		dupCheck(users, "user", x.Name, x.Pos)
+	}
+	for _, x := range r.machines {
+		dupCheck(machines, "machine", x.Name, x.Pos)
+	}
+	for _, x := range r.secrets {
+		dupCheck(secrets, "secret", x.s.Name, x.s.Pos)
+	}
+	r.checkOverlayDuplicates(errf)
+
+	// References by name.
+	channelNames, inputNames := names(r.channels, chName), names(r.inputs, inName)
+	featureNames, userNames := keys(features), keys(users)
+	check := func(pos model.Pos, owner, kind, name string, ns map[string]named, all []string) {
+		if _, ok := ns[name]; !ok {
+			errf(pos, "%s: unknown %s %q%s", owner, kind, name, didYouMean(name, all))
+		}
+	}
+	chans, ins := map[string]named{}, map[string]named{}
+	for _, c := range r.channels {
+		chans[c.Name] = named{}
+	}
+	for _, in := range r.inputs {
+		ins[in.Name] = named{}
+	}
+	for _, in := range r.inputs {
+		for _, k := range sortedKeys(in.Follows) {
+			target := in.Follows[k]
+			if _, ok := flakeInputs[target]; !ok {
+				errf(in.Pos, "input %s: follows %s = %q, which is no channel or input%s", in.Name, k, target,
+					didYouMean(target, append(channelNames, inputNames...)))
+			}
+		}
+	}
+	for _, o := range r.overlays {
+		owner := fmt.Sprintf("overlay.%s %s", o.Kind, o.Name)
+		if o.Channel != "" {
+			check(o.Pos, owner, "channel", o.Channel, chans, channelNames)
+		}
+		if o.Input != "" {
+			check(o.Pos, owner, "input", o.Input, ins, inputNames)
+		}
+	}
+	for _, x := range r.features {
+		for _, req := range x.Requires {
+			check(x.Pos, "feature "+x.Name+": requires", "feature", req, features, featureNames)
+		}
+	}
+	for _, u := range r.users {
+		for _, h := range u.Home {
+			check(u.Pos, "user "+u.Name+": home", "feature", h, features, featureNames)
+		}
+	}
+	userByName := make(map[string]*model.User, len(r.users))
+	for _, u := range r.users {
+		userByName[u.Name] = u
+	}
+	needHM, needDarwin := model.Pos{}, model.Pos{}
+	for _, m := range r.machines {
+		for _, x := range m.Features {
+			check(m.Pos, "machine "+m.Name, "feature", x, features, featureNames)
+		}
+		for _, u := range m.Users {
+			check(m.Pos, "machine "+m.Name, "user", u, users, userNames)
+		}
+		if m.Class == model.Darwin && needDarwin.File == "" {
+			needDarwin = m.Pos
+		}
+		if m.Home.Len() > 0 && needHM.File == "" {
+			needHM = m.Pos
+		}
+		for _, u := range m.Users {
+			if x := userByName[u]; x != nil && len(x.Home) > 0 && needHM.File == "" {
+				needHM = m.Pos
+			}
+		}
+	}
+	if _, ok := chans["nixpkgs"]; !ok && len(r.machines) > 0 {
+		errf(f.Pos, `machines are built from the channel "nixpkgs", which is not declared: add channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")`)
+	}
+	if needDarwin.File != "" {
+		if _, ok := ins["nix-darwin"]; !ok {
+			errf(needDarwin, `nix-darwin machines need the input "nix-darwin": add input("nix-darwin", url = "github:nix-darwin/nix-darwin", follows = {"nixpkgs": "nixpkgs"})`)
+		}
+	}
+	if needHM.File != "" {
+		if _, ok := ins["home-manager"]; !ok {
+			errf(needHM, `home configuration needs the input "home-manager": add input("home-manager", url = "github:nix-community/home-manager", follows = {"nixpkgs": "nixpkgs"})`)
+		}
+	}
+	for _, a := range f.Admins {
+		if checkRecipient(a) == nil {
+			continue
+		}
+		u := userByName[a]
+		switch {
+		case u == nil:
+			errf(f.Pos, "fleet: admin %q is no user, age recipient or ssh-ed25519 key%s", a, didYouMean(a, userNames))
+		case u.Age == "" && !hasEd25519(u.SSHKeys):
+			errf(f.Pos, "fleet: admin %q has no age key and no ssh-ed25519 key: set user(%q, age = \"age1...\")", a, a)
+		}
+	}
+
+	f.Channels, f.Inputs, f.Overlays, f.Features, f.Users, f.Machines =
+		r.channels, r.inputs, r.overlays, r.features, r.users, r.machines
+	f.Sort()
+
+	// Secrets: resolve selectors against the machines.
+	secretNames := keys(secrets)
+	machineNames := keys(machines)
+	for _, d := range r.secrets {
+		s := *d.s
+		for _, sel := range d.sels {
+			if len(f.Select(sel)) == 0 {
+				if sel.IsPattern() {
+					errf(s.Pos, "secret %s: selector %q matches no machine", s.Name, sel)
+				} else {
+					errf(s.Pos, "secret %s: unknown machine %q%s", s.Name, sel, didYouMean(string(sel), machineNames))
+				}
+			}
+		}
+		for _, m := range f.Select(d.sels...) {
+			s.Machines = append(s.Machines, m.Name)
+		}
+		for _, dep := range s.Depends {
+			check(s.Pos, "secret "+s.Name+": depends", "secret", dep, secrets, secretNames)
+		}
+		f.Secrets = append(f.Secrets, &s)
+	}
+	f.Sort()
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkOverlayDuplicates refuses two overlay entries for the same thing,
+// except fallbacks of one package on disjoint platform lists.
+func (r *Recorder) checkOverlayDuplicates(errf func(model.Pos, string, ...any) *model.Error) {
+	seen := map[string]*model.Overlay{}
+	for _, o := range r.overlays {
+		key := string(o.Kind) + "\x00" + o.Name
+		if o.Kind == model.OverlayPatch {
+			key = string(o.Kind) + "\x00" + o.URL
+		}
+		prev, ok := seen[key]
+		if !ok {
+			seen[key] = o
+			continue
+		}
+		if o.Kind == model.OverlayFallback && len(o.Platforms) > 0 && len(prev.Platforms) > 0 && !overlaps(o.Platforms, prev.Platforms) {
+			continue
+		}
+		errf(o.Pos, "overlay.%s %q is declared twice", o.Kind, o.Name).Notes =
+			[]model.Note{{Pos: prev.Pos, Msg: "first declared here"}}
+	}
+}
+
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		if contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasEd25519(keys []string) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(k, "ssh-ed25519 ") {
+			return true
+		}
+	}
+	return false
+}
+
+func chName(c *model.Channel) string { return c.Name }
+func inName(i *model.Input) string   { return i.Name }
+
+func names[T any](xs []T, name func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = name(x)
+	}
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := keys(m)
+	sortStrings(out)
+	return out
+}

@@ -1,0 +1,115 @@
+package builtins
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/fleet-nix/fleet/engine/model"
+	"go.starlark.net/starlark"
+)
+
+// hostGroup is hetzner.server and gcp.instance: where a cloud machine runs.
+// They declare nothing by themselves; passing one as machine(host = ...)
+// makes it part of the fleet, named after the machine.
+func hostGroup() []Builtin {
+	return []Builtin{
+		{Fn: builtinHetznerServer, Doc: Doc{Name: "hetzner.server", Group: "hosts",
+			Signature: `hetzner.server(type, location, image = "debian-12", enabled = True, labels = {}, firewalls = [], ipv4 = True, ipv6 = True)`,
+			Text: `A Hetzner Cloud server (type "cx43", location "fsn1"). image is what the server boots
+before fleet installs NixOS on it. enabled = False is the cost toggle: the server is
+deleted, the machine stays in the fleet and its configuration is still built. labels
+are added to fleet's own (managed-by, fleet, machine).`}},
+		{Fn: builtinGCPInstance, Doc: Doc{Name: "gcp.instance", Group: "hosts",
+			Signature: `gcp.instance(project, zone, type, disk_gb = 50, image = "projects/debian-cloud/global/images/family/debian-12", gpu = "", gpus = 0, tags = [], labels = {}, enabled = True)`,
+			Text: `A Google Compute Engine instance (type "e2-standard-8", zone "us-central1-b").
+gpu/gpus attach accelerators ("nvidia-tesla-t4", 1); such instances terminate on host
+maintenance. tags are network tags for firewall rules. enabled = False deletes the
+instance and keeps the machine, as for hetzner.server.`}},
+	}
+}
+
+var (
+	// GCE and Hetzner label keys: lower-case, start with a letter.
+	labelKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,62}$`)
+	labelValRE = regexp.MustCompile(`^[a-z0-9_.-]{0,63}$`)
+	zoneRE     = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+-[a-z]$`)
+)
+
+// reservedLabels are set by fleet itself on every resource it creates.
+var reservedLabels = map[string]bool{"managed-by": true, "fleet": true, "machine": true}
+
+func checkLabels(fn string, labels map[string]string) error {
+	for k, v := range labels {
+		if reservedLabels[k] {
+			return fmt.Errorf("%s: label %q is set by fleet itself", fn, k)
+		}
+		if !labelKeyRE.MatchString(k) || !labelValRE.MatchString(v) {
+			return fmt.Errorf("%s: label %q = %q: keys start with a lower-case letter; keys and values use a-z, 0-9, '_', '-', '.' (63 characters at most)", fn, k, v)
+		}
+	}
+	return nil
+}
+
+func builtinHetznerServer(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s := &model.HetznerServer{Image: "debian-12", IPv4: true, IPv6: true}
+	enabled := true
+	var labels stringMap
+	var firewalls stringList
+	if err := unpack(b.Name(), args, kwargs, "type", &s.Type, "location", &s.Location, "image?", &s.Image,
+		"enabled?", &enabled, "labels?", &labels, "firewalls?", &firewalls, "ipv4?", &s.IPv4, "ipv6?", &s.IPv6); err != nil {
+		return nil, err
+	}
+	if s.Type == "" || s.Location == "" || s.Image == "" {
+		return nil, fmt.Errorf("hetzner.server: type, location and image must not be empty")
+	}
+	if err := checkLabels(b.Name(), labels); err != nil {
+		return nil, err
+	}
+	if !s.IPv4 && !s.IPv6 {
+		return nil, fmt.Errorf("hetzner.server: ipv4 and ipv6 are both off: fleet could not reach the server")
+	}
+	s.Labels, s.Firewalls = labels, firewalls
+	h := &model.Host{Provider: model.Hetzner, Enabled: enabled, Hetzner: s, Pos: callerPos(thread)}
+	kw := map[string]string{"type": quote(s.Type), "location": quote(s.Location)}
+	if !enabled {
+		kw["enabled"] = "False"
+	}
+	return &HostValue{host: h, repr: callRepr(b.Name(), nil, kw)}, nil
+}
+
+func builtinGCPInstance(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	g := &model.GCPInstance{DiskGB: 50, Image: "projects/debian-cloud/global/images/family/debian-12"}
+	enabled := true
+	var labels stringMap
+	var tags stringList
+	if err := unpack(b.Name(), args, kwargs, "project", &g.Project, "zone", &g.Zone, "type", &g.Type,
+		"disk_gb?", &g.DiskGB, "image?", &g.Image, "gpu?", &g.GPU, "gpus?", &g.GPUs, "tags?", &tags,
+		"labels?", &labels, "enabled?", &enabled); err != nil {
+		return nil, err
+	}
+	if g.Project == "" || g.Type == "" || g.Image == "" {
+		return nil, fmt.Errorf("gcp.instance: project, type and image must not be empty")
+	}
+	if !zoneRE.MatchString(g.Zone) {
+		return nil, fmt.Errorf("gcp.instance: zone %q is not a GCE zone (like \"us-central1-b\")", g.Zone)
+	}
+	if g.DiskGB < 10 || g.DiskGB > 65536 {
+		return nil, fmt.Errorf("gcp.instance: disk_gb = %d: boot disks are 10 to 65536 GB", g.DiskGB)
+	}
+	if (g.GPU == "") != (g.GPUs == 0) {
+		return nil, fmt.Errorf("gcp.instance: give gpu and gpus together (gpu = \"nvidia-tesla-t4\", gpus = 1)")
+	}
+	if g.GPUs < 0 || g.GPUs > 8 {
+		return nil, fmt.Errorf("gcp.instance: gpus = %d: 0 to 8", g.GPUs)
+	}
+	if err := checkLabels(b.Name(), labels); err != nil {
+		return nil, err
+	}
+	g.Labels, g.Tags = labels, tags
+	h := &model.Host{Provider: model.GCP, Enabled: enabled, GCP: g, Pos: callerPos(thread)}
+	kw := map[string]string{"project": quote(g.Project), "zone": quote(g.Zone), "type": quote(g.Type)}
+	if !enabled {
+		kw["enabled"] = "False"
+	}
+	return &HostValue{host: h, repr: callRepr(b.Name(), nil, kw)}, nil
+}

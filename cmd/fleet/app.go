@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fleet-nix/fleet/engine"
+	"github.com/fleet-nix/fleet/engine/graph"
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // evaluation, validation or operation failed
+	exitUsage = 2 // the command line itself is wrong
+)
+
+// usageError marks mistakes in the command line (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	err := app.RunContext(ctx, permuteArgs(app, args))
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "fleet: %s\nRun 'fleet --help' for usage.\n", ue.msg)
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, err)
+	return exitError
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	onUsageError := func(_ *cli.Context, err error, _ bool) error {
+		return usageError{err.Error()}
+	}
+	app := &cli.App{
+		Name:  "fleet",
+		Usage: "describe a fleet of machines in Starlark; get Nix, cloud hosts and deploys",
+		Description: `fleet evaluates a fleet file (fleet.star) into a typed model and dependency graph,
+and from it the Nix configuration of every machine, the cloud changes that create or
+remove their hosts, and the deploy actions that build and activate them.
+
+Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage error.`,
+		Version:         version,
+		Reader:          stdin,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		Suggest:         true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run() maps errors to exit codes
+		OnUsageError:    onUsageError,
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(stderr, "fleet: no command %q\n", name)
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("no command %q", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+		Commands: []*cli.Command{
+			runCommand(),
+			evalCommand(),
+			graphCommand(),
+			docCommand(),
+			versionCommand(),
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsageError
+	}
+	return app
+}
+
+// evalFlags are the flags of every command that evaluates a fleet.
+func evalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "root", Usage: "fleet root: loads and paths may not leave it (default: the directory of FILE)"},
+		&cli.Uint64Flag{Name: "max-steps", Value: engine.DefaultMaxSteps, Usage: "Starlark step budget of the whole evaluation"},
+	}
+}
+
+// loaded is an evaluated fleet and its graph.
+type loaded struct {
+	file  string
+	fleet *model.Fleet
+	graph *graph.Graph
+}
+
+// load evaluates the FILE argument of c and builds its graph: every
+// command starts here, so every command reports the same errors.
+func load(c *cli.Context) (*loaded, error) {
+	file, err := fileArg(c)
+	if err != nil {
+		return nil, err
+	}
+	f, err := engine.Eval(c.Context, file, engine.Options{
+		Root:     c.String("root"),
+		MaxSteps: c.Uint64("max-steps"),
+		Stderr:   c.App.ErrWriter,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g, err := graph.Build(f)
+	if err != nil {
+		return nil, err
+	}
+	return &loaded{file: file, fleet: f, graph: g}, nil
+}
+
+// fileArg returns the single FILE argument.
+func fileArg(c *cli.Context) (string, error) {
+	switch c.NArg() {
+	case 0:
+		return "", usagef("%s: missing FILE (the fleet file, usually fleet.star)", c.Command.Name)
+	case 1:
+		return c.Args().First(), nil
+	}
+	return "", usagef("%s: takes one FILE, got %s", c.Command.Name, strings.Join(c.Args().Slice(), " "))
+}
+
+// permuteArgs moves flags written after positional arguments in front of
+// them, so that `fleet graph fleet.star --format dot` works as people type
+// it (urfave/cli, like the flag package, stops at the first argument).
+// Everything after "--" is left alone.
+func permuteArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		out = append(out, args[i]) // global flags (--help, --version)
+		i++
+	}
+	if i >= len(args) {
+		return out
+	}
+	cmd := app.Command(args[i])
+	if cmd == nil {
+		return args
+	}
+	out = append(out, args[i])
+	i++
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, positional []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		positional = append(positional, a)
+	}
+	return append(append(out, flags...), positional...)
+}

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+)
+
+func graphCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "graph",
+		Usage:     "print the fleet's dependency graph",
+		ArgsUsage: "FILE",
+		Description: `Prints the typed dependency graph: channels, inputs, overlays, features, users,
+machines, hosts and secrets, with an edge from each node to what it depends on.
+
+  fleet graph fleet.star --format dot | dot -Tsvg > fleet.svg`,
+		Flags: append(evalFlags(), &cli.StringFlag{Name: "format", Value: "text", Usage: "text, dot or json"}),
+		Action: func(c *cli.Context) error {
+			format := c.String("format")
+			if format != "text" && format != "dot" && format != "json" {
+				return usagef("graph: --format %q: use text, dot or json", format)
+			}
+			l, err := load(c)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "dot":
+				return l.graph.WriteDOT(c.App.Writer)
+			case "json":
+				return l.graph.WriteJSON(c.App.Writer)
+			}
+			return l.graph.WriteText(c.App.Writer)
+		},
+	}
+}

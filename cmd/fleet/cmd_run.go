@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/urfave/cli/v2"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "evaluate a fleet and show what it declares",
+		ArgsUsage: "FILE",
+		Description: `Evaluates FILE (and what it loads and includes), checks the whole fleet and its
+dependency graph, and prints a summary: machines by class and host, features,
+overlays and secrets.`,
+		Flags: evalFlags(),
+		Action: func(c *cli.Context) error {
+			l, err := load(c)
+			if err != nil {
+				return err
+			}
+			writeSummary(c.App.Writer, l)
+			return nil
+		},
+	}
+}
+
+// writeSummary prints the human summary of `fleet run`.
+func writeSummary(w io.Writer, l *loaded) {
+	f := l.fleet
+	fmt.Fprintf(w, "fleet %s (%s): %s, %s, %s, %s, %s\n\n", f.Name, l.file,
+		count(len(f.Machines), "machine"), count(len(f.Features), "feature"), count(len(f.Users), "user"),
+		count(len(f.Overlays), "overlay"), count(len(f.Secrets), "secret"))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MACHINE\tCLASS\tSYSTEM\tHOST\tSTATE\tFEATURES")
+	for _, class := range []model.Class{model.NixOS, model.Darwin} {
+		for _, m := range f.Machines {
+			if m.Class != class {
+				continue
+			}
+			host, state := "-", "-"
+			if h := m.Host; h != nil {
+				host, state = describeHost(h), "on"
+				if !h.Enabled {
+					state = "off (enabled = False)"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.Name, m.Class, m.System, host, state, len(m.Features))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	names := make([]string, len(f.Features))
+	for i, x := range f.Features {
+		names[i] = x.Name
+	}
+	fmt.Fprintf(w, "features: %s\n", orNone(strings.Join(names, ", ")))
+	fmt.Fprintf(w, "overlays: %s\n", orNone(overlayLayers(f.Overlays)))
+	var shared, perMachine int
+	for _, s := range f.Secrets {
+		if s.Shared {
+			shared++
+		} else {
+			perMachine++
+		}
+	}
+	fmt.Fprintf(w, "secrets:  %d shared, %d per machine (declared; generation is not implemented yet)\n", shared, perMachine)
+	fmt.Fprintf(w, "graph:    %s, %s\n", count(len(l.graph.Nodes()), "node"), count(len(l.graph.Edges()), "edge"))
+}
+
+func describeHost(h *model.Host) string {
+	switch {
+	case h.Hetzner != nil:
+		return fmt.Sprintf("hetzner %s %s", h.Hetzner.Type, h.Hetzner.Location)
+	case h.GCP != nil:
+		s := fmt.Sprintf("gcp %s %s", h.GCP.Type, h.GCP.Zone)
+		if h.GCP.GPUs > 0 {
+			s += fmt.Sprintf(" +%dx %s", h.GCP.GPUs, h.GCP.GPU)
+		}
+		return s
+	}
+	return string(h.Provider)
+}
+
+// overlayLayers counts overlay entries per layer, in layer order.
+func overlayLayers(os []*model.Overlay) string {
+	counts := map[model.OverlayKind]int{}
+	for _, o := range os {
+		counts[o.Kind]++
+	}
+	kinds := make([]model.OverlayKind, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return kinds[i].Layer() < kinds[j].Layer() })
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d %s", counts[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

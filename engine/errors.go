@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fleet-nix/fleet/engine/model"
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// convert turns what go.starlark.net returns into fleet's positioned
+// errors. An error that already is one (from a file this one loaded or
+// included) passes through unchanged, so the user sees the innermost
+// position, where the mistake is.
+func (e *evaluator) convert(err error) error {
+	var one *model.Error
+	if errors.As(err, &one) {
+		return one
+	}
+	var many model.Errors
+	if errors.As(err, &many) {
+		return many
+	}
+	var serr syntax.Error
+	if errors.As(err, &serr) {
+		return &model.Error{Pos: posOf(serr.Pos), Msg: serr.Msg}
+	}
+	var rerrs resolve.ErrorList
+	if errors.As(err, &rerrs) {
+		var out model.Errors
+		for _, r := range rerrs {
+			out = append(out, &model.Error{Pos: posOf(r.Pos), Msg: explainResolve(r.Msg)})
+		}
+		return out
+	}
+	var eerr *starlark.EvalError
+	if errors.As(err, &eerr) {
+		return e.evalError(eerr)
+	}
+	return err
+}
+
+// evalError positions a runtime error at the innermost Starlark frame and
+// keeps the rest of the backtrace as notes, outermost first.
+func (e *evaluator) evalError(ee *starlark.EvalError) error {
+	frames := ee.CallStack
+	if n := len(frames); n > 0 && frames[n-1].Pos.Filename() == "<builtin>" {
+		frames = frames[:n-1]
+	}
+	msg := ee.Msg
+	switch {
+	case strings.Contains(msg, "too many steps"):
+		msg = fmt.Sprintf("evaluation exceeded the step limit of %d steps: look for a runaway loop or comprehension, or raise --max-steps", e.maxSteps)
+	case strings.Contains(msg, "Starlark computation cancelled"):
+		msg = "evaluation cancelled: " + strings.TrimPrefix(msg, "Starlark computation cancelled: ")
+	}
+	out := &model.Error{Msg: msg}
+	if len(frames) == 0 {
+		return out
+	}
+	out.Pos = posOf(frames[len(frames)-1].Pos)
+	for i := 0; i < len(frames)-1; i++ {
+		out.Notes = append(out.Notes, model.Note{Pos: posOf(frames[i].Pos),
+			Msg: fmt.Sprintf("in %s, calling %s", frames[i].Name, frames[i+1].Name)})
+	}
+	return out
+}
+
+// explainResolve adds the reason behind the strict dialect's refusals.
+func explainResolve(msg string) string {
+	switch {
+	case strings.Contains(msg, "while loop not allowed"):
+		return msg + ": fleet files use for loops over finite lists"
+	case strings.Contains(msg, "not allowed at top level"):
+		return msg + ": move it into a function, or use a comprehension"
+	case strings.Contains(msg, "cannot reassign global"):
+		return msg + ": globals are assigned once; use a new name"
+	}
+	return msg
+}

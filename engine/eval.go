@@ -1,0 +1,350 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/fleet-nix/fleet/builtins"
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/stdlib"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// DefaultMaxSteps bounds a run's Starlark computation. A 10,000-machine
+// fleet takes a few million steps; the limit is there to stop mistakes
+// (an endless comprehension), not real fleets.
+const DefaultMaxSteps = 100_000_000
+
+// Options configure one evaluation.
+type Options struct {
+	// Root is the fleet root; loads and paths may not leave it. Default:
+	// the directory of the entry file.
+	Root string
+	// MaxSteps is the step budget of the whole run (0: DefaultMaxSteps).
+	MaxSteps uint64
+	// Stderr receives print() output, prefixed with file:line (default os.Stderr).
+	Stderr io.Writer
+	// Stdlib replaces the embedded @stdlib tree (tests).
+	Stdlib fs.FS
+}
+
+// fileOptions are the strict dialect every fleet file is compiled with.
+var fileOptions = syntax.FileOptions{}
+
+// Eval evaluates the fleet whose entry file is file and returns the
+// checked model.
+func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	root := opts.Root
+	if root == "" {
+		root = filepath.Dir(abs)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return nil, err
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil, fmt.Errorf("%s is outside the fleet root %s", file, root)
+	}
+	e := &evaluator{
+		ctx:      ctx,
+		root:     root,
+		maxSteps: opts.MaxSteps,
+		stderr:   opts.Stderr,
+		stdlib:   opts.Stdlib,
+		modules:  map[string]*module{},
+		included: map[string]model.Pos{},
+	}
+	if e.maxSteps == 0 {
+		e.maxSteps = DefaultMaxSteps
+	}
+	if e.stderr == nil {
+		e.stderr = os.Stderr
+	}
+	if e.stdlib == nil {
+		e.stdlib = stdlib.FS
+	}
+	if e.realRoot, err = filepath.EvalSymlinks(root); err != nil {
+		return nil, err
+	}
+	e.rec = builtins.NewRecorder(e.resolveFilePath)
+	e.predeclared = builtins.Predeclared()
+	e.predeclared = withInclude(e.predeclared, e.include)
+
+	stop := context.AfterFunc(ctx, func() { e.cancelAll(context.Cause(ctx)) })
+	defer stop()
+
+	entry := filepath.ToSlash(rel)
+	e.included[entry] = model.Pos{}
+	if _, err := e.exec(entry, builtins.FleetModule, nil); err != nil {
+		return nil, err
+	}
+	f, err := e.rec.Build(entry)
+	if err != nil {
+		return nil, err
+	}
+	f.Root = root
+	return f, nil
+}
+
+// evaluator is the state of one run. Evaluation is sequential (a load or
+// include runs to completion before its caller continues), so the stack of
+// active modules is a plain slice; only cancellation comes from another
+// goroutine, hence the mutex.
+type evaluator struct {
+	ctx         context.Context
+	root        string
+	realRoot    string
+	maxSteps    uint64
+	stderr      io.Writer
+	stdlib      fs.FS
+	rec         *builtins.Recorder
+	predeclared starlark.StringDict
+
+	modules  map[string]*module   // loaded libraries by label
+	included map[string]model.Pos // included fleet files by label -> include site
+	stack    []frame              // modules being evaluated, outermost first
+	spent    uint64               // steps of finished threads
+
+	mu      sync.Mutex
+	cancel  error
+	threads []*starlark.Thread
+}
+
+// module is a loaded library: its frozen globals or its error.
+type module struct {
+	globals starlark.StringDict
+	err     error
+}
+
+// frame is one module under evaluation and the statement that started it.
+type frame struct {
+	label  string
+	thread *starlark.Thread
+	via    model.Pos // position of the load/include that started it
+	kind   builtins.ModuleKind
+}
+
+// exec evaluates one file in a new thread. via is the load or include
+// statement responsible (nil for the entry file).
+func (e *evaluator) exec(label string, kind builtins.ModuleKind, via *model.Pos) (starlark.StringDict, error) {
+	src, err := e.read(label)
+	if err != nil {
+		if via != nil {
+			return nil, &model.Error{Pos: *via, Msg: err.Error()}
+		}
+		return nil, err
+	}
+	thread := &starlark.Thread{
+		Name:  label,
+		Load:  e.load,
+		Print: e.print,
+	}
+	builtins.Attach(thread, e.rec, kind)
+	if err := e.register(thread); err != nil {
+		return nil, err
+	}
+	thread.SetMaxExecutionSteps(e.budget())
+	f := frame{label: label, thread: thread, kind: kind}
+	if via != nil {
+		f.via = *via
+	}
+	e.stack = append(e.stack, f)
+	globals, err := starlark.ExecFileOptions(&fileOptions, thread, label, src, e.predeclared)
+	e.stack = e.stack[:len(e.stack)-1]
+	e.spent += thread.ExecutionSteps()
+	e.unregister(thread)
+	if len(e.stack) > 0 {
+		parent := e.stack[len(e.stack)-1].thread
+		parent.SetMaxExecutionSteps(parent.ExecutionSteps() + e.budget())
+	}
+	if err != nil {
+		return nil, e.convert(err)
+	}
+	globals.Freeze()
+	return globals, nil
+}
+
+// budget is what is left of the step limit for the next stretch of work.
+func (e *evaluator) budget() uint64 {
+	used := e.spent
+	for _, f := range e.stack {
+		used += f.thread.ExecutionSteps()
+	}
+	if used >= e.maxSteps {
+		return 1 // zero would mean "no limit"
+	}
+	return e.maxSteps - used
+}
+
+func (e *evaluator) register(t *starlark.Thread) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cancel != nil {
+		return fmt.Errorf("evaluation cancelled: %v", e.cancel)
+	}
+	e.threads = append(e.threads, t)
+	return nil
+}
+
+func (e *evaluator) unregister(t *starlark.Thread) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, x := range e.threads {
+		if x == t {
+			e.threads = append(e.threads[:i], e.threads[i+1:]...)
+			break
+		}
+	}
+}
+
+func (e *evaluator) cancelAll(cause error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cause == nil {
+		cause = context.Canceled
+	}
+	e.cancel = cause
+	for _, t := range e.threads {
+		t.Cancel(cause.Error())
+	}
+}
+
+// read returns the source of a labelled file.
+func (e *evaluator) read(label string) ([]byte, error) {
+	if strings.HasPrefix(label, stdlibPrefix) {
+		b, err := fs.ReadFile(e.stdlib, strings.TrimPrefix(label, stdlibPrefix))
+		if err != nil {
+			return nil, fmt.Errorf("%s: no such file in the standard library", label)
+		}
+		return b, nil
+	}
+	if repo, _, ok := splitRepo(label); ok {
+		return nil, fmt.Errorf("unknown dependency %q in %s: pinned dependencies (fleet.deps) are not supported yet; copy the library into the fleet and load it by relative path", "@"+repo, label)
+	}
+	p, err := e.localPath(label)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file", label)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// localPath maps a local label to a file path, refusing symlinks that
+// lead outside the root.
+func (e *evaluator) localPath(label string) (string, error) {
+	p := filepath.Join(e.root, filepath.FromSlash(label))
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: no such file", label)
+		}
+		return "", err
+	}
+	if real != e.realRoot && !strings.HasPrefix(real, e.realRoot+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s: a symlink leads outside the fleet root", label)
+	}
+	return real, nil
+}
+
+// load implements load(): resolve, detect cycles, evaluate once, cache.
+func (e *evaluator) load(thread *starlark.Thread, p string) (starlark.StringDict, error) {
+	from := thread.Name
+	pos := posOf(thread.CallFrame(0).Pos)
+	label, err := resolveLabel(from, p)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(label, ".star") {
+		return nil, fmt.Errorf("%s: only .star files can be loaded", label)
+	}
+	if m, ok := e.modules[label]; ok {
+		if m == nil {
+			return nil, e.cycle(label, pos)
+		}
+		return m.globals, m.err
+	}
+	if site, ok := e.included[label]; ok {
+		return nil, fmt.Errorf("%s is a fleet file (included at %s): a file is either included or loaded as a library, not both", label, site)
+	}
+	e.modules[label] = nil // loading: seeing it again is a cycle
+	globals, err := e.exec(label, builtins.LibraryModule, &pos)
+	e.modules[label] = &module{globals: globals, err: err}
+	return globals, err
+}
+
+// cycle reports a load cycle with every load statement of the chain.
+func (e *evaluator) cycle(label string, pos model.Pos) error {
+	start := 0
+	for i, f := range e.stack {
+		if f.label == label {
+			start = i
+		}
+	}
+	chain := []string{}
+	var notes []model.Note
+	for _, f := range e.stack[start:] {
+		chain = append(chain, f.label)
+		if f.via.File != "" {
+			notes = append(notes, model.Note{Pos: f.via, Msg: "loads " + f.label})
+		}
+	}
+	chain = append(chain, label)
+	notes = append(notes, model.Note{Pos: pos, Msg: "loads " + label + ", closing the cycle"})
+	return &model.Error{Pos: pos, Msg: "load cycle: " + strings.Join(chain, " -> "), Notes: notes}
+}
+
+func (e *evaluator) print(thread *starlark.Thread, msg string) {
+	p := thread.CallFrame(1).Pos
+	fmt.Fprintf(e.stderr, "%s:%d: %s\n", p.Filename(), p.Line, msg)
+}
+
+// resolveFilePath resolves files named by modules =, overlay.package and
+// nix.path: relative to the declaring file, inside the root, existing.
+func (e *evaluator) resolveFilePath(from, p string) (string, error) {
+	if _, _, ok := splitRepo(from); ok {
+		return "", fmt.Errorf("%q: files of %s cannot name paths yet; declare the module in the fleet", p, from)
+	}
+	if strings.HasPrefix(p, "@") {
+		return "", fmt.Errorf("%q: paths must be inside the fleet root", p)
+	}
+	label, err := resolveLabel(from, p)
+	if err != nil {
+		return "", err
+	}
+	if _, err := e.localPath(label); err != nil {
+		return "", err
+	}
+	return label, nil
+}
+
+func posOf(p syntax.Position) model.Pos {
+	return model.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
+}
+
+// labelDir is the directory of a local label ("" at the root).
+func labelDir(label string) string {
+	d := path.Dir(label)
+	if d == "." {
+		return ""
+	}
+	return d
+}
