@@ -134,7 +134,7 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	r.machines = append(r.machines, m)
 	return newDecl("machine", name, starlark.StringDict{
 		"system":   starlark.String(system),
-		"class":    starlark.String(class),
+		"kind":     starlark.String(class), // "class" is a Starlark keyword
 		"tags":     strList(tagSet),
 		"features": strList(features.names),
 		"users":    strList(users.names),

@@ -72,9 +72,9 @@ func (e *evaluator) evalError(ee *starlark.EvalError) error {
 // explainResolve adds the reason behind the strict dialect's refusals.
 func explainResolve(msg string) string {
 	switch {
-	case strings.Contains(msg, "while loop not allowed"):
+	case strings.Contains(msg, "does not support while loops"):
 		return msg + ": fleet files use for loops over finite lists"
-	case strings.Contains(msg, "not allowed at top level"):
+	case strings.Contains(msg, "not within a function"):
 		return msg + ": move it into a function, or use a comprehension"
 	case strings.Contains(msg, "cannot reassign global"):
 		return msg + ": globals are assigned once; use a new name"
