@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -440,14 +441,7 @@ func nastyFleet() *model.Fleet {
 }
 
 func TestDOTValid(t *testing.T) {
-	dot, err := exec.LookPath("dot")
-	if err != nil {
-		msg := "Graphviz dot not found in PATH; install graphviz to check the DOT output"
-		if os.Getenv("FLEET_REQUIRE_TOOLS") == "1" {
-			t.Fatal(msg + " (FLEET_REQUIRE_TOOLS=1)")
-		}
-		t.Skip(msg)
-	}
+	dot := testtool.Require(t, "dot", "graphviz")
 	for name, f := range map[string]*model.Fleet{"small": smallFleet(), "nasty": nastyFleet()} {
 		t.Run(name, func(t *testing.T) {
 			var in bytes.Buffer

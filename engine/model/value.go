@@ -150,7 +150,11 @@ func describe(v Value) string {
 	if _, ok := v.(*Attrs); ok {
 		return "an attribute set"
 	}
-	return "a " + v.Kind()
+	k := v.Kind()
+	if strings.IndexByte("aeiou", k[0]) >= 0 {
+		return "an " + k
+	}
+	return "a " + k
 }
 
 func describeAt(path []string, depth int, v Value) string {
