@@ -77,6 +77,13 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 	for _, c := range r.channels {
 		chans[c.Name] = named{}
 	}
+	for _, o := range r.overlays {
+		if o.Kind == model.OverlayPatch {
+			chans[model.PatchedChannel] = named{}
+			channelNames = append(channelNames, model.PatchedChannel)
+			break
+		}
+	}
 	for _, in := range r.inputs {
 		ins[in.Name] = named{}
 	}
@@ -113,9 +120,17 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 		userByName[u.Name] = u
 	}
 	needHM, needDarwin := model.Pos{}, model.Pos{}
+	featureByName := make(map[string]*model.Feature, len(r.features))
+	for _, x := range r.features {
+		featureByName[x.Name] = x
+	}
 	for _, m := range r.machines {
 		for _, x := range m.Features {
 			check(m.Pos, "machine "+m.Name, "feature", x, features, featureNames)
+			if ft := featureByName[x]; ft != nil && !appliesTo(ft, m.Class) {
+				errf(m.Pos, "machine %s (%s) uses feature %s, which has configuration only for %s: "+
+					"give the feature a %s = {...} part, or leave it off this machine", m.Name, m.Class, x, otherClass(m.Class), m.Class)
+			}
 		}
 		for _, u := range m.Users {
 			check(m.Pos, "machine "+m.Name, "user", u, users, userNames)
@@ -185,6 +200,9 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 		f.Secrets = append(f.Secrets, &s)
 	}
 	f.Sort()
+	// Empty, not absent: JSON consumers see [] rather than null.
+	f.Channels, f.Inputs, f.Overlays = nonNil(f.Channels), nonNil(f.Inputs), nonNil(f.Overlays)
+	f.Features, f.Users, f.Machines, f.Secrets = nonNil(f.Features), nonNil(f.Users), nonNil(f.Machines), nonNil(f.Secrets)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -254,4 +272,30 @@ func sortedKeys(m map[string]string) []string {
 	out := keys(m)
 	sortStrings(out)
 	return out
+}
+
+// appliesTo reports whether a feature does anything on a machine of class
+// c. A feature with only the other class's configuration is a mistake
+// (an nvidia feature on a laptop); one with packages, home configuration
+// or nothing at all applies everywhere.
+func appliesTo(f *model.Feature, c model.Class) bool {
+	other := otherClass(c)
+	if f.Config(other).Len() == 0 || f.Config(c).Len() > 0 {
+		return true
+	}
+	return len(f.Packages) > 0 || f.Home.Len() > 0
+}
+
+func otherClass(c model.Class) model.Class {
+	if c == model.Darwin {
+		return model.NixOS
+	}
+	return model.Darwin
+}
+
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
 }

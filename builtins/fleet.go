@@ -71,6 +71,9 @@ func builtinChannel(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err := checkName("channel", name, identNameRE, "it becomes pkgs.<name>: use letters, digits, '_' and '-'"); err != nil {
 		return nil, err
 	}
+	if name == model.PatchedChannel {
+		return nil, fmt.Errorf("channel: %q is the channel overlay.patch makes: choose another name", name)
+	}
 	if err := checkFlakeURL(url); err != nil {
 		return nil, fmt.Errorf("channel: url: %w", err)
 	}

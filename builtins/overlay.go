@@ -15,10 +15,11 @@ import (
 func overlayGroup() []Builtin {
 	return []Builtin{
 		{Fn: builtinPatch, Doc: Doc{Name: "overlay.patch", Group: "overlay",
-			Signature: `overlay.patch(url, hash, reason, added = "", channel = "nixpkgs", name = "")`,
-			Text: `Layer 1. Applies a patch (an upstream PR's diff) to a channel; the patched channel is
-available as pkgs.patched. hash is the patch's SRI hash (sha256-...). name defaults to
-the URL's last segment.`}},
+			Signature: `overlay.patch(url, hash, reason, added = "", name = "")`,
+			Text: `Layer 1. Applies a patch (an upstream PR's diff) to nixpkgs. All patches together make
+the channel "patched": pkgs.patched.<package>, or overlay.fallback(..., channel =
+"patched") to take a package from it. hash is the patch's SRI hash (sha256-...). name
+defaults to the URL's last segment.`}},
 		{Fn: builtinFallback, Doc: Doc{Name: "overlay.fallback", Group: "overlay",
 			Signature: `overlay.fallback(package, channel, reason, platforms = [], added = "")`,
 			Text: `Layer 2. Takes one package from another channel (usually stable) while it is
@@ -62,9 +63,8 @@ func declareOverlay(thread *starlark.Thread, what string, o *model.Overlay) (sta
 
 func builtinPatch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var url, hash, reason, added, name string
-	channel := ref{kind: "channel", name: "nixpkgs"}
 	if err := unpack(b.Name(), args, kwargs, "url", &url, "hash", &hash, "reason", &reason,
-		"added?", &added, "channel?", &channel, "name?", &name); err != nil {
+		"added?", &added, "name?", &name); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
@@ -77,7 +77,7 @@ func builtinPatch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		name = strings.TrimSuffix(strings.TrimSuffix(path.Base(url), ".patch"), ".diff")
 	}
 	return declareOverlay(thread, b.Name(), &model.Overlay{Kind: model.OverlayPatch, Name: name,
-		Channel: channel.name, URL: url, Hash: hash, Reason: reason, Added: added})
+		Channel: "nixpkgs", URL: url, Hash: hash, Reason: reason, Added: added})
 }
 
 func builtinFallback(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

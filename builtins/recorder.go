@@ -84,8 +84,18 @@ func declare(thread *starlark.Thread, what string) (*Recorder, error) {
 	return r, nil
 }
 
-// callerPos is the position of the Starlark call to the running builtin.
+// callerPos is the position a declaration is recorded at: the innermost
+// call in the fleet file the thread is evaluating. A machine declared by a
+// library function (darwin_laptop("stibnite")) is thus placed at the
+// fleet.star line that names it, not at the line inside the library that
+// every laptop shares: that is the line the user edits to fix it.
 func callerPos(thread *starlark.Thread) model.Pos {
+	depth := thread.CallStackDepth()
+	for i := 1; i < depth; i++ {
+		if p := thread.CallFrame(i).Pos; p.Filename() == thread.Name {
+			return model.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
+		}
+	}
 	p := thread.CallFrame(1).Pos
 	return model.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
 }

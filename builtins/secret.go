@@ -19,9 +19,11 @@ func secretGroup() []Builtin {
 		{Fn: builtinSecret, Doc: Doc{Name: "secret", Group: "secrets",
 			Signature: `secret(name, machines = None, shared = False, generate = gen.prompt(), files = {}, needed_for = "services", owner = "root", group = "root", mode = "0400", restart_units = [], depends = [])`,
 			Text: `Declares a secret. machines is a selector ("cinnabar", "@cloud", "elec*", "all") or a
-list of them: the machines that can decrypt it. A per-machine secret (the default) is
-generated once for each machine, under secrets/<machine>/<name>/; shared = True
-generates one value under secrets/shared/<name>/ for all of them.
+list of them: the machines that can decrypt it, besides the fleet's admins. A
+per-machine secret (the default) is generated once for each machine, under
+secrets/<machine>/<name>/; shared = True generates one value under secrets/shared/<name>/
+for all of them. A shared secret without machines is read by the admins only (an API
+token that fleet itself uses).
 
 generate says how the value is made (gen.*). files renames a generator's outputs:
 {"key": "ssh_host_ed25519_key"}. needed_for is when the machine needs it:
@@ -70,8 +72,9 @@ func builtinSecret(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err := checkName("secret", name, identNameRE, "it becomes a folder name: use letters, digits, '_' and '-'"); err != nil {
 		return nil, err
 	}
-	if len(sels) == 0 {
-		return nil, fmt.Errorf("secret %s: say which machines read it: machines = \"name\", \"@tag\", \"glob*\" or \"all\"", name)
+	if len(sels) == 0 && !shared {
+		return nil, fmt.Errorf("secret %s: say which machines read it: machines = \"name\", \"@tag\", \"glob*\" or \"all\"; "+
+			"or shared = True without machines for a secret only the admins read (an API token fleet itself uses)", name)
 	}
 	if !contains(neededFor, s.NeededFor) {
 		return nil, fmt.Errorf("secret %s: needed_for = %q: use one of %s%s", name, s.NeededFor,

@@ -103,7 +103,7 @@ func overlayLayers(os []*model.Overlay) string {
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i].Layer() < kinds[j].Layer() })
 	parts := make([]string, len(kinds))
 	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%d %s", counts[k], k)
+		parts[i] = count(counts[k], string(k))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -56,6 +56,14 @@ func (b *builder) addNodes() {
 	for _, c := range f.Channels {
 		b.add(KindChannel, c.Name, c.Name, c.Pos)
 	}
+	// The channel "patched" is made by the patches: it has no declaration
+	// of its own, so it is placed at the first one.
+	for _, o := range f.Overlays {
+		if o.Kind == model.OverlayPatch {
+			b.add(KindChannel, model.PatchedChannel, model.PatchedChannel, o.Pos)
+			break
+		}
+	}
 	for _, x := range f.Features {
 		b.add(KindFeature, x.Name, x.Name, x.Pos)
 	}
@@ -226,6 +234,9 @@ func (b *builder) addEdges() {
 		if o.Input != "" {
 			b.ref(self, codeInput, KindInput, "input", o.Input)
 		}
+		if o.Kind == model.OverlayPatch {
+			b.edges = append(b.edges, edge{from: b.self(KindChannel, model.PatchedChannel), to: self, code: codePatch})
+		}
 	}
 	for _, in := range f.Inputs {
 		b.followsEdges(in)
@@ -235,7 +246,7 @@ func (b *builder) addEdges() {
 // countRefs is the number of references in f, at most one edge each:
 // sizing the edge slice up front saves growing it a dozen times.
 func countRefs(f *model.Fleet) int {
-	n := 2 * len(f.Overlays)
+	n := 3 * len(f.Overlays)
 	for _, m := range f.Machines {
 		n += len(m.Features) + len(m.Users) + 1
 	}

@@ -35,6 +35,7 @@ const (
 	EdgeChannel  EdgeKind = "channel"  // overlay -> channel: Overlay.Channel
 	EdgeInput    EdgeKind = "input"    // overlay -> input: Overlay.Input
 	EdgeFollows  EdgeKind = "follows"  // input -> input or channel: Input.Follows
+	EdgePatch    EdgeKind = "patch"    // channel "patched" -> each overlay.patch
 )
 
 // Node is one declaration of the fleet.
@@ -103,6 +104,7 @@ const (
 	codeHome
 	codeHost
 	codeInput
+	codePatch
 	codeRequires
 	codeSecret
 	codeUser
@@ -125,6 +127,8 @@ func (c kindCode) kind() EdgeKind {
 		return EdgeHost
 	case codeInput:
 		return EdgeInput
+	case codePatch:
+		return EdgePatch
 	case codeRequires:
 		return EdgeRequires
 	case codeSecret:

@@ -66,6 +66,7 @@ func smallFleet() *model.Fleet {
 func TestBuildEdges(t *testing.T) {
 	g := mustBuild(t, smallFleet())
 	want := []Edge{
+		{"channel:patched", "overlay:patch:fix-openssl", EdgePatch},
 		{"feature:development", "feature:shell", EdgeRequires},
 		{"feature:ssh", "feature:base", EdgeRequires},
 		{"input:home-manager", "channel:nixpkgs", EdgeFollows},
@@ -135,8 +136,8 @@ func TestNodes(t *testing.T) {
 		t.Errorf("a machine without Host has a host node: %+v", n)
 	}
 	nodes := g.Nodes()
-	if len(nodes) != 20 {
-		t.Errorf("len(Nodes()) = %d, want 20", len(nodes))
+	if len(nodes) != 21 { // 20 declarations and the channel "patched"
+		t.Errorf("len(Nodes()) = %d, want 21", len(nodes))
 	}
 	if !slices.IsSortedFunc(nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) }) {
 		t.Errorf("Nodes() is not sorted by ID")
@@ -161,6 +162,7 @@ func TestTopo(t *testing.T) {
 		"overlay:override:mactop#2",
 		"overlay:package:my-tool",
 		"overlay:patch:fix-openssl",
+		"channel:patched",
 		"secret:ssh-host-key",
 		"secret:zerotier-identity",
 		"user:cameron",
@@ -531,7 +533,7 @@ func TestRepeatedReference(t *testing.T) {
 	if got := g.DependsOn("machine:cinnabar"); !slices.Equal(got, want) {
 		t.Errorf("DependsOn = %q, want %q", got, want)
 	}
-	if got := len(g.Edges()); got != 21 {
-		t.Errorf("len(Edges()) = %d, want 21", got)
+	if got := len(g.Edges()); got != 22 {
+		t.Errorf("len(Edges()) = %d, want 22", got)
 	}
 }

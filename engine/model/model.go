@@ -102,6 +102,10 @@ type Fleet struct {
 	Secrets  []*Secret  `json:"secrets"`
 }
 
+// PatchedChannel is the channel overlay layer 1 makes of nixpkgs with every
+// overlay.patch applied. It exists when a patch does and cannot be declared.
+const PatchedChannel = "patched"
+
 // Channel is a nixpkgs instance made available as pkgs.<Name>.
 type Channel struct {
 	Name string `json:"name"`
@@ -160,8 +164,8 @@ type Overlay struct {
 	// Name is the package name (fallback, package, override), the overlay
 	// name (flake) or a name derived from the URL (patch).
 	Name string `json:"name"`
-	// Channel is the channel a fallback takes its package from, or the
-	// channel a patch applies to.
+	// Channel is the channel a fallback takes its package from (possibly
+	// PatchedChannel), or the channel a patch applies to (always nixpkgs).
 	Channel string `json:"channel,omitempty"`
 	// Platforms restricts a fallback to these systems; empty means all.
 	Platforms []string `json:"platforms,omitempty"`

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fleet-nix/fleet/engine/testtool"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and docs/starlark-api.md")
+
+// repoRoot is where fleet.star and examples/ live, relative to this package.
+const repoRoot = "../.."
+
+// fleetCmd runs the CLI in-process and returns its exit code and output.
+func fleetCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"fleet"}, args...), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	minimal := filepath.Join(repoRoot, "examples/minimal/fleet.star")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // substring
+	}{
+		{"run ok", []string{"run", minimal}, exitOK, "fleet minimal", ""},
+		{"reference fleet", []string{"run", filepath.Join(repoRoot, "fleet.star")}, exitOK, "fleet vanixiets", ""},
+		{"flags after FILE", []string{"graph", minimal, "--format", "json"}, exitOK, `"nodes"`, ""},
+		{"flag=value after FILE", []string{"graph", minimal, "--format=dot"}, exitOK, "digraph fleet", ""},
+		{"eval text", []string{"eval", minimal}, exitOK, "machine  web", ""},
+		{"validation error", []string{"run", "testdata/bad.star"}, exitError, "", `bad.star:3:8: machine web: unknown feature "shh" (did you mean "ssh"?)`},
+		{"missing file", []string{"run", "testdata/none.star"}, exitError, "", "no such file"},
+		{"missing FILE", []string{"run"}, exitUsage, "", "missing FILE"},
+		{"two FILEs", []string{"eval", minimal, minimal}, exitUsage, "", "takes one FILE"},
+		{"unknown command", []string{"deploi"}, exitUsage, "", `no command "deploi"`},
+		{"unknown flag", []string{"run", "--nope", minimal}, exitUsage, "", "flag provided but not defined: -nope"},
+		{"bad format", []string{"graph", minimal, "--format", "svg"}, exitUsage, "", `--format "svg": use text, dot or json`},
+		{"doc list", []string{"doc"}, exitOK, "machine(name, system", ""},
+		{"doc one", []string{"doc", "overlay.fallback"}, exitOK, "Layer 2.", ""},
+		{"doc unknown", []string{"doc", "machin"}, exitError, "", `no builtin "machin"`},
+		{"version", []string{"version"}, exitOK, "fleet dev", ""},
+		{"help", []string{"--help"}, exitOK, "COMMANDS", ""},
+		{"command help", []string{"graph", "--help"}, exitOK, "--format", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := fleetCmd(t, tc.args...)
+			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("fleet %s: exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stdout containing %q, stderr containing %q",
+					strings.Join(tc.args, " "), code, tc.code, stdout, stderr, tc.stdout, tc.stderr)
+			}
+		})
+	}
+}
+
+// TestEvalJSONGolden pins `fleet eval --json` of the reference fleet and
+// every example, and checks that two runs give the same bytes.
+func TestEvalJSONGolden(t *testing.T) {
+	files := map[string]string{"fleet": filepath.Join(repoRoot, "fleet.star")}
+	examples, _ := filepath.Glob(filepath.Join(repoRoot, "examples/*/fleet.star"))
+	for _, e := range examples {
+		files["example-"+filepath.Base(filepath.Dir(e))] = e
+	}
+	for name, file := range files {
+		t.Run(name, func(t *testing.T) {
+			code, first, stderr := fleetCmd(t, "eval", file, "--json")
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if _, second, _ := fleetCmd(t, "eval", file, "--json"); second != first {
+				t.Fatal("two evaluations gave different JSON")
+			}
+			golden(t, filepath.Join("testdata/golden", name+".json"), first)
+		})
+	}
+}
+
+// TestDocsUpToDate keeps docs/starlark-api.md equal to `fleet doc --markdown`.
+func TestDocsUpToDate(t *testing.T) {
+	code, out, stderr := fleetCmd(t, "doc", "--markdown")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	golden(t, filepath.Join(repoRoot, "docs/starlark-api.md"), out)
+}
+
+// TestGraphDOTRendersWithGraphviz is the issue's check that
+// `fleet graph fleet.star --format dot | dot -Tsvg` works.
+func TestGraphDOTRendersWithGraphviz(t *testing.T) {
+	dot := testtool.Require(t, "dot", "graphviz")
+	code, out, stderr := fleetCmd(t, "graph", filepath.Join(repoRoot, "fleet.star"), "--format", "dot")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	cmd := exec.Command(dot, "-Tsvg")
+	cmd.Stdin = strings.NewReader(out)
+	var svg, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &svg, &errb
+	if err := cmd.Run(); err != nil || errb.Len() > 0 {
+		t.Fatalf("dot -Tsvg: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(svg.String(), "<svg") || !strings.Contains(svg.String(), "cinnabar") {
+		t.Error("the SVG does not show the fleet")
+	}
+}
+
+// golden compares got with the file at path, or rewrites it with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s is out of date (run go test ./cmd/fleet -update and review the diff):\n%s", path, firstDiff(string(want), got))
+	}
+}
+
+// firstDiff shows the first differing line, enough to see what changed.
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, wl, gl)
+		}
+	}
+	return ""
+}
