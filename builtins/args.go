@@ -342,14 +342,19 @@ func sortedUnique(xs []string) (out []string, dup string) {
 	return out[:w], dup
 }
 
-// hostArg accepts what hetzner.server(...) or gcp.instance(...) returned.
-type hostArg struct{ v *HostValue }
+// valueOf accepts one of fleet's own value types (a host, a generator),
+// naming what it wants in the error.
+type valueOf[T starlark.Value] struct {
+	want string
+	v    T
+	set  bool
+}
 
-func (h *hostArg) Unpack(v starlark.Value) error {
-	hv, ok := v.(*HostValue)
+func (a *valueOf[T]) Unpack(v starlark.Value) error {
+	x, ok := v.(T)
 	if !ok {
-		return typeErr("hetzner.server(...) or gcp.instance(...)", v)
+		return typeErr(a.want, v)
 	}
-	h.v = hv
+	a.v, a.set = x, true
 	return nil
 }

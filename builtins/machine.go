@@ -84,7 +84,7 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	var tags stringList
 	features := refList{kind: "feature"}
 	users := refList{kind: "user"}
-	var host hostArg
+	host := valueOf[*HostValue]{want: "hetzner.server(...) or gcp.instance(...)"}
 	var nixos, darwin, home config
 	if err := unpack(b.Name(), args, kwargs, "name", &name, "system", &system, "tags?", &tags,
 		"features?", &features, "users?", &users, "target?", &target, "host??", &host,
@@ -104,7 +104,7 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if class == model.NixOS && darwin.attrs.Len() > 0 {
 		return nil, fmt.Errorf("machine %s: darwin = {...} on a NixOS machine (system %s): use nixos = {...}", name, system)
 	}
-	if host.v != nil && class != model.NixOS {
+	if host.set && class != model.NixOS {
 		return nil, fmt.Errorf("machine %s: cloud hosts run NixOS, but system %s is nix-darwin", name, system)
 	}
 	tagSet, dup := sortedUnique(tags)
@@ -126,7 +126,7 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		Users: users.names, Target: target, NixOS: nonEmpty(nixos.attrs), Darwin: nonEmpty(darwin.attrs),
 		Home: nonEmpty(home.attrs), Pos: callerPos(thread)}
 	var hostAttr starlark.Value = starlark.None
-	if host.v != nil {
+	if host.set {
 		h := *host.v.host
 		m.Host = &h
 		hostAttr = host.v

@@ -59,7 +59,7 @@ func builtinSecret(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	var name string
 	var sels selectors
 	var shared bool
-	var generate genArg
+	generate := valueOf[*GenValue]{want: "a generator such as gen.password()"}
 	var files stringMap
 	s := &model.Secret{NeededFor: "services", Owner: "root", Group: "root", Mode: "0400"}
 	var restart stringList
@@ -83,7 +83,7 @@ func builtinSecret(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if len(s.Mode) != 4 || strings.Trim(s.Mode, "01234567") != "" {
 		return nil, fmt.Errorf("secret %s: mode = %q: write an octal mode like \"0400\"", name, s.Mode)
 	}
-	if generate.v == nil {
+	if !generate.set {
 		generate.v = newGen("prompt", map[string]model.Value{"type": model.String("hidden"), "label": model.String(name)},
 			[]model.SecretFile{{Output: "value", Secret: true}})
 	}
@@ -261,16 +261,4 @@ func genCommand(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		outList[i] = model.String(o)
 	}
 	return newGen("command", map[string]model.Value{"argv": argvList, "outputs": outList}, files), nil
-}
-
-// genArg accepts a generator made by gen.*.
-type genArg struct{ v *GenValue }
-
-func (g *genArg) Unpack(v starlark.Value) error {
-	gv, ok := v.(*GenValue)
-	if !ok {
-		return typeErr("a generator such as gen.password()", v)
-	}
-	g.v = gv
-	return nil
 }
