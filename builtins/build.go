@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
@@ -270,7 +271,7 @@ func keys[V any](m map[string]V) []string {
 
 func sortedKeys(m map[string]string) []string {
 	out := keys(m)
-	sortStrings(out)
+	sort.Strings(out)
 	return out
 }
 

@@ -44,5 +44,3 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
-
-func sortStrings(xs []string) { sort.Strings(xs) }

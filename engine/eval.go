@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -338,13 +337,4 @@ func (e *evaluator) resolveFilePath(from, p string) (string, error) {
 
 func posOf(p syntax.Position) model.Pos {
 	return model.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
-}
-
-// labelDir is the directory of a local label ("" at the root).
-func labelDir(label string) string {
-	d := path.Dir(label)
-	if d == "." {
-		return ""
-	}
-	return d
 }
