@@ -78,6 +78,8 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 		Commands: []*cli.Command{
 			runCommand(),
 			evalCommand(),
+			nixCommand(),
+			overlaysCommand(),
 			graphCommand(),
 			docCommand(),
 			versionCommand(),

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,16 +18,20 @@ func runCommand() *cli.Command {
 		Usage:     "evaluate a fleet and show what it declares",
 		ArgsUsage: "FILE",
 		Description: `Evaluates FILE (and what it loads and includes), checks the whole fleet and its
-dependency graph, and prints a summary: machines by class and host, features,
-overlays and secrets.`,
-		Flags: evalFlags(),
+dependency graph, prints a summary (machines by class and host, features, overlays,
+secrets) and writes the Nix flake tree (as fleet nix does).`,
+		Flags: append(evalFlags(), outFlag()),
 		Action: func(c *cli.Context) error {
 			l, err := load(c)
 			if err != nil {
 				return err
 			}
+			files, err := nixgen.Generate(l.fleet)
+			if err != nil {
+				return err
+			}
 			writeSummary(c.App.Writer, l)
-			return nil
+			return writeTree(c.App.Writer, outDir(c, l), files)
 		},
 	}
 }

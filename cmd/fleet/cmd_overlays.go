@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/urfave/cli/v2"
+)
+
+func overlaysCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "overlays",
+		Usage:     "list the overlay's workarounds, oldest first",
+		ArgsUsage: "FILE",
+		Description: `Lists every patch, fallback and override with its platforms, the date it was added
+(added = "YYYY-MM-DD"), its age and its reason, oldest first (undated last), so that
+workarounds are removed once upstream is fixed.`,
+		Flags: append(evalFlags(), &cli.StringFlag{Name: "today", Usage: "date to count ages from, YYYY-MM-DD (default: today)", Hidden: true}),
+		Action: func(c *cli.Context) error {
+			today := time.Now()
+			if s := c.String("today"); s != "" {
+				t, err := time.Parse(time.DateOnly, s)
+				if err != nil {
+					return usagef("overlays: --today %q: write YYYY-MM-DD", s)
+				}
+				today = t
+			}
+			l, err := load(c)
+			if err != nil {
+				return err
+			}
+			var ws []*model.Overlay
+			for _, o := range l.fleet.Overlays {
+				if o.Kind == model.OverlayPatch || o.Kind == model.OverlayFallback || o.Kind == model.OverlayOverride {
+					ws = append(ws, o)
+				}
+			}
+			// Oldest first; undated ones last, as their age is unknown.
+			sort.SliceStable(ws, func(i, j int) bool {
+				a, b := ws[i].Added, ws[j].Added
+				if (a == "") != (b == "") {
+					return b == ""
+				}
+				return a < b
+			})
+			if len(ws) == 0 {
+				fmt.Fprintln(c.App.Writer, "no patches, fallbacks or overrides")
+				return nil
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "KIND\tNAME\tPLATFORMS\tADDED\tAGE\tDECLARED\tREASON")
+			for _, o := range ws {
+				platforms := "all"
+				if len(o.Platforms) > 0 {
+					platforms = strings.Join(o.Platforms, ",")
+				}
+				added, age := "-", "-"
+				if o.Added != "" {
+					added = o.Added
+					if t, err := time.Parse(time.DateOnly, o.Added); err == nil {
+						age = fmt.Sprintf("%dd", int(today.Sub(t).Hours()/24))
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, platforms, added, age, o.Pos, o.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+}

@@ -1,0 +1,547 @@
+package nixgen_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/testtool"
+)
+
+// The generated modules are evaluated by real Nix against stubs written
+// here: lib.mkForce and friends return tagged sets shaped like the
+// model's own JSON ({"__nix": "force", "value": ...}), pkgs.<x> is a
+// marker {"__nix": "pkg", "name": "x"}, and `clean` turns paths into
+// "path:<relative path>" strings and functions into "<function>" so that
+// the result can be compared as JSON without touching the Nix store.
+const stubsNix = `{ root, pkgNames }:
+let
+  tag = t: v: { __nix = t; value = v; };
+  lib = {
+    mkForce = tag "force";
+    mkDefault = tag "default";
+    mkBefore = tag "before";
+    mkAfter = tag "after";
+    mkMerge = contents: { __nix = "merge"; inherit contents; };
+  };
+  # pkgs.<a>.<b> for every dotted name the fleet uses.
+  setAt = path: value: if path == [ ] then value else { ${builtins.head path} = setAt (builtins.tail path) value; };
+  merge = a: b: a // builtins.mapAttrs (n: v: if a ? ${n} && builtins.isAttrs v && builtins.isAttrs a.${n} && !(v ? __nix) then merge a.${n} v else v) b;
+  pkgs = builtins.foldl' (acc: name: merge acc (setAt (builtins.filter builtins.isString (builtins.split "\\." name)) { __nix = "pkg"; inherit name; })) { } pkgNames;
+  module = input: kind: name: "module:" + input + "." + kind + "." + name;
+  inputs = {
+    __stubInputs = true;
+    home-manager = { nixosModules.home-manager = module "home-manager" "nixosModules" "home-manager"; darwinModules.home-manager = module "home-manager" "darwinModules" "home-manager"; };
+    agenix = { nixosModules.default = module "agenix" "nixosModules" "default"; darwinModules.default = module "agenix" "darwinModules" "default"; };
+  };
+  prefix = builtins.stringLength root + 1;
+  clean = v:
+    let t = builtins.typeOf v; in
+    if t == "path" then "path:" + builtins.substring prefix 100000 (toString v)
+    else if t == "set" && v ? __stubInputs then "<inputs>"
+    else if t == "set" then builtins.mapAttrs (n: clean) v
+    else if t == "list" then map clean v
+    else if t == "lambda" then "<function>"
+    else v;
+  call = file: clean (import file { config = { }; inherit lib pkgs inputs; });
+in
+{ inherit call clean lib pkgs inputs; }
+`
+
+// evalNix evaluates src (a file in dir) with --strict --json into out.
+func evalNix(t testing.TB, dir, src string, out any) error {
+	t.Helper()
+	bin := testtool.Require(t, "nix-instantiate", "nix-bin")
+	file := filepath.Join(dir, fmt.Sprintf("test-%d.nix", len(src)))
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--eval", "--strict", "--json", file)
+	cmd.Env = nixEnv(t)
+	b, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return fmt.Errorf("%v\n%s", err, ee.Stderr)
+		}
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// pkgNames lists every package name the fleet refers to.
+func pkgNames(f *model.Fleet) []string {
+	set := map[string]bool{}
+	var walk func(model.Value)
+	walk = func(v model.Value) {
+		switch v := v.(type) {
+		case model.Pkg:
+			set[v.Name] = true
+		case model.List:
+			for _, x := range v {
+				walk(x)
+			}
+		case *model.Attrs:
+			for _, b := range v.Bindings {
+				walk(b.Value)
+			}
+		case model.Priority:
+			walk(v.Value)
+		}
+	}
+	attrs := func(a *model.Attrs) {
+		if a != nil {
+			walk(a)
+		}
+	}
+	for _, x := range f.Features {
+		attrs(x.NixOS)
+		attrs(x.Darwin)
+		attrs(x.Home)
+		for _, p := range x.Packages {
+			set[p] = true
+		}
+	}
+	for _, m := range f.Machines {
+		attrs(m.NixOS)
+		attrs(m.Darwin)
+		attrs(m.Home)
+	}
+	for _, u := range f.Users {
+		if u.Shell != "" {
+			set[u.Shell] = true
+		}
+	}
+	var out []string
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// stubEnv writes the tree and the stubs to a temporary folder and returns
+// it with the Nix expression that loads the stubs.
+func stubEnv(t *testing.T, f *model.Fleet, files []nixgen.File) (dir, stubs string) {
+	t.Helper()
+	dir = t.TempDir()
+	writeFiles(t, dir, files)
+	if err := os.WriteFile(filepath.Join(dir, "stubs.nix"), []byte(stubsNix), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := json.Marshal(pkgNames(f))
+	return dir, fmt.Sprintf("(import ./stubs.nix { root = %q; pkgNames = builtins.fromJSON %q; })", dir, string(names))
+}
+
+// exprValues evaluates the fleet's raw nix.expr values against the stubs;
+// an expression that needs more than the stubs have (config.boot...) is
+// absent from the result, and the modules holding it are not compared.
+func exprValues(t *testing.T, dir, stubs string, f *model.Fleet) map[string]any {
+	out := map[string]any{}
+	var walk func(model.Value)
+	walk = func(v model.Value) {
+		switch v := v.(type) {
+		case model.Expr:
+			if _, done := out[v.Code]; done {
+				return
+			}
+			var got any
+			src := fmt.Sprintf("let s = %s; in s.clean (let inherit (s) lib pkgs inputs; config = { }; in (%s))", stubs, v.Code)
+			if err := evalNix(t, dir, src, &got); err != nil {
+				t.Logf("nix.expr(%q) needs more than the stubs provide; its modules are not compared", v.Code)
+				return
+			}
+			out[v.Code] = got
+		case model.List:
+			for _, x := range v {
+				walk(x)
+			}
+		case *model.Attrs:
+			for _, b := range v.Bindings {
+				walk(b.Value)
+			}
+		case model.Priority:
+			walk(v.Value)
+		}
+	}
+	for _, x := range f.Features {
+		for _, a := range []*model.Attrs{x.NixOS, x.Darwin, x.Home} {
+			if a != nil {
+				walk(a)
+			}
+		}
+	}
+	for _, m := range f.Machines {
+		for _, a := range []*model.Attrs{m.NixOS, m.Darwin, m.Home} {
+			if a != nil {
+				walk(a)
+			}
+		}
+	}
+	return out
+}
+
+// expect builds the JSON a model value should evaluate to under the stubs.
+// ok is false when it holds a raw expression the stubs cannot evaluate.
+type expect struct {
+	exprs map[string]any
+}
+
+func (x expect) value(v model.Value) (any, bool) {
+	switch v := v.(type) {
+	case model.Expr:
+		got, ok := x.exprs[v.Code]
+		return got, ok
+	case model.Pkg:
+		return map[string]any{"__nix": "pkg", "name": v.Name}, true
+	case model.Path:
+		return "path:files/" + v.Path, true
+	case model.Priority:
+		inner, ok := x.value(v.Value)
+		return map[string]any{"__nix": v.Fn, "value": inner}, ok
+	case model.List:
+		out := []any{}
+		ok := true
+		for _, e := range v {
+			y, k := x.value(e)
+			out, ok = append(out, y), ok && k
+		}
+		return out, ok
+	case *model.Attrs:
+		out := map[string]any{}
+		ok := true
+		for _, b := range v.Bindings {
+			y, k := x.value(b.Value)
+			out[b.Name], ok = y, ok && k
+		}
+		return out, ok
+	}
+	b, _ := model.MarshalValue(v)
+	var out any
+	json.Unmarshal(b, &out)
+	return out, true
+}
+
+// set puts value at path in m, merging sets and turning any other
+// collision into {"__nix": "merge", "contents": [old, new]}, which is
+// what the generator promises (lib.mkMerge [ old new ]).
+func set(m map[string]any, value any, path ...string) {
+	old, exists := m[path[0]]
+	if len(path) > 1 {
+		if !exists {
+			old = map[string]any{}
+			m[path[0]] = old
+		}
+		if child, ok := old.(map[string]any); ok && child["__nix"] == nil {
+			set(child, value, path[1:]...)
+			return
+		}
+		nested := map[string]any{}
+		set(nested, value, path[1:]...)
+		value = nested
+	}
+	if !exists {
+		m[path[0]] = value
+		return
+	}
+	oldSet, ok1 := old.(map[string]any)
+	newSet, ok2 := value.(map[string]any)
+	if ok1 && ok2 && oldSet["__nix"] == nil && newSet["__nix"] == nil {
+		for k, v := range newSet {
+			set(oldSet, v, k)
+		}
+		return
+	}
+	m[path[0]] = map[string]any{"__nix": "merge", "contents": []any{old, value}}
+}
+
+func pkgList(names []string) []any {
+	out := []any{}
+	for _, n := range names {
+		out = append(out, map[string]any{"__nix": "pkg", "name": n})
+	}
+	return out
+}
+
+// TestModulesEvaluate applies every generated module of every pinned
+// fleet to the stubs and compares the result with what the model says.
+func TestModulesEvaluate(t *testing.T) {
+	testtool.Require(t, "nix-instantiate", "nix-bin")
+	for name, file := range fleets(t) {
+		t.Run(name, func(t *testing.T) {
+			f := evalFleet(t, file)
+			files, err := nixgen.Generate(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir, stubs := stubEnv(t, f, files)
+			x := expect{exprs: exprValues(t, dir, stubs, f)}
+			have := map[string]bool{}
+			for _, fl := range files {
+				have[fl.Path] = true
+			}
+
+			want := map[string]any{}
+			skip := map[string]bool{}
+			add := func(path string, v map[string]any, ok bool) {
+				if !have[path] {
+					t.Errorf("%s was not generated", path)
+					return
+				}
+				if !ok {
+					skip[path] = true
+					return
+				}
+				want[path] = v
+			}
+			for _, ft := range f.Features {
+				for _, c := range []model.Class{model.NixOS, model.Darwin, model.Home} {
+					path := "modules/" + string(c) + "/" + ft.Name + ".nix"
+					if !have[path] {
+						continue
+					}
+					m, ok := x.module(f, ft, c, have)
+					add(path, m, ok)
+				}
+			}
+			for _, m := range f.Machines {
+				v, ok := x.machine(f, m, have)
+				add("machines/"+string(m.Class)+"/"+m.Name+".nix", v, ok)
+				for _, u := range m.Users {
+					path := "homes/" + m.Name + "/" + u + ".nix"
+					if have[path] {
+						v, ok := x.home(f, m, f.User(u), have)
+						add(path, v, ok)
+					}
+				}
+			}
+			for _, fl := range files {
+				if (strings.HasPrefix(fl.Path, "modules/") || strings.HasPrefix(fl.Path, "machines/") || strings.HasPrefix(fl.Path, "homes/")) && want[fl.Path] == nil && !skip[fl.Path] {
+					t.Errorf("%s: generated, but the model does not call for it", fl.Path)
+				}
+			}
+
+			var b strings.Builder
+			fmt.Fprintf(&b, "let s = %s; in {\n", stubs)
+			paths := make([]string, 0, len(want))
+			for p := range want {
+				paths = append(paths, p)
+			}
+			sort.Strings(paths)
+			for _, p := range paths {
+				fmt.Fprintf(&b, "  %q = s.call ./%s;\n", p, p)
+			}
+			b.WriteString("}\n")
+			var got map[string]any
+			if err := evalNix(t, dir, b.String(), &got); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range paths {
+				if !reflect.DeepEqual(normalize(got[p]), normalize(want[p])) {
+					g, _ := json.MarshalIndent(got[p], "", "  ")
+					w, _ := json.MarshalIndent(want[p], "", "  ")
+					t.Errorf("%s evaluates to\n%s\nwant\n%s", p, g, w)
+				}
+			}
+			t.Logf("compared %d modules, skipped %d with raw expressions the stubs cannot evaluate", len(paths), len(skip))
+		})
+	}
+}
+
+// normalize round-trips through JSON so numbers and maps compare alike.
+func normalize(v any) any {
+	b, _ := json.Marshal(v)
+	var out any
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// module is the expected value of a feature's module of class c.
+func (x expect) module(f *model.Fleet, ft *model.Feature, c model.Class, have map[string]bool) (map[string]any, bool) {
+	m := map[string]any{}
+	ok := true
+	if cfg := ft.Config(c); cfg != nil {
+		v, k := x.value(cfg)
+		m, ok = v.(map[string]any), k
+	}
+	var imports []any
+	for _, r := range ft.Requires {
+		if p := "modules/" + string(c) + "/" + r + ".nix"; have[p] {
+			imports = append(imports, "path:"+p)
+		}
+	}
+	if c != model.Home {
+		if ft.NixOS == nil && ft.Darwin == nil || ft.Config(c) != nil {
+			for _, h := range ft.Modules {
+				imports = append(imports, "path:files/"+h)
+			}
+		}
+		if len(ft.Packages) > 0 {
+			set(m, pkgList(ft.Packages), "environment", "systemPackages")
+		}
+	}
+	if len(imports) > 0 {
+		m["imports"] = imports
+	}
+	return m, ok
+}
+
+func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) (map[string]any, bool) {
+	out := map[string]any{}
+	var imports []any
+	for _, ft := range m.Features {
+		if p := "modules/" + string(m.Class) + "/" + ft + ".nix"; have[p] {
+			imports = append(imports, "path:"+p)
+		}
+	}
+	kind := "nixosModules"
+	if m.Class == model.Darwin {
+		kind = "darwinModules"
+	}
+	set(out, m.Name, "networking", "hostName")
+	set(out, m.System, "nixpkgs", "hostPlatform")
+	var homes []string
+	for _, name := range m.Users {
+		u := f.User(name)
+		acct := map[string]any{}
+		if m.Class == model.NixOS {
+			acct["isNormalUser"] = true
+			if len(u.Groups) > 0 {
+				acct["extraGroups"] = u.Groups
+			}
+		} else {
+			acct["home"] = "/Users/" + name
+		}
+		if u.Description != "" {
+			acct["description"] = u.Description
+		}
+		if u.UID != 0 {
+			acct["uid"] = u.UID
+		}
+		if u.Shell != "" {
+			acct["shell"] = map[string]any{"__nix": "pkg", "name": u.Shell}
+		}
+		if len(u.SSHKeys) > 0 {
+			set(acct, u.SSHKeys, "openssh", "authorizedKeys", "keys")
+		}
+		set(out, acct, "users", "users", name)
+		if have["homes/"+m.Name+"/"+name+".nix"] {
+			homes = append(homes, name)
+		}
+	}
+	if len(homes) > 0 {
+		imports = append(imports, "module:home-manager."+kind+".home-manager")
+		hm := map[string]any{"useGlobalPkgs": true, "useUserPackages": true, "extraSpecialArgs": map[string]any{"inputs": "<inputs>"}}
+		for _, u := range homes {
+			// import of a module file gives the module function.
+			set(hm, "<function>", "users", u)
+		}
+		set(out, hm, "home-manager")
+	}
+	secrets := map[string]any{}
+	for _, s := range f.Secrets {
+		if !contains(s.Machines, m.Name) {
+			continue
+		}
+		for _, file := range s.Files {
+			if file.Secret {
+				secrets[nixgen.SecretName(s, file)] = map[string]any{
+					"file": "path:" + nixgen.SecretPath(s, m.Name, file), "mode": s.Mode, "owner": s.Owner, "group": s.Group,
+				}
+			}
+		}
+	}
+	if len(secrets) > 0 {
+		imports = append(imports, "module:agenix."+kind+".default")
+		set(out, secrets, "age", "secrets")
+	}
+	ok := true
+	if cfg := m.Config(); cfg != nil {
+		v, k := x.value(cfg)
+		ok = k
+		for key, val := range v.(map[string]any) {
+			set(out, val, key)
+		}
+	}
+	if len(imports) > 0 {
+		out["imports"] = imports
+	}
+	return out, ok
+}
+
+func (x expect) home(f *model.Fleet, m *model.Machine, u *model.User, have map[string]bool) (map[string]any, bool) {
+	out := map[string]any{}
+	var imports []any
+	seen := map[string]bool{}
+	for _, ft := range append(append([]string(nil), u.Home...), m.Features...) {
+		if p := "modules/home/" + ft + ".nix"; have[p] && !seen[ft] {
+			seen[ft] = true
+			imports = append(imports, "path:"+p)
+		}
+	}
+	home := "/home/" + u.Name
+	if m.Class == model.Darwin {
+		home = "/Users/" + u.Name
+	}
+	set(out, u.Name, "home", "username")
+	set(out, home, "home", "homeDirectory")
+	if pk := closurePackages(f, u.Home); len(pk) > 0 {
+		set(out, pkgList(pk), "home", "packages")
+	}
+	ok := true
+	if m.Home != nil {
+		v, k := x.value(m.Home)
+		ok = k
+		for key, val := range v.(map[string]any) {
+			set(out, val, key)
+		}
+	}
+	if len(imports) > 0 {
+		out["imports"] = imports
+	}
+	return out, ok
+}
+
+func closurePackages(f *model.Fleet, features []string) []string {
+	seen, pk := map[string]bool{}, map[string]bool{}
+	var visit func(string)
+	visit = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		if ft := f.Feature(n); ft != nil {
+			for _, p := range ft.Packages {
+				pk[p] = true
+			}
+			for _, r := range ft.Requires {
+				visit(r)
+			}
+		}
+	}
+	for _, n := range features {
+		visit(n)
+	}
+	var out []string
+	for p := range pk {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

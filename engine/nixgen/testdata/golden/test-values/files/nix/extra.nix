@@ -1,0 +1,4 @@
+{ lib, ... }:
+{
+  environment.etc."fleet-extra".text = "from a hand-written module";
+}

@@ -1,0 +1,7 @@
+{ writeShellApplication }:
+writeShellApplication {
+  name = "hello-fleet";
+  text = ''
+    echo "hello from ''${HOSTNAME:-the fleet}"
+  '';
+}
