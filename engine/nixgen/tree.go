@@ -107,9 +107,13 @@ const (
 	secretsDir = "secrets" // copies of encrypted secret files
 )
 
-func moduleFile(c model.Class, feature string) string { return "modules/" + string(c) + "/" + feature + ".nix" }
-func machineFile(m *model.Machine) string           { return "machines/" + string(m.Class) + "/" + m.Name + ".nix" }
-func homeFile(machine, user string) string           { return "homes/" + machine + "/" + user + ".nix" }
+func moduleFile(c model.Class, feature string) string {
+	return "modules/" + string(c) + "/" + feature + ".nix"
+}
+func machineFile(m *model.Machine) string {
+	return "machines/" + string(m.Class) + "/" + m.Name + ".nix"
+}
+func homeFile(machine, user string) string { return "homes/" + machine + "/" + user + ".nix" }
 
 // rel is the path from the folder of file `from` to `to` (both relative
 // to the output folder), as a Nix path expression.
