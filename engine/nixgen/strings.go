@@ -67,7 +67,8 @@ func quoteString(s string) string {
 	return b.String()
 }
 
-// indentedFits reports whether s can be written as ”...” and read back
+// indentedFits reports whether s can be written as an indented string
+// (between two pairs of single quotes) and read back
 // unchanged.
 func indentedFits(s string) bool {
 	if strings.Count(s, "\n") < 2 || !strings.HasSuffix(s, "\n") {
@@ -98,7 +99,7 @@ func indentedFits(s string) bool {
 	return flush
 }
 
-// escapeIndented escapes one line of a ”...” string.
+// escapeIndented escapes one line of an indented string.
 func escapeIndented(line string) string {
 	var b strings.Builder
 	for i := 0; i < len(line); i++ {
