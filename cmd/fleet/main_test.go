@@ -36,8 +36,8 @@ func TestExitCodes(t *testing.T) {
 		stdout string // substring
 		stderr string // substring
 	}{
-		{"run ok", []string{"run", minimal}, exitOK, "fleet minimal", ""},
-		{"reference fleet", []string{"run", filepath.Join(repoRoot, "fleet.star")}, exitOK, "fleet vanixiets", ""},
+		{"run ok", []string{"run", minimal, "--out", t.TempDir()}, exitOK, "fleet minimal", ""},
+		{"reference fleet", []string{"run", filepath.Join(repoRoot, "fleet.star"), "--out", t.TempDir()}, exitOK, "fleet vanixiets", ""},
 		{"flags after FILE", []string{"graph", minimal, "--format", "json"}, exitOK, `"nodes"`, ""},
 		{"flag=value after FILE", []string{"graph", minimal, "--format=dot"}, exitOK, "digraph fleet", ""},
 		{"eval text", []string{"eval", minimal}, exitOK, "machine  web", ""},
@@ -153,4 +153,77 @@ func firstDiff(want, got string) string {
 		}
 	}
 	return ""
+}
+
+// TestNixWriteAndCheck: fleet nix writes the tree, a second run writes
+// nothing, --check passes, and detects a hand-edited and a stale file.
+func TestNixWriteAndCheck(t *testing.T) {
+	out := t.TempDir()
+	minimal := filepath.Join(repoRoot, "examples/minimal/fleet.star")
+	code, stdout, stderr := fleetCmd(t, "nix", minimal, "--out", out)
+	if code != exitOK || !strings.Contains(stdout, "written, 0 unchanged") {
+		t.Fatalf("first write: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ := fleetCmd(t, "nix", minimal, "--out", out); code != exitOK || !strings.Contains(stdout, ": 0 written") {
+		t.Fatalf("second write should write nothing: %s", stdout)
+	}
+	if code, stdout, stderr := fleetCmd(t, "nix", minimal, "--out", out, "--check"); code != exitOK || !strings.Contains(stdout, "is up to date") {
+		t.Fatalf("--check on a fresh tree: exit %d\n%s%s", code, stdout, stderr)
+	}
+	flake := filepath.Join(out, "flake.nix")
+	data, _ := os.ReadFile(flake)
+	os.WriteFile(flake, append(data, "# edited\n"...), 0o644)
+	code, _, stderr = fleetCmd(t, "nix", minimal, "--out", out, "--check")
+	if code != exitError || !strings.Contains(stderr, "changed: flake.nix") {
+		t.Fatalf("--check after a hand edit: exit %d, stderr %q", code, stderr)
+	}
+	// A stale tree: the fleet changed since the tree was written.
+	fleetCmd(t, "nix", minimal, "--out", out)
+	dir := t.TempDir()
+	src, _ := os.ReadFile(minimal)
+	changed := strings.Replace(string(src), `"mosh"`, `"mosh", "htop"`, 1)
+	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(changed), 0o644)
+	code, _, stderr = fleetCmd(t, "nix", filepath.Join(dir, "fleet.star"), "--out", out, "--check")
+	if code != exitError || !strings.Contains(stderr, "changed: modules/nixos/ssh.nix") {
+		t.Fatalf("--check on a stale tree: exit %d, stderr %q", code, stderr)
+	}
+	// A file fleet did not write is never overwritten.
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "flake.nix"), []byte("{ }\n"), 0o644)
+	code, _, stderr = fleetCmd(t, "nix", minimal, "--out", other)
+	if code != exitError || !strings.Contains(stderr, "flake.nix") {
+		t.Fatalf("a foreign flake.nix: exit %d, stderr %q", code, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(other, "flake.nix")); string(b) != "{ }\n" {
+		t.Fatal("a file fleet did not write was changed")
+	}
+}
+
+func TestOverlaysOldestFirst(t *testing.T) {
+	code, out, stderr := fleetCmd(t, "overlays", filepath.Join(repoRoot, "fleet.star"), "--today", "2026-11-25")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "KIND") || len(lines) < 4 {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+	var dates []string
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		dates = append(dates, f[3])
+	}
+	for i := 1; i < len(dates); i++ {
+		if dates[i] != "-" && (dates[i-1] == "-" || dates[i] < dates[i-1]) {
+			t.Errorf("not oldest first: %v", dates)
+		}
+	}
+	if !strings.Contains(out, "override  mactop") || !strings.Contains(out, "319d") {
+		t.Errorf("mactop (added 2026-01-10) should be listed with its age:\n%s", out)
+	}
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "package") || strings.HasPrefix(l, "flake") {
+			t.Errorf("only patches, fallbacks and overrides are workarounds: %s", l)
+		}
+	}
 }

@@ -314,12 +314,14 @@ func TestModulesEvaluate(t *testing.T) {
 			for _, m := range f.Machines {
 				v, ok := x.machine(f, m, have)
 				add("machines/"+string(m.Class)+"/"+m.Name+".nix", v, ok)
-				for _, u := range m.Users {
-					path := "homes/" + m.Name + "/" + u + ".nix"
-					if have[path] {
-						v, ok := x.home(f, m, f.User(u), have)
-						add(path, v, ok)
-					}
+				if p := "homes/machines/" + m.Name + ".nix"; have[p] {
+					v, ok := x.value(m.Home)
+					add(p, v.(map[string]any), ok)
+				}
+			}
+			for _, u := range f.Users {
+				if p := "homes/users/" + u.Name + ".nix"; have[p] {
+					add(p, userHome(f, u, have), true)
 				}
 			}
 			for _, fl := range files {
@@ -407,7 +409,6 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 	}
 	set(out, m.Name, "networking", "hostName")
 	set(out, m.System, "nixpkgs", "hostPlatform")
-	var homes []string
 	for _, name := range m.Users {
 		u := f.User(name)
 		acct := map[string]any{}
@@ -432,16 +433,31 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 			set(acct, u.SSHKeys, "openssh", "authorizedKeys", "keys")
 		}
 		set(out, acct, "users", "users", name)
-		if have["homes/"+m.Name+"/"+name+".nix"] {
-			homes = append(homes, name)
+	}
+	// Home-manager: the machine's shared home modules, each user's own.
+	var shared []any
+	for _, ft := range m.Features {
+		if p := "modules/home/" + ft + ".nix"; have[p] {
+			shared = append(shared, "path:"+p)
 		}
 	}
-	if len(homes) > 0 {
+	if p := "homes/machines/" + m.Name + ".nix"; have[p] {
+		shared = append(shared, "path:"+p)
+	}
+	anyUserHome := false
+	users := map[string]any{}
+	for _, name := range m.Users {
+		users[name] = map[string]any{}
+		if have["homes/users/"+name+".nix"] {
+			users[name] = "<function>" // import of a module file
+			anyUserHome = true
+		}
+	}
+	if len(m.Users) > 0 && (len(shared) > 0 || anyUserHome) {
 		imports = append(imports, "module:home-manager."+kind+".home-manager")
-		hm := map[string]any{"useGlobalPkgs": true, "useUserPackages": true, "extraSpecialArgs": map[string]any{"inputs": "<inputs>"}}
-		for _, u := range homes {
-			// import of a module file gives the module function.
-			set(hm, "<function>", "users", u)
+		hm := map[string]any{"useGlobalPkgs": true, "useUserPackages": true, "extraSpecialArgs": map[string]any{"inputs": "<inputs>"}, "users": users}
+		if len(shared) > 0 {
+			hm["sharedModules"] = shared
 		}
 		set(out, hm, "home-manager")
 	}
@@ -476,37 +492,22 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 	return out, ok
 }
 
-func (x expect) home(f *model.Fleet, m *model.Machine, u *model.User, have map[string]bool) (map[string]any, bool) {
+// userHome is the expected homes/users/<user>.nix.
+func userHome(f *model.Fleet, u *model.User, have map[string]bool) map[string]any {
 	out := map[string]any{}
 	var imports []any
-	seen := map[string]bool{}
-	for _, ft := range append(append([]string(nil), u.Home...), m.Features...) {
-		if p := "modules/home/" + ft + ".nix"; have[p] && !seen[ft] {
-			seen[ft] = true
+	for _, ft := range u.Home {
+		if p := "modules/home/" + ft + ".nix"; have[p] {
 			imports = append(imports, "path:"+p)
 		}
 	}
-	home := "/home/" + u.Name
-	if m.Class == model.Darwin {
-		home = "/Users/" + u.Name
-	}
-	set(out, u.Name, "home", "username")
-	set(out, home, "home", "homeDirectory")
 	if pk := closurePackages(f, u.Home); len(pk) > 0 {
 		set(out, pkgList(pk), "home", "packages")
-	}
-	ok := true
-	if m.Home != nil {
-		v, k := x.value(m.Home)
-		ok = k
-		for key, val := range v.(map[string]any) {
-			set(out, val, key)
-		}
 	}
 	if len(imports) > 0 {
 		out["imports"] = imports
 	}
-	return out, ok
+	return out
 }
 
 func closurePackages(f *model.Fleet, features []string) []string {

@@ -102,7 +102,24 @@ in {
 					if len(f.User(u).Home) > 0 {
 						wantHomes[u+"@"+m.Name] = true
 						h := got.Homes[u+"@"+m.Name]
-						wantH := map[string]any{"extraSpecialArgs": []any{"inputs"}, "modules": []any{"path:homes/" + m.Name + "/" + u + ".nix"},
+						var modules []any
+						if _, err := os.Stat(filepath.Join(dir, "homes/users", u+".nix")); err == nil {
+							modules = append(modules, "path:homes/users/"+u+".nix")
+						}
+						for _, ft := range m.Features {
+							if _, err := os.Stat(filepath.Join(dir, "modules/home", ft+".nix")); err == nil {
+								modules = append(modules, "path:modules/home/"+ft+".nix")
+							}
+						}
+						if m.Home != nil {
+							modules = append(modules, "path:homes/machines/"+m.Name+".nix")
+						}
+						homeDir := "/home/" + u
+						if m.Class == model.Darwin {
+							homeDir = "/Users/" + u
+						}
+						modules = append(modules, map[string]any{"home": map[string]any{"username": u, "homeDirectory": homeDir}})
+						wantH := map[string]any{"extraSpecialArgs": []any{"inputs"}, "modules": modules,
 							"pkgs": map[string]any{"system": m.System, "overlays": float64(1)}}
 						if !reflect.DeepEqual(normalize(h), normalize(wantH)) {
 							t.Errorf("home %s@%s: %v, want %v", u, m.Name, h, wantH)

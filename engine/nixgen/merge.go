@@ -10,15 +10,17 @@ import "sort"
 // combine them (lists concatenate; priorities such as mkForce decide).
 func setMerged(a *Attrs, lib Expr, value Expr, path ...string) {
 	name := path[0]
-	i := sort.Search(len(a.Binds), func(i int) bool { return bindName(a.Binds[i]) >= name })
+	i := len(a.Binds)
+	// Sets are mostly built in order: appending then needs no search.
+	if i == 0 || bindName(a.Binds[i-1]) < name {
+		a.Binds = append(a.Binds, Bind{Path: []string{name}, Value: nest(path[1:], value)})
+		return
+	}
+	i = sort.Search(len(a.Binds), func(i int) bool { return bindName(a.Binds[i]) >= name })
 	if i == len(a.Binds) || bindName(a.Binds[i]) != name || len(a.Binds[i].Path) != 1 {
-		nv := value
-		for j := len(path) - 1; j >= 1; j-- {
-			nv = &Attrs{Binds: []Bind{{Path: []string{path[j]}, Value: nv}}}
-		}
 		a.Binds = append(a.Binds, Bind{})
 		copy(a.Binds[i+1:], a.Binds[i:])
-		a.Binds[i] = Bind{Path: []string{name}, Value: nv}
+		a.Binds[i] = Bind{Path: []string{name}, Value: nest(path[1:], value)}
 		return
 	}
 	cur := &a.Binds[i]
@@ -34,11 +36,15 @@ func setMerged(a *Attrs, lib Expr, value Expr, path ...string) {
 			return
 		}
 	}
-	nv := value
-	for j := len(path) - 1; j >= 1; j-- {
-		nv = &Attrs{Binds: []Bind{{Path: []string{path[j]}, Value: nv}}}
+	cur.Value = Call(selectOn(lib, "mkMerge"), List{Elems: []Expr{cur.Value, nest(path[1:], value)}})
+}
+
+// nest wraps value in one single-binding set per name of path.
+func nest(path []string, value Expr) Expr {
+	for j := len(path) - 1; j >= 0; j-- {
+		value = &Attrs{Binds: []Bind{{Path: []string{path[j]}, Value: value}}}
 	}
-	cur.Value = Call(selectOn(lib, "mkMerge"), List{Elems: []Expr{cur.Value, nv}})
+	return value
 }
 
 func bindName(b Bind) string {

@@ -23,12 +23,13 @@ type File = outdir.File
 // inside its own source.
 func Generate(f *model.Fleet) ([]File, error) {
 	g := &gen{
-		f:        f,
-		files:    map[string][]byte{},
-		copies:   map[string]bool{},
-		features: map[string]*model.Feature{},
-		sysMemo:  map[string]bool{},
-		homeMemo: map[string]bool{},
+		f:         f,
+		files:     map[string][]byte{},
+		copies:    map[string]bool{},
+		features:  map[string]*model.Feature{},
+		sysMemo:   map[string]bool{},
+		homeMemo:  map[string]bool{},
+		userHomes: map[string]bool{},
 	}
 	for _, x := range f.Features {
 		g.features[x.Name] = x
@@ -66,6 +67,8 @@ type gen struct {
 	// NixOS-only feature has no darwin module lying around.
 	usedSys  map[model.Class]map[string]bool
 	usedHome map[string]bool
+	// userHomes says whether a user has a homes/users file.
+	userHomes map[string]bool
 }
 
 // markUsed fills usedSys and usedHome.
@@ -113,7 +116,8 @@ func moduleFile(c model.Class, feature string) string {
 func machineFile(m *model.Machine) string {
 	return "machines/" + string(m.Class) + "/" + m.Name + ".nix"
 }
-func homeFile(machine, user string) string { return "homes/" + machine + "/" + user + ".nix" }
+func userHomeFile(user string) string       { return "homes/users/" + user + ".nix" }
+func machineHomeFile(machine string) string { return "homes/machines/" + machine + ".nix" }
 
 // rel is the path from the folder of file `from` to `to` (both relative
 // to the output folder), as a Nix path expression.
@@ -285,19 +289,25 @@ func (g *gen) machine(m *model.Machine) {
 	body.Set(Str{m.Name}, "networking", "hostName")
 	body.Set(Str{m.System}, "nixpkgs", "hostPlatform")
 
-	homes := g.homes(m)
 	for _, name := range m.Users {
 		u := g.f.User(name)
 		body.Set(g.userAccount(s, m.Class, u), "users", "users", name)
 	}
-	if len(homes) > 0 {
+	if shared, ok := g.machineHome(p, m); ok {
 		imports = append(imports, Sel("inputs", "home-manager", modulesAttr, "home-manager"))
 		hm := &Attrs{}
 		hm.Set(Bool{true}, "useGlobalPkgs")
 		hm.Set(Bool{true}, "useUserPackages")
 		hm.Set(&Attrs{Binds: []Bind{{Inherit: []string{"inputs"}}}}, "extraSpecialArgs")
-		for _, user := range homes {
-			hm.Set(Call(Var{"import"}, rel(p, homeFile(m.Name, user))), "users", user)
+		if len(shared) > 0 {
+			hm.Set(List{Elems: shared}, "sharedModules")
+		}
+		for _, name := range m.Users {
+			var user Expr = &Attrs{}
+			if g.userHome(name) {
+				user = Call(Var{"import"}, rel(p, userHomeFile(name)))
+			}
+			hm.Set(user, "users", name)
 		}
 		body.Set(hm, "home-manager")
 	}
@@ -334,40 +344,77 @@ func (g *gen) userAccount(s scope, c model.Class, u *model.User) *Attrs {
 	return a
 }
 
-// homes writes homes/<machine>/<user>.nix for each user of m that gets
-// home-manager configuration there, and returns those users. A user's
-// home modules are those of the user's own home features and of the
-// machine's features; packages of the user's home features (and what
-// they require) go to home.packages.
-func (g *gen) homes(m *model.Machine) []string {
-	var users []string
-	for _, name := range m.Users {
-		u := g.f.User(name)
-		p := homeFile(m.Name, name)
-		s := g.moduleScope(p)
-		var imports []Expr
-		seen := map[string]bool{}
-		for _, fname := range append(append([]string(nil), u.Home...), m.Features...) {
-			if !seen[fname] && g.hasHome(fname) {
-				seen[fname] = true
-				imports = append(imports, rel(p, moduleFile(model.Home, fname)))
-			}
-		}
-		pkgs := g.closurePackages(u.Home)
-		if len(imports) == 0 && len(pkgs) == 0 && m.Home == nil {
-			continue
-		}
-		body := &Attrs{}
-		body.Set(Str{name}, "home", "username")
-		body.Set(Str{userHome(m.Class, name)}, "home", "homeDirectory")
-		if len(pkgs) > 0 {
-			body.Set(g.packageList(s, pkgs), "home", "packages")
-		}
-		mergeAttrs(body, s.attrs(m.Home), s.lib)
-		g.write(p, header(fmt.Sprintf("user %s on machine %s, home-manager", name, m.Name), m.Pos), module(moduleArgs(), imports, body))
-		users = append(users, name)
+// Home-manager.
+//
+// A user's own home (the home features of user(home = [...]) and their
+// packages) is homes/users/<user>.nix, the same on every machine. What a
+// machine adds for all its users (the home parts of its features, and
+// machine(home = {...})) goes to home-manager.sharedModules: the feature
+// modules themselves, and homes/machines/<machine>.nix for the machine's
+// own home configuration. A machine with users and either of the two gets
+// home-manager; the standalone homeConfigurations."user@machine" combine
+// the same modules.
+
+// userHome reports whether user has a home file, writing it once.
+func (g *gen) userHome(name string) bool {
+	if v, ok := g.userHomes[name]; ok {
+		return v
 	}
-	return users
+	g.userHomes[name] = false
+	p := userHomeFile(name)
+	u := g.f.User(name)
+	if u == nil {
+		return false
+	}
+	s := g.moduleScope(p)
+	var imports []Expr
+	for _, fname := range u.Home {
+		if g.hasHome(fname) {
+			imports = append(imports, rel(p, moduleFile(model.Home, fname)))
+		}
+	}
+	pkgs := g.closurePackages(u.Home)
+	if len(imports) == 0 && len(pkgs) == 0 {
+		return false
+	}
+	body := &Attrs{}
+	if len(pkgs) > 0 {
+		body.Set(g.packageList(s, pkgs), "home", "packages")
+	}
+	g.write(p, header("user "+name+", home-manager", u.Pos), module(moduleArgs(), imports, body))
+	g.userHomes[name] = true
+	return true
+}
+
+// machineHome returns the home modules m shares with all its users, as
+// seen from file p, writing homes/machines/<m>.nix when m has home
+// configuration of its own; ok is false when m needs no home-manager.
+func (g *gen) machineHome(p string, m *model.Machine) (shared []Expr, ok bool) {
+	if len(m.Users) == 0 {
+		return nil, false
+	}
+	for _, fname := range m.Features {
+		if g.hasHome(fname) {
+			shared = append(shared, rel(p, moduleFile(model.Home, fname)))
+		}
+	}
+	if m.Home != nil {
+		hp := machineHomeFile(m.Name)
+		if _, done := g.files[hp]; !done {
+			s := g.moduleScope(hp)
+			g.write(hp, header("machine "+m.Name+", home-manager for all its users", m.Pos), module(moduleArgs(), nil, s.attrs(m.Home)))
+		}
+		shared = append(shared, rel(p, hp))
+	}
+	if len(shared) > 0 {
+		return shared, true
+	}
+	for _, u := range m.Users {
+		if g.userHome(u) {
+			return nil, true
+		}
+	}
+	return nil, false
 }
 
 // closurePackages returns the packages of features and everything they

@@ -68,91 +68,248 @@
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/argentum/cameron.nix ];
+        modules = [
+          ./homes/users/cameron.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/argentum.nix
+          {
+            home = {
+              homeDirectory = "/Users/cameron";
+              username = "cameron";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "cameron@cinnabar" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/cinnabar/cameron.nix ];
+        modules = [
+          ./homes/users/cameron.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./modules/home/zerotier-controller.nix
+          ./homes/machines/cinnabar.nix
+          {
+            home = {
+              homeDirectory = "/home/cameron";
+              username = "cameron";
+            };
+          }
+        ];
         pkgs = pkgsFor "x86_64-linux";
       };
       "cameron@electrum" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/electrum/cameron.nix ];
+        modules = [
+          ./homes/users/cameron.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/electrum.nix
+          {
+            home = {
+              homeDirectory = "/home/cameron";
+              username = "cameron";
+            };
+          }
+        ];
         pkgs = pkgsFor "x86_64-linux";
       };
       "cameron@galena" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/galena/cameron.nix ];
+        modules = [
+          ./homes/users/cameron.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/galena.nix
+          {
+            home = {
+              homeDirectory = "/home/cameron";
+              username = "cameron";
+            };
+          }
+        ];
         pkgs = pkgsFor "x86_64-linux";
       };
       "cameron@rosegold" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/rosegold/cameron.nix ];
+        modules = [
+          ./homes/users/cameron.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/rosegold.nix
+          {
+            home = {
+              homeDirectory = "/Users/cameron";
+              username = "cameron";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "cameron@scheelite" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/scheelite/cameron.nix ];
+        modules = [
+          ./homes/users/cameron.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/scheelite.nix
+          {
+            home = {
+              homeDirectory = "/home/cameron";
+              username = "cameron";
+            };
+          }
+        ];
         pkgs = pkgsFor "x86_64-linux";
       };
       "christophersmith@argentum" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/argentum/christophersmith.nix ];
+        modules = [
+          ./homes/users/christophersmith.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/argentum.nix
+          {
+            home = {
+              homeDirectory = "/Users/christophersmith";
+              username = "christophersmith";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "crs58@blackphos" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/blackphos/crs58.nix ];
+        modules = [
+          ./homes/users/crs58.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/blackphos.nix
+          {
+            home = {
+              homeDirectory = "/Users/crs58";
+              username = "crs58";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "crs58@stibnite" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/stibnite/crs58.nix ];
+        modules = [
+          ./homes/users/crs58.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/stibnite.nix
+          {
+            home = {
+              homeDirectory = "/Users/crs58";
+              username = "crs58";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "janettesmith@rosegold" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/rosegold/janettesmith.nix ];
+        modules = [
+          ./homes/users/janettesmith.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/rosegold.nix
+          {
+            home = {
+              homeDirectory = "/Users/janettesmith";
+              username = "janettesmith";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "raquel@blackphos" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/blackphos/raquel.nix ];
+        modules = [
+          ./homes/users/raquel.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/blackphos.nix
+          {
+            home = {
+              homeDirectory = "/Users/raquel";
+              username = "raquel";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "tara@galena" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/galena/tara.nix ];
+        modules = [
+          ./homes/users/tara.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/galena.nix
+          {
+            home = {
+              homeDirectory = "/home/tara";
+              username = "tara";
+            };
+          }
+        ];
         pkgs = pkgsFor "x86_64-linux";
       };
       "tara@scheelite" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/scheelite/tara.nix ];
+        modules = [
+          ./homes/users/tara.nix
+          ./modules/home/shell.nix
+          ./modules/home/ssh.nix
+          ./modules/home/zerotier.nix
+          ./homes/machines/scheelite.nix
+          {
+            home = {
+              homeDirectory = "/home/tara";
+              username = "tara";
+            };
+          }
+        ];
         pkgs = pkgsFor "x86_64-linux";
       };
     };

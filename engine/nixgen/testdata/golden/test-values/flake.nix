@@ -47,14 +47,32 @@
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/laptop/alice.nix ];
+        modules = [
+          ./homes/users/alice.nix
+          {
+            home = {
+              homeDirectory = "/Users/alice";
+              username = "alice";
+            };
+          }
+        ];
         pkgs = pkgsFor "aarch64-darwin";
       };
       "alice@server" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
           inherit inputs;
         };
-        modules = [ ./homes/server/alice.nix ];
+        modules = [
+          ./homes/users/alice.nix
+          ./modules/home/values.nix
+          ./homes/machines/server.nix
+          {
+            home = {
+              homeDirectory = "/home/alice";
+              username = "alice";
+            };
+          }
+        ];
         pkgs = pkgsFor "x86_64-linux";
       };
     };

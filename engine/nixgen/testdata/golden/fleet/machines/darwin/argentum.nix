@@ -23,11 +23,17 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../homes/machines/argentum.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
     users = {
-      cameron = import ../../homes/argentum/cameron.nix;
-      christophersmith = import ../../homes/argentum/christophersmith.nix;
+      cameron = import ../../homes/users/cameron.nix;
+      christophersmith = import ../../homes/users/christophersmith.nix;
     };
   };
   ids.gids.nixbld = 350;

@@ -23,11 +23,17 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../homes/machines/blackphos.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
     users = {
-      crs58 = import ../../homes/blackphos/crs58.nix;
-      raquel = import ../../homes/blackphos/raquel.nix;
+      crs58 = import ../../homes/users/crs58.nix;
+      raquel = import ../../homes/users/raquel.nix;
     };
   };
   homebrew.casks = [ "dbeaver-community" "docker-desktop" "gpg-suite" "postgres-unofficial" ];

@@ -23,11 +23,17 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../homes/machines/rosegold.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
     users = {
-      cameron = import ../../homes/rosegold/cameron.nix;
-      janettesmith = import ../../homes/rosegold/janettesmith.nix;
+      cameron = import ../../homes/users/cameron.nix;
+      janettesmith = import ../../homes/users/janettesmith.nix;
     };
   };
   ids.gids.nixbld = 350;

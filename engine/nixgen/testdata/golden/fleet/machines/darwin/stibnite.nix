@@ -23,9 +23,15 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../homes/machines/stibnite.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
-    users.crs58 = import ../../homes/stibnite/crs58.nix;
+    users.crs58 = import ../../homes/users/crs58.nix;
   };
   homebrew.casks = [ "codelayer-nightly" "docker-desktop" "inkscape" "keycastr" "meld" ];
   networking = {

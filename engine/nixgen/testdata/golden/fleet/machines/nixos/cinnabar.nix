@@ -59,9 +59,16 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../modules/home/zerotier-controller.nix
+      ../../homes/machines/cinnabar.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
-    users.cameron = import ../../homes/cinnabar/cameron.nix;
+    users.cameron = import ../../homes/users/cameron.nix;
   };
   networking.hostName = "cinnabar";
   nixpkgs.hostPlatform = "x86_64-linux";

@@ -44,9 +44,15 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../homes/machines/electrum.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
-    users.cameron = import ../../homes/electrum/cameron.nix;
+    users.cameron = import ../../homes/users/cameron.nix;
   };
   networking.hostName = "electrum";
   nix.settings = {

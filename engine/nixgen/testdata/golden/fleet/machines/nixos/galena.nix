@@ -62,11 +62,17 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../homes/machines/galena.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
     users = {
-      cameron = import ../../homes/galena/cameron.nix;
-      tara = import ../../homes/galena/tara.nix;
+      cameron = import ../../homes/users/cameron.nix;
+      tara = import ../../homes/users/tara.nix;
     };
   };
   networking.hostName = "galena";

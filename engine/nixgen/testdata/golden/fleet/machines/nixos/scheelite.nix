@@ -63,11 +63,17 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [
+      ../../modules/home/shell.nix
+      ../../modules/home/ssh.nix
+      ../../modules/home/zerotier.nix
+      ../../homes/machines/scheelite.nix
+    ];
     useGlobalPkgs = true;
     useUserPackages = true;
     users = {
-      cameron = import ../../homes/scheelite/cameron.nix;
-      tara = import ../../homes/scheelite/tara.nix;
+      cameron = import ../../homes/users/cameron.nix;
+      tara = import ../../homes/users/tara.nix;
     };
   };
   networking.hostName = "scheelite";

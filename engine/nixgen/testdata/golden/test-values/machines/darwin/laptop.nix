@@ -19,7 +19,7 @@
     };
     useGlobalPkgs = true;
     useUserPackages = true;
-    users.alice = import ../../homes/laptop/alice.nix;
+    users.alice = import ../../homes/users/alice.nix;
   };
   networking.hostName = "laptop";
   nixpkgs.hostPlatform = "aarch64-darwin";

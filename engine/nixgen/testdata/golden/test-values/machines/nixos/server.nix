@@ -39,11 +39,12 @@
     extraSpecialArgs = {
       inherit inputs;
     };
+    sharedModules = [ ../../modules/home/values.nix ../../homes/machines/server.nix ];
     useGlobalPkgs = true;
     useUserPackages = true;
     users = {
-      alice = import ../../homes/server/alice.nix;
-      bob = import ../../homes/server/bob.nix;
+      alice = import ../../homes/users/alice.nix;
+      bob = { };
     };
   };
   networking.hostName = lib.mkMerge [ "server" (lib.mkForce "srv") ];
