@@ -47,6 +47,10 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 	flakeInputs := map[string]named{}
 	for _, c := range r.channels {
 		dupCheck(flakeInputs, "channel", c.Name, c.Pos)
+		if c.DarwinURL != "" {
+			// The darwin branch is the flake input <name>-darwin.
+			dupCheck(flakeInputs, "channel (darwin_url of "+c.Name+")", c.Name+"-darwin", c.Pos)
+		}
 	}
 	for _, in := range r.inputs {
 		dupCheck(flakeInputs, "input", in.Name, in.Pos)
@@ -181,6 +185,7 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 	// Secrets: resolve selectors against the machines.
 	secretNames := keys(secrets)
 	machineNames := keys(machines)
+	needAgenix := model.Pos{}
 	for _, d := range r.secrets {
 		s := *d.s
 		for _, sel := range d.sels {
@@ -195,10 +200,16 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 		for _, m := range f.Select(d.sels...) {
 			s.Machines = append(s.Machines, m.Name)
 		}
+		if len(s.Machines) > 0 && needAgenix.File == "" {
+			needAgenix = s.Pos
+		}
 		for _, dep := range s.Depends {
 			check(s.Pos, "secret "+s.Name+": depends", "secret", dep, secrets, secretNames)
 		}
 		f.Secrets = append(f.Secrets, &s)
+	}
+	if _, ok := ins["agenix"]; !ok && needAgenix.File != "" {
+		errf(needAgenix, `machines decrypt their secrets with agenix: add input("agenix", url = "github:ryantm/agenix", follows = {"nixpkgs": "nixpkgs"})`)
 	}
 	f.Sort()
 	// Empty, not absent: JSON consumers see [] rather than null.

@@ -88,6 +88,9 @@ func builtinFallback(thread *starlark.Thread, b *starlark.Builtin, args starlark
 		"platforms?", &platforms, "added?", &added); err != nil {
 		return nil, err
 	}
+	if err := checkTopLevel(b.Name(), pkg); err != nil {
+		return nil, err
+	}
 	for _, p := range platforms {
 		if _, err := checkSystem(p); err != nil {
 			return nil, fmt.Errorf("overlay.fallback: platforms: %w", err)
@@ -127,6 +130,9 @@ func builtinOverride(thread *starlark.Thread, b *starlark.Builtin, args starlark
 		"args?", &oargs, "added?", &added); err != nil {
 		return nil, err
 	}
+	if err := checkTopLevel(b.Name(), pkg); err != nil {
+		return nil, err
+	}
 	if attrs.attrs.Len() == 0 && oargs.attrs.Len() == 0 {
 		return nil, fmt.Errorf("overlay.override: %s: give attrs = {...} (overrideAttrs) or args = {...} (override)", pkg)
 	}
@@ -145,4 +151,14 @@ func builtinFlakeOverlay(thread *starlark.Thread, b *starlark.Builtin, args star
 		return nil, fmt.Errorf("overlay.flake: attr: %w", err)
 	}
 	return declareOverlay(thread, b.Name(), &model.Overlay{Kind: model.OverlayFlake, Name: name, Input: input.name, Attr: attr})
+}
+
+// checkTopLevel refuses package names an overlay entry cannot replace on
+// its own: python3Packages.foo lives in a package set, and binding it in
+// an overlay would replace the whole set.
+func checkTopLevel(fn, pkg string) error {
+	if !identNameRE.MatchString(pkg) {
+		return fmt.Errorf("%s: %q is not a top-level package name: packages inside sets (python3Packages.x) are overridden with the set's own mechanism, e.g. nix.expr in a feature's nixpkgs.overlays", fn, pkg)
+	}
+	return nil
 }

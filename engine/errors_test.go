@@ -24,8 +24,9 @@ import (
 // chunk without expectations must evaluate cleanly. A directory is one
 // multi-file case with entry fleet.star; expectations may sit in any file.
 //
-// A chunk that does not call fleet() gets a fleet() and a nixpkgs channel
-// appended after its last line, so line numbers stay as written.
+// A chunk that does not call fleet() gets a fleet(), a nixpkgs channel and
+// the agenix input appended after its last line, so line numbers stay as
+// written.
 func TestErrors(t *testing.T) {
 	entries, err := os.ReadDir("testdata/errors")
 	if err != nil {
@@ -52,7 +53,8 @@ func TestErrors(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
 				if !strings.Contains(chunk, "fleet(") {
-					chunk += "\nfleet(name = \"test\")\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\n"
+					chunk += "\nfleet(name = \"test\")\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\n" +
+						"input(\"agenix\", url = \"github:ryantm/agenix\")\n"
 				}
 				if err := os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(chunk), 0o644); err != nil {
 					t.Fatal(err)

@@ -1,17 +1,13 @@
-package nixgen
+package nixgen_test
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/fleet-nix/fleet/engine/testtool"
+	"github.com/fleet-nix/fleet/engine/nixgen"
 )
 
 // pieces are the fragments that break naive Nix string printers.
@@ -28,29 +24,6 @@ func randomString(r *rand.Rand) string {
 	return b.String()
 }
 
-// nixEval evaluates a Nix file and decodes its JSON result.
-func nixEval(t testing.TB, src string, out any) {
-	t.Helper()
-	bin := testtool.Require(t, "nix-instantiate", "nix-bin")
-	file := filepath.Join(t.TempDir(), "test.nix")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--eval", "--strict", "--json", file)
-	cmd.Env = append(os.Environ(), "NIX_REMOTE=", "NIX_STATE_DIR="+t.TempDir(), "NIX_PATH=")
-	b, err := cmd.Output()
-	if err != nil {
-		msg := err.Error()
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg += "\n" + string(ee.Stderr)
-		}
-		t.Fatalf("nix-instantiate: %s\n--- source ---\n%s", msg, src)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatalf("decoding %s: %v", b, err)
-	}
-}
-
 func sha(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
@@ -61,25 +34,30 @@ func sha(s string) string {
 // compare arbitrary bytes, which JSON output cannot carry.
 func roundTrip(t testing.TB, strs []string) {
 	t.Helper()
-	hash := func(e Expr) Expr { return Call(Sel("builtins", "hashString"), Str{"sha256"}, e) }
-	var values, names []Expr
+	hash := func(e nixgen.Expr) nixgen.Expr {
+		return nixgen.Call(nixgen.Sel("builtins", "hashString"), nixgen.Str{S: "sha256"}, e)
+	}
+	var values, names []nixgen.Expr
 	for _, s := range strs {
-		values = append(values, hash(Str{s}))
-		set := &Attrs{}
-		set.Set(Null{}, s)
-		names = append(names, hash(Call(Sel("builtins", "head"), Call(Sel("builtins", "attrNames"), set))))
+		values = append(values, hash(nixgen.Str{S: s}))
+		set := &nixgen.Attrs{}
+		set.Set(nixgen.Null{}, s)
+		names = append(names, hash(nixgen.Call(nixgen.Sel("builtins", "head"), nixgen.Call(nixgen.Sel("builtins", "attrNames"), set))))
 	}
 	// Nest the lists so that indented strings are printed at depth > 0.
-	deep := &Attrs{}
-	deep.Set(List{Elems: values}, "a", "b")
-	deep.Set(&Attrs{Binds: []Bind{{Path: []string{"c"}, Value: Null{}}}}, "z")
-	src := Print(List{Elems: []Expr{List{Elems: values}, List{Elems: names}, Select{X: deep, Path: []string{"a", "b"}}}})
+	deep := &nixgen.Attrs{}
+	deep.Set(nixgen.List{Elems: values}, "a", "b")
+	deep.Set(nixgen.Null{}, "z", "c")
+	src := nixgen.Print(nixgen.List{Elems: []nixgen.Expr{nixgen.List{Elems: values}, nixgen.List{Elems: names},
+		nixgen.Select{X: deep, Path: []string{"a", "b"}}}})
 	var got [3][]string
-	nixEval(t, src, &got)
+	if err := evalNix(t, t.TempDir(), src, &got); err != nil {
+		t.Fatal(err)
+	}
 	for i, s := range strs {
 		for k, what := range []string{"value", "attribute name", "nested value"} {
 			if got[k][i] != sha(s) {
-				t.Errorf("%s %q did not round-trip through Nix; printed as:\n%s", what, s, Print(Str{s}))
+				t.Errorf("%s %q did not round-trip through Nix; printed as:\n%s", what, s, nixgen.Print(nixgen.Str{S: s}))
 			}
 		}
 	}
@@ -102,6 +80,15 @@ func TestStringsRoundTripThroughNix(t *testing.T) {
 		if strings.IndexByte(s, 0) >= 0 {
 			t.Fatal("NUL cannot be tested: the builtins refuse it")
 		}
+	}
+	indented := 0
+	for _, s := range strs {
+		if strings.HasPrefix(nixgen.Print(nixgen.Str{S: s}), "''") {
+			indented++
+		}
+	}
+	if indented < 100 {
+		t.Fatalf("only %d strings were printed in the indented form: the property no longer covers it", indented)
 	}
 	roundTrip(t, strs)
 }

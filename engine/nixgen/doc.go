@@ -1,0 +1,53 @@
+// Package nixgen lowers a fleet to Nix: a flake tree of ordinary files a
+// person could have written.
+//
+// Everything is printed from an AST (ast.go) by one printer (print.go), so
+// quoting and escaping live in exactly one place: a Starlark string always
+// becomes a Nix string with the same bytes (strings.go), attribute names
+// are quoted whenever they are not plain identifiers, and parentheses
+// appear where Nix needs them. The escaping property is checked against
+// real Nix over thousands of generated strings and by a fuzz target.
+//
+// The tree (tree.go, flake.go, overlays.go):
+//
+//	flake.nix                      inputs (channels, channel-darwin branches, input()s with follows),
+//	                               overlays.default, nixosConfigurations, darwinConfigurations,
+//	                               homeConfigurations."<user>@<machine>"
+//	overlays/default.nix           the five layers, composed in their fixed order
+//	modules/<class>/<feature>.nix  one module per feature and class; imports what it requires
+//	machines/<class>/<machine>.nix features, host name, platform, users, home-manager, age.secrets,
+//	                               then the machine's own configuration
+//	homes/users/<user>.nix         a user's own home features and their packages
+//	homes/machines/<machine>.nix   machine(home = {...}), shared by all users of the machine
+//	secrets.nix                    agenix rules (paths relative to the fleet root)
+//	files/<path>                   copies of hand-written files (modules =, overlay.package, nix.path)
+//	secrets/<owner>/<secret>/<file>.age  copies of the encrypted secrets that exist
+//
+// A flake reads only files inside its own source, hence the copies.
+//
+// Rules a reader of the output should know:
+//   - A feature has a NixOS (darwin) module when a machine of that class
+//     reaches it and it has configuration, packages or hand-written modules
+//     for that class (or requires a feature that does); packages go to
+//     environment.systemPackages. Hand-written modules are imported by the
+//     modules of the classes the feature configures, or by all when it
+//     configures none.
+//   - Home parts: a user's home features apply on every machine the user
+//     is on; the home parts of a machine's features (and machine(home=))
+//     apply to every user of that machine, through home-manager's
+//     sharedModules. Packages of a user's home features go to home.packages.
+//   - Where fleet's own settings meet the user's (a machine setting
+//     networking.hostName, a feature with packages also setting
+//     environment.systemPackages), both definitions are kept with
+//     lib.mkMerge [ fleet's user's ], and the module system combines them
+//     (lists concatenate; nix.force wins).
+//   - age.secrets.<name>: the secret's name when it has one encrypted file,
+//     else <secret>-<file>.
+//   - Inside overlays/default.nix, nix.pkg("x") means final.x; in modules,
+//     pkgs.x. Fallback conditions read prev, never final, so the overlay's
+//     attribute names never depend on its own result.
+//
+// Output is deterministic (same fleet, same bytes); every file starts with
+// a comment naming the .star position it came from. Writing is engine/outdir's
+// job: atomic, only when changed, with a manifest.
+package nixgen
