@@ -10,6 +10,8 @@ import (
 	"github.com/fleet-nix/fleet/engine"
 	"github.com/fleet-nix/fleet/engine/graph"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/outdir"
 	"github.com/urfave/cli/v2"
 )
 
@@ -126,6 +128,16 @@ func load(c *cli.Context) (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{file: file, fleet: f, graph: g}, nil
+}
+
+// loadTree is load plus the Nix tree lowered from the fleet.
+func loadTree(c *cli.Context) (*loaded, []outdir.File, error) {
+	l, err := load(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := nixgen.Generate(l.fleet)
+	return l, files, err
 }
 
 // fileArg returns the single FILE argument.

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/fleet-nix/fleet/engine/outdir"
 	"github.com/urfave/cli/v2"
 )
@@ -32,11 +31,7 @@ differs (stale or edited by hand) or is no longer produced, and exits 1 if there
 any. Run it in CI to keep a committed tree in step with the .star files.`,
 		Flags: append(evalFlags(), outFlag(), &cli.BoolFlag{Name: "check", Usage: "only compare the tree on disk with what would be written"}),
 		Action: func(c *cli.Context) error {
-			l, err := load(c)
-			if err != nil {
-				return err
-			}
-			files, err := nixgen.Generate(l.fleet)
+			l, files, err := loadTree(c)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/fleet-nix/fleet/engine/model"
-	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,11 +21,7 @@ dependency graph, prints a summary (machines by class and host, features, overla
 secrets) and writes the Nix flake tree (as fleet nix does).`,
 		Flags: append(evalFlags(), outFlag()),
 		Action: func(c *cli.Context) error {
-			l, err := load(c)
-			if err != nil {
-				return err
-			}
-			files, err := nixgen.Generate(l.fleet)
+			l, files, err := loadTree(c)
 			if err != nil {
 				return err
 			}

@@ -313,3 +313,46 @@ func MarshalValue(v Value) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("model: cannot marshal %T", v)
 }
+
+// Walk calls fn for v and for every value inside it, depth first.
+func Walk(v Value, fn func(Value)) {
+	fn(v)
+	switch v := v.(type) {
+	case List:
+		for _, x := range v {
+			Walk(x, fn)
+		}
+	case *Attrs:
+		if v != nil {
+			for _, b := range v.Bindings {
+				Walk(b.Value, fn)
+			}
+		}
+	case Priority:
+		Walk(v.Value, fn)
+	}
+}
+
+// WalkValues calls fn for every configuration value of the fleet: those of
+// features, machines and overlay overrides.
+func (f *Fleet) WalkValues(fn func(Value)) {
+	visit := func(a *Attrs) {
+		if a != nil {
+			Walk(a, fn)
+		}
+	}
+	for _, x := range f.Features {
+		visit(x.NixOS)
+		visit(x.Darwin)
+		visit(x.Home)
+	}
+	for _, m := range f.Machines {
+		visit(m.NixOS)
+		visit(m.Darwin)
+		visit(m.Home)
+	}
+	for _, o := range f.Overlays {
+		visit(o.Attrs)
+		visit(o.Args)
+	}
+}

@@ -79,40 +79,15 @@ func evalNix(t testing.TB, dir, src string, out any) error {
 // pkgNames lists every package name the fleet refers to.
 func pkgNames(f *model.Fleet) []string {
 	set := map[string]bool{}
-	var walk func(model.Value)
-	walk = func(v model.Value) {
-		switch v := v.(type) {
-		case model.Pkg:
-			set[v.Name] = true
-		case model.List:
-			for _, x := range v {
-				walk(x)
-			}
-		case *model.Attrs:
-			for _, b := range v.Bindings {
-				walk(b.Value)
-			}
-		case model.Priority:
-			walk(v.Value)
+	f.WalkValues(func(v model.Value) {
+		if p, ok := v.(model.Pkg); ok {
+			set[p.Name] = true
 		}
-	}
-	attrs := func(a *model.Attrs) {
-		if a != nil {
-			walk(a)
-		}
-	}
+	})
 	for _, x := range f.Features {
-		attrs(x.NixOS)
-		attrs(x.Darwin)
-		attrs(x.Home)
 		for _, p := range x.Packages {
 			set[p] = true
 		}
-	}
-	for _, m := range f.Machines {
-		attrs(m.NixOS)
-		attrs(m.Darwin)
-		attrs(m.Home)
 	}
 	for _, u := range f.Users {
 		if u.Shell != "" {
@@ -145,46 +120,22 @@ func stubEnv(t *testing.T, f *model.Fleet, files []nixgen.File) (dir, stubs stri
 // absent from the result, and the modules holding it are not compared.
 func exprValues(t *testing.T, dir, stubs string, f *model.Fleet) map[string]any {
 	out := map[string]any{}
-	var walk func(model.Value)
-	walk = func(v model.Value) {
-		switch v := v.(type) {
-		case model.Expr:
-			if _, done := out[v.Code]; done {
-				return
-			}
-			var got any
-			src := fmt.Sprintf("let s = %s; in s.clean (let inherit (s) lib pkgs inputs; config = { }; in (%s))", stubs, v.Code)
-			if err := evalNix(t, dir, src, &got); err != nil {
-				t.Logf("nix.expr(%q) needs more than the stubs provide; its modules are not compared", v.Code)
-				return
-			}
-			out[v.Code] = got
-		case model.List:
-			for _, x := range v {
-				walk(x)
-			}
-		case *model.Attrs:
-			for _, b := range v.Bindings {
-				walk(b.Value)
-			}
-		case model.Priority:
-			walk(v.Value)
+	f.WalkValues(func(v model.Value) {
+		e, ok := v.(model.Expr)
+		if !ok {
+			return
 		}
-	}
-	for _, x := range f.Features {
-		for _, a := range []*model.Attrs{x.NixOS, x.Darwin, x.Home} {
-			if a != nil {
-				walk(a)
-			}
+		if _, done := out[e.Code]; done {
+			return
 		}
-	}
-	for _, m := range f.Machines {
-		for _, a := range []*model.Attrs{m.NixOS, m.Darwin, m.Home} {
-			if a != nil {
-				walk(a)
-			}
+		var got any
+		src := fmt.Sprintf("let s = %s; in s.clean (let inherit (s) lib pkgs inputs; config = { }; in (%s))", stubs, e.Code)
+		if err := evalNix(t, dir, src, &got); err != nil {
+			t.Logf("nix.expr(%q) needs more than the stubs provide; its modules are not compared", e.Code)
+			return
 		}
-	}
+		out[e.Code] = got
+	})
 	return out
 }
 

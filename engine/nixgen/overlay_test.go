@@ -115,27 +115,15 @@ in {
 // overlayPkgNames are packages named by nix.pkg inside override settings.
 func overlayPkgNames(f *model.Fleet) []string {
 	var out []string
-	var walk func(model.Value)
-	walk = func(v model.Value) {
-		switch v := v.(type) {
-		case model.Pkg:
-			out = append(out, v.Name)
-		case *model.Attrs:
-			for _, b := range v.Bindings {
-				walk(b.Value)
-			}
-		case model.List:
-			for _, x := range v {
-				walk(x)
-			}
-		}
-	}
 	for _, o := range f.Overlays {
-		if o.Attrs != nil {
-			walk(o.Attrs)
-		}
-		if o.Args != nil {
-			walk(o.Args)
+		for _, a := range []*model.Attrs{o.Attrs, o.Args} {
+			if a != nil {
+				model.Walk(a, func(v model.Value) {
+					if p, ok := v.(model.Pkg); ok {
+						out = append(out, p.Name)
+					}
+				})
+			}
 		}
 	}
 	return out
