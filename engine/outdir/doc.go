@@ -41,9 +41,11 @@
 //
 // # Writing
 //
-// Every file is written to a temporary file in its own directory, synced,
-// given its mode and renamed over the target, so a reader (or a crash)
-// sees the old file or the new one, never a prefix. Temporary files are
+// Every file is written to a temporary file in its own directory, given
+// its mode, flushed to disk and renamed over the target, so a reader (or
+// a crash) sees the old file or the new one, never a prefix. The flush is
+// done for all files of a run at once (one syncfs on Linux, an fsync per
+// file elsewhere): per-file fsync made a 1,400-file tree take seconds. Temporary files are
 // named ".fleet-tmp-<name>": the name is fixed so that a temporary file
 // orphaned by a crash is replaced, and removed, by the next run that
 // writes that file. That prefix and the manifest's name are reserved.
