@@ -17,6 +17,7 @@ func benchFleet(machines int) string {
 	return fmt.Sprintf(`fleet(name = "bench")
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 input("home-manager", url = "github:nix-community/home-manager", follows = {"nixpkgs": "nixpkgs"})
+input("agenix", url = "github:ryantm/agenix")
 
 def features():
     for i in range(200):
@@ -83,5 +84,22 @@ func BenchmarkEval(b *testing.B) {
 			}
 			b.ReportMetric(float64(live)/(1<<20), "heap-MiB")
 		})
+	}
+}
+
+// TestBenchFleetEvaluates keeps the benchmark's fleet valid: benchmarks
+// do not run in go test, so a change to the validation could otherwise
+// break them unnoticed.
+func TestBenchFleetEvaluates(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fleet.star")
+	if err := os.WriteFile(file, []byte(benchFleet(20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := engine.Eval(context.Background(), file, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Machines) != 20 || len(f.Features) != 200 || len(f.Users) != 5 {
+		t.Fatalf("got %d machines, %d features, %d users", len(f.Machines), len(f.Features), len(f.Users))
 	}
 }
