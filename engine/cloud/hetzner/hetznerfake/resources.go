@@ -1,0 +1,788 @@
+package hetznerfake
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+)
+
+type server struct {
+	id                         int64
+	name, typ, location, image string
+	status                     string
+	labels                     map[string]string
+	created                    time.Time
+	ipv4, ipv6                 string
+	sshKeys, firewalls         []int64
+}
+
+func (v *server) ident() int64 { return v.id }
+
+type sshKey struct {
+	id                           int64
+	name, publicKey, fingerprint string
+	labels                       map[string]string
+	created                      time.Time
+}
+
+func (k *sshKey) ident() int64 { return k.id }
+
+type firewall struct {
+	id      int64
+	name    string
+	labels  map[string]string
+	created time.Time
+}
+
+func (f *firewall) ident() int64 { return f.id }
+
+// action is an API action. It is running when handed out and finishes
+// the first time a client polls it: then its effect (done) is applied, or
+// it ends in error if failMsg is set.
+type action struct {
+	a       schema.Action
+	failMsg string
+	done    func()
+}
+
+func (a *action) ident() int64 { return a.a.ID }
+
+// locations the fake knows, as the API describes them.
+var locations = []schema.Location{
+	{ID: 1, Name: "fsn1", Description: "Falkenstein DC Park 1", Country: "DE", City: "Falkenstein", Latitude: 50.47612, Longitude: 12.370071, NetworkZone: "eu-central"},
+	{ID: 2, Name: "nbg1", Description: "Nuremberg DC Park 1", Country: "DE", City: "Nuremberg", Latitude: 49.452102, Longitude: 11.076665, NetworkZone: "eu-central"},
+	{ID: 3, Name: "hel1", Description: "Helsinki DC Park 1", Country: "FI", City: "Helsinki", Latitude: 60.169855, Longitude: 24.938379, NetworkZone: "eu-central"},
+	{ID: 4, Name: "ash", Description: "Ashburn, VA", Country: "US", City: "Ashburn, VA", Latitude: 39.045821, Longitude: -77.487073, NetworkZone: "us-east"},
+	{ID: 5, Name: "hil", Description: "Hillsboro, OR", Country: "US", City: "Hillsboro, OR", Latitude: 45.54222, Longitude: -122.951924, NetworkZone: "us-west"},
+	{ID: 6, Name: "sin", Description: "Singapore", Country: "SG", City: "Singapore", Latitude: 1.283333, Longitude: 103.833333, NetworkZone: "ap-southeast"},
+}
+
+// defaultPrices are the gross monthly EUR prices the pricing endpoint
+// starts with, the same in every location. They only need to be
+// plausible: tests that check prices set their own.
+var defaultPrices = map[string]float64{
+	"cx22": 4.51, "cx32": 8.09, "cx42": 19.52, "cx52": 38.56,
+	"cx23": 4.15, "cx33": 6.53, "cx43": 11.89, "cx53": 21.40,
+	"cpx11": 5.18, "cpx21": 8.98, "cpx31": 16.18, "cpx41": 29.99, "cpx51": 65.33,
+	"cax11": 4.51, "cax21": 7.72, "cax31": 14.86, "cax41": 29.14,
+	"ccx13": 14.86, "ccx23": 29.14, "ccx33": 57.70, "ccx43": 114.82, "ccx53": 229.06, "ccx63": 343.30,
+}
+
+func locationByName(name string) (schema.Location, bool) {
+	for _, l := range locations {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return schema.Location{}, false
+}
+
+// newServer adds a server. s.mu is held.
+func (s *Server) newServer(name, typ, loc, image string, labels map[string]string, ipv4, ipv6 bool) *server {
+	v := &server{id: s.id(), name: name, typ: typ, location: loc, image: image, status: "initializing",
+		labels: copyLabels(labels), created: time.Now().UTC().Truncate(time.Second)}
+	// Addresses from the benchmarking (198.18.0.0/15) and documentation
+	// (2001:db8::/32) ranges, derived from the ID so they are unique.
+	if ipv4 {
+		v.ipv4 = fmt.Sprintf("198.%d.%d.%d", 18+(v.id>>16)&1, (v.id>>8)&255, v.id&255)
+	}
+	if ipv6 {
+		v.ipv6 = fmt.Sprintf("2001:db8:%x::/64", v.id&0xffff)
+	}
+	s.servers[v.id] = v
+	return v
+}
+
+// newAction registers a running action on a server. s.mu is held.
+func (s *Server) newAction(command string, serverID int64, done func()) *action {
+	a := &action{a: schema.Action{
+		ID: s.id(), Status: "running", Command: command, Started: time.Now().UTC().Truncate(time.Second),
+		Resources: []schema.ActionResourceReference{{ID: serverID, Type: "server"}},
+	}, done: done}
+	s.actions[a.a.ID] = a
+	return a
+}
+
+// poll is a client looking at an action: a running one finishes. s.mu is held.
+func (s *Server) poll(a *action) schema.Action {
+	if a.a.Status == "running" {
+		now := time.Now().UTC().Truncate(time.Second)
+		a.a.Finished = &now
+		a.a.Progress = 100
+		if a.failMsg != "" {
+			a.a.Status = "error"
+			a.a.Error = &schema.ActionError{Code: "action_failed", Message: a.failMsg}
+		} else {
+			a.a.Status = "success"
+			if a.done != nil {
+				a.done()
+			}
+		}
+	}
+	return a.a
+}
+
+func serverTypeSchema(name string) schema.ServerType {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	arch := "x86"
+	if strings.HasPrefix(name, "cax") {
+		arch = "arm"
+	}
+	cpu := "shared"
+	if strings.HasPrefix(name, "ccx") {
+		cpu = "dedicated"
+	}
+	return schema.ServerType{ID: int64(h.Sum32() % 100000), Name: name, Description: strings.ToUpper(name),
+		Cores: 2, Memory: 4, Disk: 40, StorageType: "local", CPUType: cpu, Architecture: arch}
+}
+
+// serverJSON is a server as the API sends it. It overrides public_net of
+// the embedded schema.Server (the shallower field wins in encoding/json)
+// because the API sends null for a disabled IPv4 or IPv6, which the
+// schema's value types cannot express.
+type serverJSON struct {
+	schema.Server
+	PublicNet publicNetJSON `json:"public_net"`
+}
+
+type publicNetJSON struct {
+	IPv4        *schema.ServerPublicNetIPv4 `json:"ipv4"`
+	IPv6        *schema.ServerPublicNetIPv6 `json:"ipv6"`
+	FloatingIPs []int64                     `json:"floating_ips"`
+	Firewalls   []schema.ServerFirewall     `json:"firewalls"`
+}
+
+// json renders a server. s.mu is held.
+func (s *Server) serverJSON(v *server) serverJSON {
+	loc, _ := locationByName(v.location)
+	out := serverJSON{Server: schema.Server{
+		ID: v.id, Name: v.name, Status: v.status, Created: v.created,
+		PrivateNet: []schema.ServerPrivateNet{}, ServerType: serverTypeSchema(v.typ),
+		IncludedTraffic: 21990232555520, Location: loc, Labels: copyLabels(v.labels),
+		Volumes: []int64{}, LoadBalancers: []int64{}, PrimaryDiskSize: 40,
+	}}
+	if v.image != "" {
+		name := v.image
+		flavor, _, _ := strings.Cut(v.image, "-")
+		out.Image = &schema.Image{ID: imageID(v.image), Status: "available", Type: "system", Name: &name,
+			Description: v.image, OSFlavor: flavor, Architecture: out.ServerType.Architecture, Labels: map[string]string{}}
+	}
+	out.PublicNet = publicNetJSON{FloatingIPs: []int64{}, Firewalls: []schema.ServerFirewall{}}
+	if v.ipv4 != "" {
+		out.PublicNet.IPv4 = &schema.ServerPublicNetIPv4{ID: v.id + 1<<32, IP: v.ipv4, DNSPtr: "static." + v.ipv4 + ".clients.your-server.de"}
+	}
+	if v.ipv6 != "" {
+		out.PublicNet.IPv6 = &schema.ServerPublicNetIPv6{ID: v.id + 2<<32, IP: v.ipv6, DNSPtr: []schema.ServerPublicNetIPv6DNSPtr{}}
+	}
+	for _, fw := range v.firewalls {
+		out.PublicNet.Firewalls = append(out.PublicNet.Firewalls, schema.ServerFirewall{ID: fw, Status: "applied"})
+	}
+	return out
+}
+
+func imageID(name string) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int64(h.Sum32()%1000000) + 1
+}
+
+func (k *sshKey) json() schema.SSHKey {
+	return schema.SSHKey{ID: k.id, Name: k.name, Fingerprint: k.fingerprint, PublicKey: k.publicKey, Labels: copyLabels(k.labels), Created: k.created}
+}
+
+// fingerprint is the MD5 fingerprint the API shows for a public key
+// ("" if the key does not parse).
+func fingerprint(publicKey string) string {
+	fields := strings.Fields(publicKey)
+	if len(fields) < 2 {
+		return ""
+	}
+	blob, err := base64.StdEncoding.DecodeString(fields[1])
+	if err != nil {
+		return ""
+	}
+	sum := md5.Sum(blob)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02x", b)
+	}
+	return strings.Join(parts, ":")
+}
+
+// hostname is what the API accepts as a server name.
+var hostname = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
+
+func validLabels(l map[string]string) error {
+	m := make(map[string]any, len(l))
+	for k, v := range l {
+		m[k] = v
+	}
+	_, err := hcloud.ValidateResourceLabels(m)
+	return err
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_input", "invalid ID "+r.PathValue("id"))
+		return 0, false
+	}
+	return id, true
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "json_error", "invalid JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// filterPage applies label_selector and the extra filter, then paginates.
+// s.mu is held.
+func filterPage[T identified](w http.ResponseWriter, q url.Values, all map[int64]T, labels func(T) map[string]string, keep func(T) bool) ([]T, pageMeta, bool) {
+	sel, err := parseSelector(q.Get("label_selector"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
+		return nil, pageMeta{}, false
+	}
+	var items []T
+	for _, v := range sortedByID(all) {
+		if sel.matches(labels(v)) && keep(v) {
+			items = append(items, v)
+		}
+	}
+	page, meta, err := paginate(q, items)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
+		return nil, pageMeta{}, false
+	}
+	return page, meta, true
+}
+
+// Servers.
+
+func (s *Server) listServers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page, meta, ok := filterPage(w, q, s.servers, func(v *server) map[string]string { return v.labels }, func(v *server) bool {
+		if name := q.Get("name"); name != "" && v.name != name {
+			return false
+		}
+		if st := q["status"]; len(st) > 0 {
+			for _, x := range st {
+				if x == v.status {
+					return true
+				}
+			}
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return
+	}
+	out := make([]serverJSON, 0, len(page))
+	for _, v := range page {
+		out = append(out, s.serverJSON(v))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Servers []serverJSON `json:"servers"`
+		Meta    pageMeta     `json:"meta"`
+	}{out, meta})
+}
+
+func (s *Server) getServer(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.servers[id]
+	if v == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Server serverJSON `json:"server"`
+	}{s.serverJSON(v)})
+}
+
+// createServerRequest is schema.ServerCreateRequest as the API accepts
+// it: ssh keys by ID or by name, and public_net optional.
+type createServerRequest struct {
+	Name             string                         `json:"name"`
+	ServerType       schema.IDOrName                `json:"server_type"`
+	Image            schema.IDOrName                `json:"image"`
+	SSHKeys          []schema.IDOrName              `json:"ssh_keys"`
+	Location         string                         `json:"location"`
+	UserData         string                         `json:"user_data"`
+	StartAfterCreate *bool                          `json:"start_after_create"`
+	Labels           map[string]string              `json:"labels"`
+	Firewalls        []schema.ServerCreateFirewalls `json:"firewalls"`
+	PublicNet        *struct {
+		EnableIPv4 bool `json:"enable_ipv4"`
+		EnableIPv6 bool `json:"enable_ipv6"`
+	} `json:"public_net"`
+}
+
+func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
+	var req createServerRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	invalid := func(msg string) { writeError(w, http.StatusUnprocessableEntity, "invalid_input", msg) }
+	switch {
+	case !hostname.MatchString(req.Name):
+		invalid(fmt.Sprintf("invalid server name %q", req.Name))
+		return
+	case s.prices[req.ServerType.Name] == nil:
+		invalid(fmt.Sprintf("server type %q not found", req.ServerType.Name))
+		return
+	case req.Image.Name == "" && req.Image.ID == 0:
+		invalid("image is required")
+		return
+	}
+	loc := req.Location
+	if loc == "" {
+		loc = "fsn1"
+	}
+	if _, ok := locationByName(loc); !ok {
+		invalid(fmt.Sprintf("location %q not found", loc))
+		return
+	}
+	if err := validLabels(req.Labels); err != nil {
+		invalid(err.Error())
+		return
+	}
+	for _, v := range s.servers {
+		if v.name == req.Name {
+			writeError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
+			return
+		}
+	}
+	var keyIDs []int64
+	for _, ref := range req.SSHKeys {
+		var found *sshKey
+		for _, k := range s.keys {
+			if (ref.ID != 0 && k.id == ref.ID) || (ref.ID == 0 && k.name == ref.Name) {
+				found = k
+			}
+		}
+		if found == nil {
+			invalid(fmt.Sprintf("ssh key %v not found", ref))
+			return
+		}
+		keyIDs = append(keyIDs, found.id)
+	}
+	var fwIDs []int64
+	for _, ref := range req.Firewalls {
+		if s.firewalls[ref.Firewall] == nil {
+			invalid(fmt.Sprintf("firewall %d not found", ref.Firewall))
+			return
+		}
+		fwIDs = append(fwIDs, ref.Firewall)
+	}
+	ipv4, ipv6 := true, true
+	if req.PublicNet != nil {
+		ipv4, ipv6 = req.PublicNet.EnableIPv4, req.PublicNet.EnableIPv6
+	}
+	image := req.Image.Name
+	if image == "" {
+		image = strconv.FormatInt(req.Image.ID, 10)
+	}
+	v := s.newServer(req.Name, req.ServerType.Name, loc, image, req.Labels, ipv4, ipv6)
+	v.sshKeys, v.firewalls = keyIDs, fwIDs
+
+	failMsg := s.failCreate[req.Name]
+	delete(s.failCreate, req.Name)
+	create := s.newAction("create_server", v.id, func() {
+		if v.status == "initializing" {
+			v.status = "off"
+		}
+	})
+	create.failMsg = failMsg
+	if failMsg != "" {
+		// The half-made server exists, switched off.
+		v.status = "off"
+	}
+	next := []schema.Action{}
+	if req.StartAfterCreate == nil || *req.StartAfterCreate {
+		start := s.newAction("start_server", v.id, func() { v.status = "running" })
+		if failMsg != "" {
+			start.failMsg = "cannot start: " + failMsg
+		}
+		next = append(next, start.a)
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		Server       serverJSON      `json:"server"`
+		Action       schema.Action   `json:"action"`
+		NextActions  []schema.Action `json:"next_actions"`
+		RootPassword *string         `json:"root_password"`
+	}{s.serverJSON(v), create.a, next, nil})
+}
+
+func (s *Server) updateServer(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req schema.ServerUpdateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.servers[id]
+	if v == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
+		return
+	}
+	if req.Name != "" && req.Name != v.name {
+		for _, o := range s.servers {
+			if o.name == req.Name {
+				writeError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
+				return
+			}
+		}
+		v.name = req.Name
+	}
+	if req.Labels != nil {
+		if err := validLabels(*req.Labels); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+			return
+		}
+		v.labels = copyLabels(*req.Labels)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Server serverJSON `json:"server"`
+	}{s.serverJSON(v)})
+}
+
+func (s *Server) deleteServer(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.servers[id]
+	if v == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
+		return
+	}
+	// The real API lists the server as "deleting" for a while; gone at
+	// once is simpler and no client may rely on either.
+	delete(s.servers, id)
+	a := s.newAction("delete_server", id, nil)
+	writeJSON(w, http.StatusOK, struct {
+		Action schema.Action `json:"action"`
+	}{a.a})
+}
+
+func (s *Server) serverAction(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.servers[id]
+	if v == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
+		return
+	}
+	var a *action
+	switch r.PathValue("action") {
+	case "poweron":
+		v.status = "starting"
+		a = s.newAction("start_server", id, func() { v.status = "running" })
+	case "poweroff", "shutdown":
+		v.status = "stopping"
+		a = s.newAction(map[string]string{"poweroff": "stop_server", "shutdown": "shutdown_server"}[r.PathValue("action")], id,
+			func() { v.status = "off" })
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "server action not in the fake: "+r.PathValue("action"))
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		Action schema.Action `json:"action"`
+	}{a.a})
+}
+
+// SSH keys.
+
+func (s *Server) listSSHKeys(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page, meta, ok := filterPage(w, q, s.keys, func(k *sshKey) map[string]string { return k.labels }, func(k *sshKey) bool {
+		return (q.Get("name") == "" || k.name == q.Get("name")) && (q.Get("fingerprint") == "" || k.fingerprint == q.Get("fingerprint"))
+	})
+	if !ok {
+		return
+	}
+	out := make([]schema.SSHKey, 0, len(page))
+	for _, k := range page {
+		out = append(out, k.json())
+	}
+	writeJSON(w, http.StatusOK, struct {
+		SSHKeys []schema.SSHKey `json:"ssh_keys"`
+		Meta    pageMeta        `json:"meta"`
+	}{out, meta})
+}
+
+func (s *Server) createSSHKey(w http.ResponseWriter, r *http.Request) {
+	var req schema.SSHKeyCreateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fp := fingerprint(req.PublicKey)
+	switch {
+	case req.Name == "":
+		writeError(w, http.StatusUnprocessableEntity, "invalid_input", "name is required")
+		return
+	case fp == "":
+		writeError(w, http.StatusUnprocessableEntity, "invalid_input", "invalid public key")
+		return
+	}
+	var labels map[string]string
+	if req.Labels != nil {
+		labels = *req.Labels
+	}
+	if err := validLabels(labels); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+		return
+	}
+	for _, k := range s.keys {
+		if k.name == req.Name {
+			writeError(w, http.StatusConflict, "uniqueness_error", "SSH key with the same name already exists")
+			return
+		}
+		if k.fingerprint == fp {
+			writeError(w, http.StatusConflict, "uniqueness_error", "SSH key with the same fingerprint already exists")
+			return
+		}
+	}
+	k := &sshKey{id: s.id(), name: req.Name, publicKey: req.PublicKey, fingerprint: fp, labels: copyLabels(labels),
+		created: time.Now().UTC().Truncate(time.Second)}
+	s.keys[k.id] = k
+	writeJSON(w, http.StatusCreated, schema.SSHKeyCreateResponse{SSHKey: k.json()})
+}
+
+func (s *Server) getSSHKey(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys[id]
+	if k == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("SSH key with ID '%d' not found", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, schema.SSHKeyGetResponse{SSHKey: k.json()})
+}
+
+func (s *Server) updateSSHKey(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req schema.SSHKeyUpdateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys[id]
+	if k == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("SSH key with ID '%d' not found", id))
+		return
+	}
+	if req.Name != "" {
+		k.name = req.Name
+	}
+	if req.Labels != nil {
+		if err := validLabels(*req.Labels); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+			return
+		}
+		k.labels = copyLabels(*req.Labels)
+	}
+	writeJSON(w, http.StatusOK, schema.SSHKeyUpdateResponse{SSHKey: k.json()})
+}
+
+func (s *Server) deleteSSHKey(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys[id] == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("SSH key with ID '%d' not found", id))
+		return
+	}
+	delete(s.keys, id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Actions.
+
+func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if len(q["id"]) == 0 {
+		// Since 2025-01-30 the API requires the IDs to look at.
+		writeError(w, http.StatusBadRequest, "invalid_input", "id is required")
+		return
+	}
+	want := map[int64]bool{}
+	for _, v := range q["id"] {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_input", "invalid id "+v)
+			return
+		}
+		want[id] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []schema.Action
+	for _, a := range sortedByID(s.actions) {
+		if want[a.a.ID] {
+			out = append(out, s.poll(a))
+		}
+	}
+	if st := q["status"]; len(st) > 0 {
+		kept := out[:0]
+		for _, a := range out {
+			for _, x := range st {
+				if a.Status == x {
+					kept = append(kept, a)
+				}
+			}
+		}
+		out = kept
+	}
+	page, meta, err := paginate(q, out)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Actions []schema.Action `json:"actions"`
+		Meta    pageMeta        `json:"meta"`
+	}{append([]schema.Action{}, page...), meta})
+}
+
+func (s *Server) getAction(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.actions[id]
+	if a == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("action with ID '%d' not found", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: s.poll(a)})
+}
+
+// Firewalls (listing only: fleet attaches existing firewalls by name).
+
+func (s *Server) listFirewalls(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page, meta, ok := filterPage(w, q, s.firewalls, func(f *firewall) map[string]string { return f.labels }, func(f *firewall) bool {
+		return q.Get("name") == "" || f.name == q.Get("name")
+	})
+	if !ok {
+		return
+	}
+	out := make([]schema.Firewall, 0, len(page))
+	for _, f := range page {
+		out = append(out, schema.Firewall{ID: f.id, Name: f.name, Labels: copyLabels(f.labels), Created: f.created,
+			Rules: []schema.FirewallRule{}, AppliedTo: []schema.FirewallResource{}})
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Firewalls []schema.Firewall `json:"firewalls"`
+		Meta      pageMeta          `json:"meta"`
+	}{out, meta})
+}
+
+// Pricing.
+
+const vatRate = 0.19
+
+func price(gross float64) schema.Price {
+	return schema.Price{Net: fmt.Sprintf("%.10f", gross/(1+vatRate)), Gross: fmt.Sprintf("%.10f", gross)}
+}
+
+func (s *Server) pricing(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := schema.Pricing{Currency: "EUR", VATRate: fmt.Sprintf("%.2f", vatRate*100),
+		Image:        schema.PricingImage{PricePerGBMonth: price(0.0119)},
+		ServerBackup: schema.PricingServerBackup{Percentage: "20.00"},
+		Volume:       schema.PricingVolume{PricePerGBPerMonth: price(0.0524)},
+	}
+	types := make([]string, 0, len(s.prices))
+	for t := range s.prices {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		st := schema.PricingServerType{ID: serverTypeSchema(t).ID, Name: t}
+		for _, loc := range locations {
+			if eur, ok := s.prices[t][loc.Name]; ok {
+				st.Prices = append(st.Prices, schema.PricingServerTypePrice{Location: loc.Name,
+					PriceHourly: price(eur / 730), PriceMonthly: price(eur), IncludedTraffic: 21990232555520,
+					PricePerTBTraffic: price(1.19)})
+			}
+		}
+		p.ServerTypes = append(p.ServerTypes, st)
+	}
+	// hcloud-go v2.52.0 sizes its primary IP prices by the number of
+	// floating IP types: the API sends both lists, so the fake does too.
+	p.FloatingIP = schema.PricingFloatingIP{PriceMonthly: price(3.57)}
+	for _, typ := range []string{"ipv4", "ipv6"} {
+		eur, floating := s.ipv4Price, 3.57
+		if typ == "ipv6" {
+			eur, floating = 0, 1.19
+		}
+		pip := schema.PricingPrimaryIP{Type: typ}
+		fip := schema.PricingFloatingIPType{Type: typ}
+		for _, loc := range locations {
+			pip.Prices = append(pip.Prices, schema.PricingPrimaryIPTypePrice{Location: loc.Name,
+				PriceHourly: price(eur / 730), PriceMonthly: price(eur)})
+			fip.Prices = append(fip.Prices, schema.PricingFloatingIPTypePrice{Location: loc.Name, PriceMonthly: price(floating)})
+		}
+		p.PrimaryIPs = append(p.PrimaryIPs, pip)
+		p.FloatingIPs = append(p.FloatingIPs, fip)
+	}
+	writeJSON(w, http.StatusOK, schema.PricingGetResponse{Pricing: p})
+}
