@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,16 @@ const (
 	exitError = 1 // evaluation, validation or operation failed
 	exitUsage = 2 // the command line itself is wrong
 )
+
+// writeJSON writes v as indented JSON with a final newline.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
 
 // usageError marks mistakes in the command line (exit code 2).
 type usageError struct{ msg string }
@@ -82,6 +93,11 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			evalCommand(),
 			nixCommand(),
 			overlaysCommand(),
+			planCommand(),
+			applyCommand(),
+			toggleCommand(true),
+			toggleCommand(false),
+			hostsCommand(),
 			graphCommand(),
 			docCommand(),
 			versionCommand(),
@@ -115,6 +131,11 @@ func load(c *cli.Context) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadPath(c, file)
+}
+
+// loadPath evaluates file with the command's evaluation flags.
+func loadPath(c *cli.Context, file string) (*loaded, error) {
 	f, err := engine.Eval(c.Context, file, engine.Options{
 		Root:     c.String("root"),
 		MaxSteps: c.Uint64("max-steps"),

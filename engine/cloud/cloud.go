@@ -93,7 +93,11 @@ func (r *Resource) Ours(fleet string) bool {
 	return r.Labels[LabelManagedBy] == ManagedBy && r.Labels[LabelFleet] == fleet
 }
 
-// Provider is one cloud.
+// Provider is one cloud. Providers retry their own transient errors (with
+// Retry and the Config's Backoff) and wait for the cloud's actions or
+// operations before returning; Apply does neither, so attempts never
+// multiply. Resource.Extra on desired resources belongs to the provider
+// that made them.
 type Provider interface {
 	// Name is the provider's name in plans and labels: "hetzner", "gcp".
 	Name() string

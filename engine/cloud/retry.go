@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -39,7 +40,9 @@ func Retry(ctx context.Context, b Backoff, fn func() error) error {
 		d := wait/2 + rand.N(wait/2+1)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			// Keep the cloud's last word: "context canceled" alone hides
+			// why the change was still being retried.
+			return fmt.Errorf("%w (while retrying: %v)", ctx.Err(), err)
 		case <-time.After(d):
 		}
 		wait = min(2*wait, b.Max)
