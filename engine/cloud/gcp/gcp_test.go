@@ -1,0 +1,772 @@
+package gcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/api/googleapi"
+
+	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp/gcpfake"
+	"github.com/fleet-nix/fleet/engine/model"
+)
+
+const (
+	project  = "demo-project"
+	zoneB    = "us-central1-b"
+	zoneF    = "us-central1-f"
+	aliceSSH = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice alice@home"
+	rawSSH   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@laptop"
+)
+
+// referenceFleet has the GCE hosts of the reference fleet: galena, an
+// e2-standard-8 with a 100 GB disk, and scheelite, an n1-standard-8 with
+// one T4, next to a Hetzner host the provider must ignore.
+func referenceFleet() *model.Fleet {
+	f := &model.Fleet{
+		Name:   "demo",
+		Admins: []string{"alice", rawSSH, "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"},
+		Users:  []*model.User{{Name: "alice", SSHKeys: []string{aliceSSH}}, {Name: "bob", SSHKeys: []string{"ssh-ed25519 AAAABob bob@x"}}},
+		Machines: []*model.Machine{
+			{Name: "cinnabar", Host: &model.Host{Provider: model.Hetzner, Enabled: true,
+				Hetzner: &model.HetznerServer{Type: "cx43", Location: "fsn1", Image: "debian-12"}}},
+			{Name: "galena", Host: &model.Host{Provider: model.GCP, Enabled: true,
+				GCP: &model.GCPInstance{Project: project, Zone: zoneB, Type: "e2-standard-8", DiskGB: 100,
+					Tags: []string{"builder"}, Labels: map[string]string{"role": "build"}}}},
+			{Name: "scheelite", Host: &model.Host{Provider: model.GCP, Enabled: true,
+				GCP: &model.GCPInstance{Project: project, Zone: zoneF, Type: "n1-standard-8", DiskGB: 100,
+					GPU: "nvidia-tesla-t4", GPUs: 1}}},
+		},
+	}
+	f.Sort()
+	return f
+}
+
+type env struct {
+	fake *gcpfake.Server
+	p    *Provider
+	vars map[string]string
+}
+
+// newEnv is a provider wired to a fresh fake through a service-account
+// key file, with tiny backoff and poll intervals.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	fake := gcpfake.New()
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "sa.json")
+	if err := os.WriteFile(keyFile, fake.ServiceAccountJSON(t, project), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{EnvCredentials: keyFile, EnvEndpoint: fake.Endpoint(), "HOME": dir}
+	return &env{fake: fake, p: newProvider(t, vars), vars: vars}
+}
+
+func newProvider(t *testing.T, vars map[string]string) *Provider {
+	p := New(cloud.Config{
+		Getenv:  func(k string) string { return vars[k] },
+		Backoff: cloud.Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond, Attempts: 5},
+	})
+	p.MaxResults = 50
+	p.PollInterval = time.Millisecond
+	p.transport = loopbackOnly(t)
+	return p
+}
+
+// loopbackOnly carries requests to 127.0.0.1 and ::1 and fails the test
+// on anything else: the metadata server, Google's token endpoint or API.
+func loopbackOnly(t *testing.T) http.RoundTripper {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.Proxy = nil
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if ip := net.ParseIP(r.URL.Hostname()); ip == nil || !ip.IsLoopback() {
+			t.Errorf("request to %s: only the fake may be contacted", r.URL)
+			return nil, fmt.Errorf("test: %s is not loopback", r.URL.Host)
+		}
+		return base.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (e *env) desired(t *testing.T) []*cloud.Resource {
+	t.Helper()
+	want, err := e.p.Desired(referenceFleet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+func find(rs []*cloud.Resource, kind, name string) *cloud.Resource {
+	for _, r := range rs {
+		if r.Kind == kind && r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func TestDesired(t *testing.T) {
+	p := New(cloud.Config{})
+	want, err := p.Desired(referenceFleet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range want {
+		keys = append(keys, r.Key())
+	}
+	wantKeys := []string{
+		"gcp/instance/demo-project/us-central1-b/galena",
+		"gcp/instance/demo-project/us-central1-f/scheelite",
+		"gcp/firewall/demo-project/demo-fleet",
+	}
+	if !reflect.DeepEqual(keys, wantKeys) {
+		t.Fatalf("keys = %q, want %q", keys, wantKeys)
+	}
+
+	g := want[0]
+	if got, w := g.Spec, map[string]string{"type": "e2-standard-8", "image": DefaultImage, "disk_gb": "100",
+		"gpu": "", "gpus": "0", "power": "on"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("galena spec = %v, want %v", got, w)
+	}
+	if got, w := g.Labels, map[string]string{"managed-by": "fleet", "fleet": "demo", "machine": "galena", "role": "build"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("galena labels = %v, want %v", got, w)
+	}
+	if g.Machine != "galena" || !reflect.DeepEqual(g.Mutable, []string{"power"}) {
+		t.Errorf("galena machine %q mutable %q", g.Machine, g.Mutable)
+	}
+	if got, w := g.Extra[extraTags], []string{"builder", "fleet-demo"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("galena tags = %v, want %v", got, w)
+	}
+	// alice by name, the raw key as it is; bob is no admin, the age
+	// recipient is for secrets.
+	if got, w := g.Extra[extraSSHKeys], []string{"root:" + aliceSSH, "root:" + rawSSH}; !reflect.DeepEqual(got, w) {
+		t.Errorf("ssh keys = %q, want %q", got, w)
+	}
+
+	s := want[1]
+	if s.Spec["gpu"] != "nvidia-tesla-t4" || s.Spec["gpus"] != "1" || s.Spec["type"] != "n1-standard-8" {
+		t.Errorf("scheelite spec = %v", s.Spec)
+	}
+
+	fw := want[2]
+	if fw.Machine != "" || fw.Scope != project || fw.Spec["allow"] != "tcp:22,udp:9993" ||
+		fw.Spec["source"] != "0.0.0.0/0" || fw.Spec["target_tag"] != "fleet-demo" {
+		t.Errorf("firewall = %+v", fw)
+	}
+	if !fw.Ours("demo") || fw.Labels[cloud.LabelMachine] != "" {
+		t.Errorf("firewall labels = %v", fw.Labels)
+	}
+
+	// Switched off: no instance; all off: no firewall either.
+	f := referenceFleet()
+	f.Machine("galena").Host.Enabled = false
+	if want, _ := p.Desired(f); len(want) != 2 || find(want, KindInstance, "galena") != nil {
+		t.Errorf("galena off: %d resources", len(want))
+	}
+	f.Machine("scheelite").Host.Enabled = false
+	if want, _ := p.Desired(f); len(want) != 0 {
+		t.Errorf("all off: %d resources, want none", len(want))
+	}
+}
+
+func TestDesiredRejectsWhatGCEWould(t *testing.T) {
+	p := New(cloud.Config{})
+	for name, mutate := range map[string]func(f *model.Fleet){
+		"upper-case machine": func(f *model.Fleet) { f.Machine("galena").Name = "Galena" },
+		"label value":        func(f *model.Fleet) { f.Machine("galena").Host.GCP.Labels["role"] = "Build Box" },
+		"no zone":            func(f *model.Fleet) { f.Machine("galena").Host.GCP.Zone = "" },
+		"gpus without gpu":   func(f *model.Fleet) { f.Machine("galena").Host.GCP.GPUs = 2 },
+		"bad tag":            func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = []string{"Web"} },
+		"fleet name":         func(f *model.Fleet) { f.Name = "Demo_Fleet" },
+	} {
+		f := referenceFleet()
+		mutate(f)
+		if _, err := p.Desired(f); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestDesiredBundledGPU(t *testing.T) {
+	f := referenceFleet()
+	f.Machine("galena").Host.GCP.Type = "g2-standard-8"
+	want, err := New(cloud.Config{}).Desired(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := find(want, KindInstance, "galena")
+	if g.Spec["gpu"] != "nvidia-l4" || g.Spec["gpus"] != "1" {
+		t.Errorf("g2 spec = %v, want its L4", g.Spec)
+	}
+	inst, err := instanceFor(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inst.GuestAccelerators) != 0 || inst.Scheduling == nil || inst.Scheduling.OnHostMaintenance != "TERMINATE" {
+		t.Errorf("g2 insert: accelerators %v scheduling %+v", inst.GuestAccelerators, inst.Scheduling)
+	}
+}
+
+func TestInsertRequest(t *testing.T) {
+	want, _ := New(cloud.Config{}).Desired(referenceFleet())
+	g, err := instanceFor(want[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := g.Disks[0]
+	if !d.Boot || !d.AutoDelete || d.InitializeParams.SourceImage != DefaultImage ||
+		d.InitializeParams.DiskSizeGb != 100 || d.InitializeParams.DiskType != "zones/us-central1-b/diskTypes/pd-balanced" {
+		t.Errorf("boot disk = %+v %+v", d, d.InitializeParams)
+	}
+	if g.MachineType != "zones/us-central1-b/machineTypes/e2-standard-8" || g.Scheduling != nil || g.GuestAccelerators != nil {
+		t.Errorf("galena: %s %+v %v", g.MachineType, g.Scheduling, g.GuestAccelerators)
+	}
+	ac := g.NetworkInterfaces[0].AccessConfigs
+	if g.NetworkInterfaces[0].Network != "global/networks/default" || len(ac) != 1 || ac[0].Type != "ONE_TO_ONE_NAT" {
+		t.Errorf("network: %+v", g.NetworkInterfaces[0])
+	}
+	s, _ := instanceFor(want[1])
+	if s.Scheduling == nil || s.Scheduling.OnHostMaintenance != "TERMINATE" || s.Scheduling.AutomaticRestart == nil || !*s.Scheduling.AutomaticRestart {
+		t.Errorf("scheelite scheduling = %+v", s.Scheduling)
+	}
+	if len(s.GuestAccelerators) != 1 || s.GuestAccelerators[0].AcceleratorType != "zones/us-central1-f/acceleratorTypes/nvidia-tesla-t4" ||
+		s.GuestAccelerators[0].AcceleratorCount != 1 {
+		t.Errorf("scheelite accelerators = %+v", s.GuestAccelerators)
+	}
+}
+
+// createAll creates what the fleet wants, firewall first, as apply would.
+func (e *env) createAll(t *testing.T, want []*cloud.Resource) map[string]*cloud.Resource {
+	t.Helper()
+	got := map[string]*cloud.Resource{}
+	for _, kind := range []string{KindFirewall, KindInstance} {
+		for _, w := range want {
+			if w.Kind != kind {
+				continue
+			}
+			r, err := e.p.Create(context.Background(), w)
+			if err != nil {
+				t.Fatalf("create %s: %v", w.Key(), err)
+			}
+			got[w.Key()] = r
+		}
+	}
+	return got
+}
+
+// sameAsWanted is what a plan checks for a no-op: every Spec key and the
+// labels agree.
+func sameAsWanted(t *testing.T, want, have *cloud.Resource) {
+	t.Helper()
+	if have == nil {
+		t.Errorf("%s: not listed", want.Key())
+		return
+	}
+	for k, v := range want.Spec {
+		if have.Spec[k] != v {
+			t.Errorf("%s: spec %s = %q, want %q", want.Key(), k, have.Spec[k], v)
+		}
+	}
+	if !reflect.DeepEqual(want.Labels, have.Labels) {
+		t.Errorf("%s: labels %v, want %v", want.Key(), have.Labels, want.Labels)
+	}
+}
+
+func TestCreateAndList(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Someone else's instance, another fleet's, and another fleet's
+	// firewall whose name our name filter also matches.
+	e.fake.Seed(project, zoneB, &compute.Instance{Name: "web"})
+	e.fake.Seed(project, zoneB, &compute.Instance{Name: "other", Labels: cloud.FleetLabels("staging", "other", nil)})
+	e.fake.SeedFirewall(project, &compute.Firewall{Name: "demo-staging-fleet", Description: "managed-by=fleet fleet=demo-staging",
+		Allowed: []*compute.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"22"}}}})
+	e.fake.SeedFirewall(project, &compute.Firewall{Name: "demo-manual",
+		Allowed: []*compute.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"80"}}}})
+
+	want := e.desired(t)
+	created := e.createAll(t, want)
+	g := created["gcp/instance/demo-project/us-central1-b/galena"]
+	if g == nil || g.IPv4 == "" || g.Status != "RUNNING" || g.ID == "" {
+		t.Fatalf("created galena = %+v", g)
+	}
+
+	// What GCE holds is what was asked for.
+	inst := e.fake.Instance(project, zoneF, "scheelite")
+	if inst.Scheduling.OnHostMaintenance != "TERMINATE" || len(inst.GuestAccelerators) != 1 ||
+		!strings.HasSuffix(inst.GuestAccelerators[0].AcceleratorType, "/acceleratorTypes/nvidia-tesla-t4") {
+		t.Errorf("scheelite in GCE: %+v %+v", inst.Scheduling, inst.GuestAccelerators)
+	}
+	if got := strings.Join(inst.Tags.Items, ","); got != "fleet-demo" {
+		t.Errorf("scheelite tags = %s", got)
+	}
+	if got := metadataValue(inst.Metadata, "ssh-keys"); got != "root:"+aliceSSH+"\nroot:"+rawSSH {
+		t.Errorf("ssh-keys metadata = %q", got)
+	}
+	fw := e.fake.Firewall(project, "demo-fleet")
+	if fw == nil || fw.Description != "managed-by=fleet fleet=demo" || len(fw.Allowed) != 2 ||
+		!reflect.DeepEqual(fw.TargetTags, []string{"fleet-demo"}) || !reflect.DeepEqual(fw.SourceRanges, []string{"0.0.0.0/0"}) {
+		t.Errorf("firewall in GCE = %+v", fw)
+	}
+
+	e.fake.ResetRequests()
+	have, err := e.p.List(ctx, "demo", cloud.Scopes(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(have) != 3 {
+		for _, h := range have {
+			t.Log(h.Key())
+		}
+		t.Fatalf("listed %d resources, want 3", len(have))
+	}
+	for _, w := range want {
+		sameAsWanted(t, w, find(have, w.Kind, w.Name))
+	}
+	if h := find(have, KindInstance, "galena"); h.IPv4 != g.IPv4 || h.Status != "RUNNING" || h.Machine != "galena" {
+		t.Errorf("listed galena = %+v", h)
+	}
+	// One list per zone and one per project, with the label filter on the
+	// server, and nothing else.
+	if n := len(e.fake.Requests()); n != 3 {
+		t.Errorf("%d requests for the list, want 3", n)
+	}
+	for _, r := range e.fake.Requests() {
+		if strings.HasSuffix(r.Path, "/instances") && r.Query.Get("filter") != `(labels.managed-by = "fleet") AND (labels.fleet = "demo")` {
+			t.Errorf("instance filter = %q", r.Query.Get("filter"))
+		}
+		if strings.HasSuffix(r.Path, "/firewalls") && r.Query.Get("filter") != `name eq "demo-.*"` {
+			t.Errorf("firewall filter = %q", r.Query.Get("filter"))
+		}
+		if r.Query.Get("maxResults") != "50" {
+			t.Errorf("%s without maxResults", r.Path)
+		}
+	}
+	if e.fake.Mutations() != 0 {
+		t.Errorf("listing mutated")
+	}
+}
+
+func TestPagination(t *testing.T) {
+	e := newEnv(t)
+	for i := range 120 {
+		name := fmt.Sprintf("m%03d", i)
+		e.fake.Seed(project, zoneB, &compute.Instance{Name: name, Labels: cloud.FleetLabels("demo", name, nil)})
+	}
+	for i := range 30 {
+		e.fake.Seed(project, zoneB, &compute.Instance{Name: fmt.Sprintf("z%03d", i)})
+	}
+	have, err := e.p.List(context.Background(), "demo", []string{project + "/" + zoneB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(have) != 120 {
+		t.Fatalf("listed %d instances, want 120", len(have))
+	}
+	seen := map[string]bool{}
+	for _, h := range have {
+		if seen[h.Name] {
+			t.Errorf("%s listed twice", h.Name)
+		}
+		seen[h.Name] = true
+	}
+	if n := e.fake.Count("GET", "projects/demo-project/zones/us-central1-b/instances"); n != 3 {
+		t.Errorf("%d list requests, want ceil(120/50) = 3", n)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	want := e.desired(t)
+	e.createAll(t, want)
+	for _, w := range want {
+		if err := e.p.Delete(ctx, w); err != nil {
+			t.Fatalf("delete %s: %v", w.Key(), err)
+		}
+	}
+	if names := e.fake.InstanceNames(); len(names) != 0 || e.fake.Firewall(project, "demo-fleet") != nil {
+		t.Errorf("left after delete: %v", names)
+	}
+	// Gone already is deleted.
+	if err := e.p.Delete(ctx, want[0]); err != nil {
+		t.Errorf("deleting what is gone: %v", err)
+	}
+	if err := e.p.Delete(ctx, want[2]); err != nil {
+		t.Errorf("deleting a firewall that is gone: %v", err)
+	}
+}
+
+func TestStartTerminated(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	want := find(e.desired(t), KindInstance, "scheelite")
+	image := want.Spec["image"]
+	e.fake.Seed(project, zoneF, &compute.Instance{Name: "scheelite", Status: "TERMINATED", MachineType: "n1-standard-8",
+		Labels: want.Labels, Metadata: &compute.Metadata{Items: []*compute.MetadataItems{{Key: metaImage, Value: &image}}}})
+	have, err := e.p.List(ctx, "demo", []string{project + "/" + zoneF})
+	if err != nil || len(have) != 1 {
+		t.Fatalf("list: %v %v", have, err)
+	}
+	h := have[0]
+	if h.Spec["power"] != "off" || h.Status != "TERMINATED" || h.IPv4 != "" {
+		t.Fatalf("terminated instance listed as %+v", h)
+	}
+	got, err := e.p.Update(ctx, want, h, []string{"power"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec["power"] != "on" || got.Status != "RUNNING" || got.IPv4 == "" {
+		t.Errorf("after start: %+v", got)
+	}
+	if e.fake.Instance(project, zoneF, "scheelite").Status != "RUNNING" {
+		t.Error("not running in GCE")
+	}
+	// And off again.
+	want.Spec["power"] = "off"
+	if got, err = e.p.Update(ctx, want, got, []string{"power"}); err != nil || got.Status != "TERMINATED" {
+		t.Errorf("after stop: %+v %v", got, err)
+	}
+}
+
+func TestUpdateLabels(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	want := find(e.desired(t), KindInstance, "galena")
+	old := cloud.FleetLabels("demo", "galena", map[string]string{"role": "old", "extra": "x"})
+	e.fake.Seed(project, zoneB, &compute.Instance{Name: "galena", Labels: old})
+	have, err := e.p.List(ctx, "demo", []string{project + "/" + zoneB})
+	if err != nil || len(have) != 1 {
+		t.Fatalf("list: %v %v", have, err)
+	}
+	// Someone changes the labels after the plan: the fingerprint the plan
+	// saw is stale, and the provider must fetch the current one.
+	e.fake.Seed(project, zoneB, &compute.Instance{Name: "galena", Labels: cloud.FleetLabels("demo", "galena", map[string]string{"role": "newer"})})
+	got, err := e.p.Update(ctx, want, have[0], []string{"labels"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Labels, want.Labels) || !reflect.DeepEqual(e.fake.Instance(project, zoneB, "galena").Labels, want.Labels) {
+		t.Errorf("labels after update: %v", got.Labels)
+	}
+	if n := e.fake.Count("POST", "projects/demo-project/zones/us-central1-b/instances/galena/setLabels"); n != 2 {
+		t.Errorf("%d setLabels requests, want 2 (stale fingerprint, then current)", n)
+	}
+}
+
+func TestUpdateFirewall(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.fake.SeedFirewall(project, &compute.Firewall{Name: "demo-fleet", Description: "managed-by=fleet fleet=demo",
+		TargetTags: []string{"fleet-demo"}, Allowed: []*compute.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"22"}}}})
+	have, err := e.p.List(ctx, "demo", []string{project})
+	if err != nil || len(have) != 1 {
+		t.Fatalf("list: %v %v", have, err)
+	}
+	if have[0].Spec["allow"] != "tcp:22" {
+		t.Fatalf("listed allow = %q", have[0].Spec["allow"])
+	}
+	want := find(e.desired(t), KindFirewall, "demo-fleet")
+	if _, err := e.p.Update(ctx, want, have[0], []string{"allow"}); err != nil {
+		t.Fatal(err)
+	}
+	have, _ = e.p.List(ctx, "demo", []string{project})
+	sameAsWanted(t, want, have[0])
+}
+
+func TestNamesake(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	seeded := e.fake.Seed(project, zoneB, &compute.Instance{Name: "galena", MachineType: "n2-standard-2", Labels: map[string]string{"owner": "someone"}})
+	e.fake.SeedFirewall(project, &compute.Firewall{Name: "demo-fleet", Description: "hand-made",
+		Allowed: []*compute.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"443"}}}})
+	want := e.desired(t)
+
+	_, err := e.p.Create(ctx, find(want, KindInstance, "galena"))
+	var ne *cloud.NamesakeError
+	if !errors.As(err, &ne) || ne.Kind != KindInstance || ne.Name != "galena" || ne.Scope != project+"/"+zoneB {
+		t.Fatalf("err = %v, want a NamesakeError for galena", err)
+	}
+	if now := e.fake.Instance(project, zoneB, "galena"); !reflect.DeepEqual(now, seeded) {
+		t.Errorf("namesake changed:\n%+v\n%+v", now, seeded)
+	}
+	if _, err := e.p.Create(ctx, find(want, KindFirewall, "demo-fleet")); !errors.As(err, &ne) || ne.Kind != KindFirewall {
+		t.Errorf("firewall err = %v, want a NamesakeError", err)
+	}
+	if fw := e.fake.Firewall(project, "demo-fleet"); fw.Description != "hand-made" {
+		t.Errorf("namesake firewall changed: %+v", fw)
+	}
+	// Two inserts, refused; nothing else changed.
+	if n := e.fake.Mutations(); n != 2 {
+		t.Errorf("%d mutating requests, want the 2 refused inserts", n)
+	}
+}
+
+func TestCreateFindsOwnInstance(t *testing.T) {
+	e := newEnv(t)
+	want := find(e.desired(t), KindInstance, "galena")
+	e.fake.Seed(project, zoneB, &compute.Instance{Name: "galena", MachineType: "e2-standard-8", Labels: want.Labels})
+	got, err := e.p.Create(context.Background(), want)
+	if err != nil {
+		t.Fatalf("creating what an interrupted apply made: %v", err)
+	}
+	if got.IPv4 == "" || !got.Ours("demo") {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestRateLimitRetried(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	insert := "projects/demo-project/zones/us-central1-b/instances"
+	e.fake.FailNext("POST", insert, 2, http.StatusTooManyRequests)
+	e.fake.FailNext("POST", "projects/demo-project/zones/us-central1-b/operations/", 1, http.StatusServiceUnavailable)
+	if _, err := e.p.Create(ctx, find(e.desired(t), KindInstance, "galena")); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.Count("POST", insert); n != 3 {
+		t.Errorf("%d inserts, want 3 (two 429s, then success)", n)
+	}
+	if names := e.fake.InstanceNames(); len(names) != 1 {
+		t.Errorf("instances = %v", names)
+	}
+
+	e.fake.FailNext("GET", insert, 1, http.StatusTooManyRequests)
+	if have, err := e.p.List(ctx, "demo", []string{project + "/" + zoneB}); err != nil || len(have) != 1 {
+		t.Errorf("list after a 429: %v %v", have, err)
+	}
+}
+
+// The compute client retries nothing by itself: with 3 attempts allowed,
+// a lasting rate limit costs exactly 3 requests and ends in a
+// TransientError carrying GCE's 429.
+func TestRateLimitNotDoubled(t *testing.T) {
+	e := newEnv(t)
+	e.p.cfg.Backoff.Attempts = 3
+	e.fake.FailNext("GET", "projects/", 100, http.StatusTooManyRequests)
+	_, err := e.p.List(context.Background(), "demo", []string{project + "/" + zoneB})
+	var ge *googleapi.Error
+	if !cloud.IsTransient(err) || !errors.As(err, &ge) || ge.Code != 429 || ge.Errors[0].Reason != "rateLimitExceeded" {
+		t.Fatalf("err = %v, want a transient 429", err)
+	}
+	instances := e.fake.Count("GET", "projects/demo-project/zones/")
+	if instances != 3 {
+		t.Errorf("%d instance list requests, want 3", instances)
+	}
+}
+
+func TestFailedOperation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.fake.SetOperationPolls(3)
+	e.fake.FailOperation("galena", "ZONE_RESOURCE_POOL_EXHAUSTED",
+		"The zone 'projects/demo-project/zones/us-central1-b' does not have enough resources available to fulfill the request.")
+	want := e.desired(t)
+	_, err := e.p.Create(ctx, find(want, KindInstance, "galena"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, s := range []string{"galena", "us-central1-b", "ZONE_RESOURCE_POOL_EXHAUSTED", "does not have enough resources"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+	if cloud.IsTransient(err) {
+		t.Error("a failed operation is not retried")
+	}
+	if e.fake.Instance(project, zoneB, "galena") != nil {
+		t.Error("failed insert left an instance")
+	}
+	// The others are not affected.
+	if _, err := e.p.Create(ctx, find(want, KindInstance, "scheelite")); err != nil {
+		t.Errorf("scheelite: %v", err)
+	}
+}
+
+// Interrupted while waiting: the error is the context's, and a list shows
+// what GCE did anyway.
+func TestInterruptedWait(t *testing.T) {
+	e := newEnv(t)
+	e.fake.SetOperationPolls(1 << 30)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	want := find(e.desired(t), KindInstance, "galena")
+	if _, err := e.p.Create(ctx, want); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	have, err := e.p.List(context.Background(), "demo", []string{want.Scope})
+	if err != nil || len(have) != 1 {
+		t.Fatalf("list after interrupt: %v %v", have, err)
+	}
+	sameAsWanted(t, want, have[0])
+}
+
+func TestMissingCredentials(t *testing.T) {
+	fake := gcpfake.New()
+	defer fake.Close()
+	vars := map[string]string{EnvEndpoint: fake.Endpoint(), "HOME": t.TempDir()}
+	p := newProvider(t, vars)
+	var me *cloud.MissingCredentialsError
+	if err := p.Credentials(); !errors.As(err, &me) || !reflect.DeepEqual(me.Variables, []string{"GOOGLE_APPLICATION_CREDENTIALS"}) ||
+		me.Provider != "gcp" || !strings.Contains(me.Error(), "gcloud auth application-default login") {
+		t.Fatalf("Credentials() = %v", err)
+	}
+	if _, err := p.List(context.Background(), "demo", []string{project + "/" + zoneB}); !errors.As(err, &me) {
+		t.Errorf("List without credentials: %v", err)
+	}
+	// Planning what is wanted and its price needs no credentials.
+	want, err := p.Desired(referenceFleet())
+	if err != nil || len(want) != 3 {
+		t.Fatalf("Desired: %v", err)
+	}
+	if eur, _, err := p.MonthlyPrice(context.Background(), want[0]); err != nil || eur == 0 {
+		t.Errorf("price without credentials: %v %v", eur, err)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("%d requests without credentials", n)
+	}
+
+	// A nil Getenv reads nothing, not the process environment.
+	if err := New(cloud.Config{}).Credentials(); !errors.As(err, &me) {
+		t.Errorf("nil Getenv: %v", err)
+	}
+	// A set but broken variable is an error of its own, not "missing".
+	vars[EnvCredentials] = filepath.Join(t.TempDir(), "nope.json")
+	if err := p.Credentials(); err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), EnvCredentials) {
+		t.Errorf("unreadable file: %v", err)
+	}
+	external := filepath.Join(t.TempDir(), "ext.json")
+	os.WriteFile(external, []byte(`{"type":"external_account","audience":"x","credential_source":{"executable":{"command":"/bin/evil"}}}`), 0o600)
+	vars[EnvCredentials] = external
+	if err := p.Credentials(); err == nil || !strings.Contains(err.Error(), "external_account") {
+		t.Errorf("external_account: %v", err)
+	}
+}
+
+func TestTokenEndpointUsed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	want := e.desired(t)
+	e.createAll(t, want)
+	if _, err := e.p.List(ctx, "demo", cloud.Scopes(want)); err != nil {
+		t.Fatal(err)
+	}
+	// One JWT exchange, then the token is reused; every API request
+	// carried it.
+	if n := e.fake.TokenRequests(); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+	for _, r := range e.fake.Requests() {
+		if r.Status == http.StatusUnauthorized {
+			t.Errorf("%s %s was unauthorized", r.Method, r.Path)
+		}
+	}
+}
+
+func TestTokenRejected(t *testing.T) {
+	e := newEnv(t)
+	// A key the token endpoint does not know.
+	other := gcpfake.New()
+	defer other.Close()
+	json := strings.Replace(string(other.ServiceAccountJSON(t, project)), other.TokenURL(), e.fake.TokenURL(), 1)
+	if err := os.WriteFile(e.vars[EnvCredentials], []byte(json), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.p.List(context.Background(), "demo", []string{project + "/" + zoneB})
+	if err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("err = %v, want invalid_grant", err)
+	}
+	if n := e.fake.Count("", ""); n != 0 {
+		t.Errorf("%d API requests without a token", n)
+	}
+}
+
+func TestAuthorizedUserFromWellKnownFile(t *testing.T) {
+	for _, viaConfigDir := range []bool{false, true} {
+		fake := gcpfake.New()
+		defer fake.Close()
+		home := t.TempDir()
+		vars := map[string]string{EnvEndpoint: fake.Endpoint(), "HOME": home}
+		dir := filepath.Join(home, ".config", "gcloud")
+		if viaConfigDir {
+			dir = t.TempDir()
+			vars[EnvConfigDir] = dir
+		}
+		os.MkdirAll(dir, 0o700)
+		if err := os.WriteFile(filepath.Join(dir, adcFile), fake.AuthorizedUserJSON(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := newProvider(t, vars)
+		if err := p.Credentials(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.List(context.Background(), "demo", []string{project + "/" + zoneB}); err != nil {
+			t.Fatalf("config dir %v: %v", viaConfigDir, err)
+		}
+		if fake.TokenRequests() != 1 {
+			t.Errorf("%d token requests", fake.TokenRequests())
+		}
+	}
+}
+
+func TestPrices(t *testing.T) {
+	p := New(cloud.Config{})
+	ctx := context.Background()
+	want, _ := p.Desired(referenceFleet())
+	for _, c := range []struct {
+		r   *cloud.Resource
+		eur float64
+	}{
+		// (0.268024 USD/h * 730 h + 100 GB * 0.10 USD) * 0.92
+		{find(want, KindInstance, "galena"), 189.20},
+		// ((0.38 + 0.35) USD/h * 730 h + 100 GB * 0.10 USD) * 0.92
+		{find(want, KindInstance, "scheelite"), 499.47},
+		{find(want, KindFirewall, "demo-fleet"), 0},
+	} {
+		eur, src, err := p.MonthlyPrice(ctx, c.r)
+		if err != nil || eur != c.eur {
+			t.Errorf("%s: %v EUR (%v), want %v", c.r.Name, eur, err, c.eur)
+		}
+		if c.eur != 0 && (!strings.Contains(src, "2026-11-25") || !strings.Contains(src, "0.92")) {
+			t.Errorf("source %q", src)
+		}
+	}
+	// Stopped: the disk only.
+	off := *find(want, KindInstance, "scheelite")
+	off.Spec = map[string]string{"type": "n1-standard-8", "disk_gb": "100", "gpu": "nvidia-tesla-t4", "gpus": "1", "power": "off"}
+	if eur, _, _ := p.MonthlyPrice(ctx, &off); eur != 9.20 {
+		t.Errorf("stopped scheelite: %v EUR, want 9.20", eur)
+	}
+	unknown := &cloud.Resource{Kind: KindInstance, Name: "x", Spec: map[string]string{"type": "z9-mega-1024", "disk_gb": "10"}}
+	if eur, src, err := p.MonthlyPrice(ctx, unknown); err != nil || eur != 0 || !strings.HasPrefix(src, "unknown machine type z9-mega-1024") {
+		t.Errorf("unknown type: %v %q %v", eur, src, err)
+	}
+	for _, typ := range []string{"e2-standard-2", "e2-standard-4", "e2-standard-8", "e2-standard-16", "e2-medium",
+		"n1-standard-1", "n1-standard-2", "n1-standard-4", "n1-standard-8", "n1-standard-16",
+		"n2-standard-2", "n2-standard-4", "n2-standard-8", "g2-standard-4", "g2-standard-8"} {
+		if machineUSDPerHour[typ] == 0 {
+			t.Errorf("%s missing from the price table", typ)
+		}
+	}
+	for _, gpu := range []string{"nvidia-tesla-t4", "nvidia-l4", "nvidia-tesla-v100"} {
+		if gpuUSDPerHour[gpu] == 0 {
+			t.Errorf("%s missing from the price table", gpu)
+		}
+	}
+}
