@@ -1,6 +1,8 @@
 package builtins
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/fleet-nix/fleet/engine/model"
@@ -146,7 +148,10 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}), nil
 }
 
-// checkSSHKey accepts an OpenSSH public key line ("type base64 [comment]").
+// checkSSHKey accepts an OpenSSH public key line ("type base64 [comment]")
+// whose base64 part decodes to a key of the type it claims: a key pasted
+// with a character missing is caught here, at its .star line, not when a
+// cloud API or sshd refuses it.
 func checkSSHKey(k string) error {
 	var typ, data string
 	if n, _ := fmt.Sscan(k, &typ, &data); n < 2 {
@@ -155,9 +160,25 @@ func checkSSHKey(k string) error {
 	switch typ {
 	case "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
 		"sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com":
-		return nil
+	default:
+		return fmt.Errorf("%q: unknown ssh key type %q", k, typ)
 	}
-	return fmt.Errorf("%q: unknown ssh key type %q", k, typ)
+	blob, err := base64.StdEncoding.DecodeString(data)
+	if err != nil || len(blob) < 4 {
+		return fmt.Errorf("%s key %q...: the base64 part does not decode: copy the whole line of the .pub file", typ, shorten(data))
+	}
+	n := int(binary.BigEndian.Uint32(blob))
+	if len(blob) < 4+n || string(blob[4:4+n]) != typ {
+		return fmt.Errorf("%s key %q...: the key inside is not a %s key", typ, shorten(data), typ)
+	}
+	return nil
+}
+
+func shorten(s string) string {
+	if len(s) > 24 {
+		return s[:24]
+	}
+	return s
 }
 
 // checkRecipient accepts an age recipient (age1..., including plugin

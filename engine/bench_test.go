@@ -31,7 +31,7 @@ def features():
 def users():
     for i in range(5):
         user("u%%d" %% i, uid = 1000 + i, groups = ["wheel"], home = ["f%%d" %% i],
-             ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchKey%%d u%%d" %% (i, i)])
+             ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEULM3YKQXjnkoYQmMS2X/ci65qw/4u1Ppln4/b26+S2 u%%d" %% i])
 
 def machines(n):
     for m in range(n):

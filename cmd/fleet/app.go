@@ -1,14 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine"
+	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/graph"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
@@ -43,9 +44,20 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// deps are what the commands reach outside the process: the clouds. Tests
+// substitute providers pointed at local fakes with fast polling.
+type deps struct {
+	providers func() []cloud.Provider
+}
+
 // run executes the command line and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := newApp(stdin, stdout, stderr)
+	return runWith(ctx, deps{providers: providers}, args, stdin, stdout, stderr)
+}
+
+// runWith is run with explicit dependencies.
+func runWith(ctx context.Context, d deps, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(d, stdin, stdout, stderr)
 	err := app.RunContext(ctx, permuteArgs(app, args))
 	if err == nil {
 		return exitOK
@@ -59,7 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitError
 }
 
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+func newApp(d deps, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	onUsageError := func(_ *cli.Context, err error, _ bool) error {
 		return usageError{err.Error()}
 	}
@@ -89,15 +101,15 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			runCommand(),
+			runCommand(d),
 			evalCommand(),
 			nixCommand(),
 			overlaysCommand(),
-			planCommand(),
-			applyCommand(),
-			toggleCommand(true),
-			toggleCommand(false),
-			hostsCommand(),
+			planCommand(d),
+			applyCommand(d),
+			toggleCommand(d, true),
+			toggleCommand(d, false),
+			hostsCommand(d),
 			graphCommand(),
 			docCommand(),
 			versionCommand(),

@@ -7,18 +7,20 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/urfave/cli/v2"
 )
 
-func runCommand() *cli.Command {
+func runCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "evaluate a fleet and show what it declares",
 		ArgsUsage: "FILE",
 		Description: `Evaluates FILE (and what it loads and includes), checks the whole fleet and its
 dependency graph, prints a summary (machines by class and host, features, overlays,
-secrets) and writes the Nix flake tree (as fleet nix does).`,
+secrets), writes the Nix flake tree (as fleet nix does) and shows the cloud plan (as
+fleet plan does; nothing is applied).`,
 		Flags: append(evalFlags(), outFlag()),
 		Action: func(c *cli.Context) error {
 			l, files, err := loadTree(c)
@@ -26,7 +28,17 @@ secrets) and writes the Nix flake tree (as fleet nix does).`,
 				return err
 			}
 			writeSummary(c.App.Writer, l)
-			return writeTree(c.App.Writer, outDir(c, l), files)
+			if err := writeTree(c.App.Writer, outDir(c, l), files); err != nil {
+				return err
+			}
+			// The cloud plan: what `fleet apply` would change.
+			plan, err := cloud.MakePlan(c.Context, l.fleet, d.providers(), cloud.PlanOptions{})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer)
+			writePlan(c.App.Writer, plan, false)
+			return nil
 		},
 	}
 }

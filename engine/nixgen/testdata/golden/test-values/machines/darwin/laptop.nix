@@ -28,7 +28,7 @@
     description = "Alice";
     home = "/Users/alice";
     openssh.authorizedKeys.keys = [
-      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGFsaWNlIGtleQ alice@laptop"
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEULM3YKQXjnkoYQmMS2X/ci65qw/4u1Ppln4/b26+S2 alice@laptop"
     ];
     shell = pkgs.zsh;
     uid = 1000;

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp/gcpfake"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hetznerfake"
+)
+
+// clouds is a pair of fakes and the CLI wired to them through the same
+// variables a user sets (HCLOUD_TOKEN, GOOGLE_APPLICATION_CREDENTIALS ...),
+// with fast polling and retries.
+type clouds struct {
+	hz   *hetznerfake.Server
+	gce  *gcpfake.Server
+	env  map[string]string
+	file string
+}
+
+func newClouds(t *testing.T) *clouds {
+	t.Helper()
+	c := &clouds{hz: hetznerfake.New(), gce: gcpfake.New()}
+	t.Cleanup(c.hz.Close)
+	t.Cleanup(c.gce.Close)
+	sa := filepath.Join(t.TempDir(), "sa.json")
+	if err := os.WriteFile(sa, c.gce.ServiceAccountJSON(t, "proj"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.env = map[string]string{
+		"HCLOUD_TOKEN":                           c.hz.Token,
+		"HCLOUD_ENDPOINT":                        c.hz.URL(),
+		"GOOGLE_APPLICATION_CREDENTIALS":         sa,
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": c.gce.Endpoint(),
+		"HOME":                                   t.TempDir(),
+	}
+	c.file = copyFleet(t, "testdata/cloud/fleet.star", nil)
+	return c
+}
+
+// copyFleet copies a fleet file, applying string replacements, so a test
+// can change it.
+func copyFleet(t *testing.T, src string, replace map[string]string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for old, nw := range replace {
+		if !strings.Contains(s, old) {
+			t.Fatalf("%s does not contain %q", src, old)
+		}
+		s = strings.ReplaceAll(s, old, nw)
+	}
+	p := filepath.Join(t.TempDir(), "fleet.star")
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (c *clouds) deps() deps {
+	return deps{providers: func() []cloud.Provider {
+		cfg := cloud.Config{Getenv: func(k string) string { return c.env[k] },
+			Backoff: cloud.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 6}}
+		g := gcp.New(cfg)
+		g.PollInterval = time.Millisecond
+		g.MaxResults = 50
+		return []cloud.Provider{g, hetzner.New(cfg, hetzner.WithPollInterval(time.Millisecond))}
+	}}
+}
+
+func (c *clouds) fleet(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return c.fleetCtx(context.Background(), t, args...)
+}
+
+func (c *clouds) fleetCtx(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runWith(ctx, c.deps(), append([]string{"fleet"}, args...), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func (c *clouds) mutations() int { return c.hz.Mutations() + c.gce.Mutations() }
+
+// planJSON returns the plan's changes other than no-ops, as "action kind name".
+func (c *clouds) plan(t *testing.T, file string, args ...string) (*cloud.Plan, []string) {
+	t.Helper()
+	code, out, stderr := c.fleet(t, append([]string{"plan", file, "--json"}, args...)...)
+	if code != exitOK {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	var p cloud.Plan
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, out)
+	}
+	var changes []string
+	for _, ch := range p.Changes {
+		if ch.Action != cloud.NoOp {
+			changes = append(changes, string(ch.Action)+" "+ch.Resource+" "+ch.Name)
+		}
+	}
+	return &p, changes
+}
+
+func (c *clouds) apply(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, stderr := c.fleet(t, append(args, "--yes")...)
+	if code != exitOK {
+		t.Fatalf("%s: exit %d\n%s%s", args[0], code, out, stderr)
+	}
+	return out
+}
+
+func TestCloudFirstApplyThenNothing(t *testing.T) {
+	c := newClouds(t)
+	_, changes := c.plan(t, c.file)
+	want := "create firewall cloudtest-fleet|create instance gpu|create ssh_key cloudtest-|create server db|create server web"
+	if got := strings.Join(changes, "|"); !strings.HasPrefix(got, "create firewall cloudtest-fleet|create instance gpu|create ssh_key cloudtest-") ||
+		!strings.HasSuffix(got, "create server db|create server web") {
+		t.Fatalf("first plan: %s\nwant %s", got, want)
+	}
+	out := c.apply(t, "apply", c.file)
+	if !strings.Contains(out, "applied 5 of 5 changes") {
+		t.Fatalf("apply output:\n%s", out)
+	}
+	// The truth is in the clouds: a second plan and apply change nothing.
+	if _, changes := c.plan(t, c.file); len(changes) != 0 {
+		t.Fatalf("plan after apply: %v", changes)
+	}
+	before := c.mutations()
+	out = c.apply(t, "apply", c.file)
+	if !strings.Contains(out, "nothing to apply") || c.mutations() != before {
+		t.Fatalf("second apply made %d mutating requests:\n%s", c.mutations()-before, out)
+	}
+	// hosts shows what runs, where, with its address and cost.
+	code, out, stderr := c.fleet(t, "hosts", c.file)
+	if code != exitOK || !strings.Contains(out, "web") || !strings.Contains(out, "running") || !strings.Contains(out, "(enabled = False)") {
+		t.Fatalf("hosts: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+func TestCloudToggles(t *testing.T) {
+	c := newClouds(t)
+	c.apply(t, "apply", c.file)
+	// fleet up switches a toggled host on for one apply, and says so.
+	out := c.apply(t, "up", "batch", "train", "--file", c.file)
+	if !strings.Contains(out, "switching batch on for this apply") || !strings.Contains(out, "applied 2 of 2 changes") {
+		t.Fatalf("up:\n%s", out)
+	}
+	if len(c.hz.Servers()) != 3 || len(c.gce.InstanceNames()) != 2 {
+		t.Fatalf("after up: %d servers, %d instances", len(c.hz.Servers()), len(c.gce.InstanceNames()))
+	}
+	// A plain plan goes back to the file: the toggled hosts are deleted.
+	p, changes := c.plan(t, c.file)
+	if strings.Join(changes, "|") != "delete instance train|delete server batch" {
+		t.Fatalf("plan after up: %v", changes)
+	}
+	for _, ch := range p.Changes {
+		if ch.Action == cloud.Delete && (!strings.Contains(ch.Reason, "enabled = False") || ch.MonthlyCostBefore <= 0 || ch.MonthlyCostAfter != 0) {
+			t.Errorf("delete of a toggled host: reason %q, cost %.2f -> %.2f", ch.Reason, ch.MonthlyCostBefore, ch.MonthlyCostAfter)
+		}
+	}
+	if p.MonthlyCost.After >= p.MonthlyCost.Before {
+		t.Errorf("switching off should save money: %.2f -> %.2f", p.MonthlyCost.Before, p.MonthlyCost.After)
+	}
+	c.apply(t, "apply", c.file)
+	// fleet down switches an enabled one off for this apply.
+	out = c.apply(t, "down", "gpu", "--file", c.file)
+	if !strings.Contains(out, "switching gpu off") || len(c.gce.InstanceNames()) != 0 {
+		t.Fatalf("down:\n%s\ninstances %v", out, c.gce.InstanceNames())
+	}
+}
+
+func TestCloudOrphanAndNamesake(t *testing.T) {
+	c := newClouds(t)
+	// An orphan with our labels (a machine since removed) and an
+	// unlabelled server that happens to be called "web".
+	c.hz.SeedServer(hetznerfake.ServerSeed{Name: "old", Labels: map[string]string{"managed-by": "fleet", "fleet": "cloudtest", "machine": "old"}})
+	c.hz.SeedServer(hetznerfake.ServerSeed{Name: "web", Labels: map[string]string{"team": "other"}})
+	p, changes := c.plan(t, c.file)
+	if !contains(changes, "delete server old") {
+		t.Fatalf("the orphan should be deleted: %v", changes)
+	}
+	for _, ch := range p.Changes {
+		if ch.Name == "old" && !strings.Contains(ch.Reason, "orphan") {
+			t.Errorf("orphan reason: %q", ch.Reason)
+		}
+	}
+	code, out, stderr := c.fleet(t, "apply", c.file, "--yes")
+	if code != exitError || !strings.Contains(stderr, `server "web"`) || !strings.Contains(stderr, "was not created by this fleet") {
+		t.Fatalf("namesake: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, s := range c.hz.Servers() {
+		switch s.Name {
+		case "web":
+			if s.Labels["team"] != "other" || s.Labels["fleet"] != "" {
+				t.Errorf("the unlabelled namesake was touched: %v", s.Labels)
+			}
+		case "old":
+			t.Error("the orphan was not deleted")
+		}
+	}
+	// The other changes went through despite the failure.
+	if len(c.gce.InstanceNames()) != 1 {
+		t.Errorf("gpu should have been created: %v", c.gce.InstanceNames())
+	}
+}
+
+func TestCloudReplaceRefusedWithoutFlag(t *testing.T) {
+	c := newClouds(t)
+	c.apply(t, "apply", c.file)
+	bigger := copyFleet(t, c.file, map[string]string{`type = "cx22"`: `type = "cx32"`})
+	p, _ := c.plan(t, bigger)
+	var web *cloud.Change
+	for _, ch := range p.Changes {
+		if ch.Name == "web" {
+			web = ch
+		}
+	}
+	if web == nil || web.Action != cloud.Replace || web.Refused == "" || !strings.Contains(web.Reason, "type cx22 -> cx32") {
+		t.Fatalf("web: %+v", web)
+	}
+	before := c.mutations()
+	code, out, _ := c.fleet(t, "apply", bigger, "--yes")
+	if code != exitOK || c.mutations() != before || !strings.Contains(out, "--allow-replace") {
+		t.Fatalf("a refused replace must change nothing: exit %d, %d mutations\n%s", code, c.mutations()-before, out)
+	}
+	c.apply(t, "apply", bigger, "--allow-replace")
+	for _, s := range c.hz.Servers() {
+		if s.Name == "web" && !strings.Contains(s.Type, "cx32") {
+			t.Errorf("web is still %s", s.Type)
+		}
+	}
+	if _, changes := c.plan(t, bigger); len(changes) != 0 {
+		t.Fatalf("after replace: %v", changes)
+	}
+}
+
+func TestCloudRateLimitsAndFailuresConverge(t *testing.T) {
+	c := newClouds(t)
+	c.hz.FailNext("POST", "/v1/servers", 3, 429)
+	c.gce.FailNext("POST", "/compute/v1/projects/proj/zones/us-central1-f/instances", 2, 429)
+	c.hz.FailCreate("db", "server is not available in this location")
+	code, out, stderr := c.fleet(t, "apply", c.file, "--yes")
+	if code != exitError || !strings.Contains(stderr, "1 change failed") || !strings.Contains(stderr, "db") {
+		t.Fatalf("one failed create: exit %d\n%s%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "server web: create done") || !strings.Contains(out, "instance gpu: create done") {
+		t.Fatalf("the other creates should succeed after the 429s:\n%s", out)
+	}
+	// The next apply converges.
+	_, changes := c.plan(t, c.file)
+	if strings.Join(changes, "|") != "create server db" {
+		t.Fatalf("plan after a failed create: %v", changes)
+	}
+	c.apply(t, "apply", c.file)
+	if _, changes := c.plan(t, c.file); len(changes) != 0 {
+		t.Fatalf("not converged: %v", changes)
+	}
+}
+
+// Ctrl-C in the middle of an apply: the next plan shows the truth.
+func TestCloudInterruptedApply(t *testing.T) {
+	c := newClouds(t)
+	c.gce.SetOperationPolls(1000000) // the GCE insert never finishes by itself
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	code, out, stderr := c.fleetCtx(ctx, t, "apply", c.file, "--yes")
+	if code != exitError {
+		t.Fatalf("an interrupted apply should fail: exit %d\n%s%s", code, out, stderr)
+	}
+	c.gce.SetOperationPolls(0)
+	// The plan is the truth: what exists (whatever the interrupted apply
+	// got to) is not created again, what does not exist is.
+	_, changes := c.plan(t, c.file)
+	servers := map[string]bool{}
+	for _, s := range c.hz.Servers() {
+		servers[s.Name] = true
+	}
+	instances := map[string]bool{}
+	for _, n := range c.gce.InstanceNames() {
+		instances[n] = true
+	}
+	if len(changes) == 0 {
+		t.Fatal("the interrupted apply cannot have finished everything")
+	}
+	for _, ch := range changes {
+		f := strings.Fields(ch)
+		if f[0] != "create" || f[1] == "server" && servers[f[2]] || f[1] == "instance" && instances[f[2]] {
+			t.Errorf("plan after Ctrl-C proposes %q, but the cloud says otherwise", ch)
+		}
+	}
+	c.apply(t, "apply", c.file)
+	if len(c.gce.InstanceNames()) != 1 || len(c.hz.Servers()) != 2 || len(c.hz.SSHKeys()) != 1 {
+		t.Fatalf("after converging: instances %v, %d servers, %d keys", c.gce.InstanceNames(), len(c.hz.Servers()), len(c.hz.SSHKeys()))
+	}
+	if _, changes := c.plan(t, c.file); len(changes) != 0 {
+		t.Fatalf("not converged: %v", changes)
+	}
+}
+
+func TestCloudApplyNeedsYesWithoutTerminal(t *testing.T) {
+	c := newClouds(t)
+	code, _, stderr := c.fleet(t, "apply", c.file)
+	if code != exitError || !strings.Contains(stderr, "without --yes") || c.mutations() != 0 {
+		t.Fatalf("exit %d, %d mutations: %s", code, c.mutations(), stderr)
+	}
+}
+
+func TestCloudApplyOn(t *testing.T) {
+	c := newClouds(t)
+	c.apply(t, "apply", c.file, "--on", "web")
+	var names []string
+	for _, s := range c.hz.Servers() {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "web" || len(c.gce.InstanceNames()) != 0 {
+		t.Fatalf("--on web created %v and %v", names, c.gce.InstanceNames())
+	}
+}
+
+func TestPlanWithoutCredentials(t *testing.T) {
+	code, out, stderr := fleetCmd(t, "plan", filepath.Join(repoRoot, "fleet.star"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"cinnabar", "unknown", "HCLOUD_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "monthly cost: 0.00 ->"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan without credentials should mention %q:\n%s", want, out)
+		}
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

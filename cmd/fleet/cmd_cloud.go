@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner"
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/urfave/cli/v2"
+)
+
+// providers are the clouds fleet knows, configured from the environment
+// (HCLOUD_TOKEN, GOOGLE_APPLICATION_CREDENTIALS ...).
+func providers() []cloud.Provider {
+	cfg := cloud.Config{Getenv: os.Getenv, Backoff: cloud.DefaultBackoff}
+	return []cloud.Provider{gcp.New(cfg), hetzner.New(cfg)}
+}
+
+func planFlags() []cli.Flag {
+	return append(evalFlags(), &cli.BoolFlag{Name: "allow-replace", Usage: "let changes that replace a host (and its disk) go ahead"})
+}
+
+func planCommand(d deps) *cli.Command {
+	return &cli.Command{
+		Name:      "plan",
+		Usage:     "show what apply would change in the clouds, and the monthly cost",
+		ArgsUsage: "FILE",
+		Description: `Lists what exists (one label-selected list per resource type, no state file),
+compares it with the fleet's hosts and prints every change with its reason and the
+monthly cost before and after. Providers without credentials are not compared: their
+wanted hosts are shown with their price, and the missing variables are named.
+
+--json prints the plan as JSON (see docs/plan-json.md).`,
+		Flags: append(planFlags(), &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}),
+		Action: func(c *cli.Context) error {
+			l, err := load(c)
+			if err != nil {
+				return err
+			}
+			plan, err := cloud.MakePlan(c.Context, l.fleet, d.providers(), cloud.PlanOptions{AllowReplace: c.Bool("allow-replace")})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, plan)
+			}
+			writePlan(c.App.Writer, plan, true)
+			return nil
+		},
+	}
+}
+
+func applyFlags() []cli.Flag {
+	return append(planFlags(),
+		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "apply without asking (required when stdin is not a terminal)"},
+		&cli.StringSliceFlag{Name: "on", Usage: "only change the hosts of these machines (name, @tag, glob, all); repeatable"},
+		&cli.IntFlag{Name: "parallel", Value: 10, Usage: "changes in flight at once"},
+	)
+}
+
+func applyCommand(d deps) *cli.Command {
+	return &cli.Command{
+		Name:      "apply",
+		Usage:     "create, update and delete the fleet's cloud hosts",
+		ArgsUsage: "FILE",
+		Description: `Makes the plan, shows it, asks for confirmation (or --yes), and carries it out:
+concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
+change does not stop the others; the summary lists what failed and the exit code is 1.
+Creation is by unique name, so running apply again after a failure or Ctrl-C converges.`,
+		Flags: applyFlags(),
+		Action: func(c *cli.Context) error {
+			return applyWith(c, d, c.Args().Slice(), nil)
+		},
+	}
+}
+
+func toggleCommand(d deps, on bool) *cli.Command {
+	name, verb := "down", "off"
+	if on {
+		name, verb = "up", "on"
+	}
+	return &cli.Command{
+		Name:      name,
+		Usage:     fmt.Sprintf("switch the hosts of toggled machines %s for this apply, without editing the file", verb),
+		ArgsUsage: "MACHINE...",
+		Description: fmt.Sprintf(`Applies the fleet as if the machines' hosts said enabled = %s, and says so. The fleet
+file is not changed: the next plain apply goes back to what it says.`, map[bool]string{true: "True", false: "False"}[on]),
+		Flags: append(applyFlags(), &cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "fleet.star", Usage: "the fleet file"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("%s: name the machines to switch %s", name, verb)
+			}
+			enable := map[string]bool{}
+			for _, m := range c.Args().Slice() {
+				enable[m] = on
+			}
+			return applyWith(c, d, []string{c.String("file")}, enable)
+		},
+	}
+}
+
+// applyWith is apply, up and down: plan (with toggles), confirm, apply.
+func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) error {
+	l, err := loadFile(c, args)
+	if err != nil {
+		return err
+	}
+	provs := d.providers()
+	plan, err := cloud.MakePlan(c.Context, l.fleet, provs, cloud.PlanOptions{AllowReplace: c.Bool("allow-replace"), Enable: enable})
+	if err != nil {
+		return err
+	}
+	if sels := c.StringSlice("on"); len(sels) > 0 {
+		if err := restrict(plan, l.fleet, sels); err != nil {
+			return err
+		}
+	}
+	w := c.App.Writer
+	for _, t := range plan.Toggled {
+		name, state, _ := strings.Cut(t, "=")
+		fmt.Fprintf(w, "switching %s %s for this apply (%s is unchanged)\n", name, state, l.file)
+	}
+	writePlan(w, plan, false)
+	n := 0
+	for _, ch := range plan.Changes {
+		if ch.Mutating() {
+			n++
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "nothing to apply")
+		return unreachableErr(plan)
+	}
+	if !c.Bool("yes") {
+		if !isTerminal(c.App.Reader) {
+			return fmt.Errorf("refusing to apply %s without --yes: standard input is not a terminal to ask on", count(n, "change"))
+		}
+		fmt.Fprintf(w, "apply %s? [y/N] ", count(n, "change"))
+		answer, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return fmt.Errorf("not applied")
+		}
+	}
+	res := cloud.Apply(c.Context, plan, provs, cloud.ApplyOptions{
+		Parallel: c.Int("parallel"),
+		Progress: func(e cloud.Event) {
+			if !e.Done {
+				return
+			}
+			ch := e.Change
+			if e.Err != nil {
+				fmt.Fprintf(w, "%s %s %s: %s failed after %s: %v\n", ch.Provider, ch.Resource, ch.Name, ch.Action, e.Duration.Round(100e6), e.Err)
+				return
+			}
+			ip := ""
+			if e.Result != nil && e.Result.IPv4 != "" {
+				ip = " (" + e.Result.IPv4 + ")"
+			}
+			fmt.Fprintf(w, "%s %s %s: %s done in %s%s\n", ch.Provider, ch.Resource, ch.Name, ch.Action, e.Duration.Round(100e6), ip)
+		},
+	})
+	failed := res.Failed()
+	fmt.Fprintf(w, "applied %d of %s\n", len(res.Outcomes)-len(failed), count(len(res.Outcomes), "change"))
+	if len(failed) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s failed:", count(len(failed), "change"))
+		for _, o := range failed {
+			fmt.Fprintf(&b, "\n  %s %s %s %s: %v", o.Change.Action, o.Change.Provider, o.Change.Resource, o.Change.Name, o.Err)
+		}
+		b.WriteString("\nrun fleet apply again to retry: what was created is found by its labels")
+		return fmt.Errorf("%s", b.String())
+	}
+	return unreachableErr(plan)
+}
+
+// unreachableErr fails an apply that could not reach a provider it needed.
+func unreachableErr(plan *cloud.Plan) error {
+	for _, ch := range plan.Changes {
+		if ch.Action == cloud.Unknown {
+			var names []string
+			for _, u := range plan.Unreachable {
+				names = append(names, u.Error)
+			}
+			return fmt.Errorf("not applied to every cloud: %s", strings.Join(names, "; "))
+		}
+	}
+	return nil
+}
+
+// restrict keeps the changes of machines matching sels, and fleet-wide ones.
+func restrict(plan *cloud.Plan, f *model.Fleet, sels []string) error {
+	var ss []model.Selector
+	for _, s := range sels {
+		sel := model.Selector(s)
+		if err := sel.Validate(); err != nil {
+			return usageError{"--on: " + err.Error()}
+		}
+		ss = append(ss, sel)
+	}
+	keep := map[string]bool{}
+	for _, m := range f.Select(ss...) {
+		keep[m.Name] = true
+	}
+	out := plan.Changes[:0]
+	for _, ch := range plan.Changes {
+		if ch.Machine == "" || keep[ch.Machine] {
+			out = append(out, ch)
+		}
+	}
+	plan.Changes = out
+	return nil
+}
+
+// loadFile is load for commands whose FILE is not their only argument.
+func loadFile(c *cli.Context, args []string) (*loaded, error) {
+	if len(args) != 1 {
+		if len(args) == 0 {
+			return nil, usagef("%s: missing FILE (the fleet file, usually fleet.star)", c.Command.Name)
+		}
+		return nil, usagef("%s: takes one FILE, got %s", c.Command.Name, strings.Join(args, " "))
+	}
+	return loadPath(c, args[0])
+}
+
+// isTerminal reports whether r is an interactive terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// writePlan prints a plan for people; no-ops are counted, not listed,
+// unless all is set.
+func writePlan(w io.Writer, plan *cloud.Plan, all bool) {
+	fmt.Fprintf(w, "plan for fleet %s (monthly cost in EUR):\n", plan.Fleet)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	noops := 0
+	for _, ch := range plan.Changes {
+		if ch.Action == cloud.NoOp && !all {
+			noops++
+			continue
+		}
+		mark := map[cloud.Action]string{cloud.Create: "+", cloud.Update: "~", cloud.Replace: "!", cloud.Delete: "-", cloud.NoOp: "=", cloud.Unknown: "?"}[ch.Action]
+		action := string(ch.Action)
+		if ch.Refused != "" {
+			action += " (refused)"
+		}
+		where := ch.Name
+		if ch.Scope != "" {
+			where += " (" + ch.Scope + ")"
+		}
+		reason := ch.Reason
+		switch {
+		case ch.Action == cloud.Unknown:
+			reason = "not compared: no credentials (see below)"
+		case ch.Refused != "":
+			reason += "; " + ch.Refused
+		}
+		// The reason is the last cell, so long ones do not widen the table.
+		fmt.Fprintf(tw, "  %s %s\t%s %s\t%s\t%.2f -> %.2f\t%s\n", mark, action, ch.Provider, ch.Resource, where,
+			ch.MonthlyCostBefore, ch.MonthlyCostAfter, reason)
+	}
+	tw.Flush()
+	if noops > 0 {
+		fmt.Fprintf(w, "  %s as wanted\n", count(noops, "resource"))
+	}
+	fmt.Fprintf(w, "monthly cost: %.2f -> %.2f EUR\n", plan.MonthlyCost.Before, plan.MonthlyCost.After)
+	for _, u := range plan.Unreachable {
+		fmt.Fprintf(w, "%s was not compared with the cloud: %s\n", u.Provider, strings.TrimPrefix(u.Error, u.Provider+": "))
+	}
+	for _, s := range plan.PriceSources {
+		fmt.Fprintf(w, "prices: %s\n", s)
+	}
+}
+
+func hostsCommand(d deps) *cli.Command {
+	return &cli.Command{
+		Name:      "hosts",
+		Usage:     "list the fleet's cloud hosts: what they are, where, whether they run, their address and cost",
+		ArgsUsage: "FILE",
+		Flags:     evalFlags(),
+		Action: func(c *cli.Context) error {
+			l, err := load(c)
+			if err != nil {
+				return err
+			}
+			plan, err := cloud.MakePlan(c.Context, l.fleet, d.providers(), cloud.PlanOptions{})
+			if err != nil {
+				return err
+			}
+			byMachine := map[string]*cloud.Change{}
+			for _, ch := range plan.Changes {
+				if ch.Machine != "" {
+					byMachine[ch.Machine] = ch
+				}
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "MACHINE\tPROVIDER\tTYPE\tPLACE\tSTATUS\tIP\tMONTHLY EUR")
+			var names []string
+			for _, m := range l.fleet.Machines {
+				if m.Host != nil {
+					names = append(names, m.Name)
+				}
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				m := l.fleet.Machine(name)
+				typ, place := hostShape(m.Host)
+				status, ip, cost := "absent", "-", 0.0
+				if ch := byMachine[name]; ch != nil {
+					switch {
+					case ch.Action == cloud.Unknown:
+						status = "unknown (no credentials)"
+						cost = ch.MonthlyCostAfter
+					case ch.Have != nil:
+						status = ch.Have.Status
+						if ch.Have.IPv4 != "" {
+							ip = ch.Have.IPv4
+						}
+						cost = ch.MonthlyCostBefore
+					}
+				}
+				if !m.Host.Enabled {
+					status += " (enabled = False)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n", name, m.Host.Provider, typ, place, status, ip, cost)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func hostShape(h *model.Host) (typ, place string) {
+	if h.Hetzner != nil {
+		return h.Hetzner.Type, h.Hetzner.Location
+	}
+	typ = h.GCP.Type
+	if h.GCP.GPUs > 0 {
+		typ += fmt.Sprintf("+%dx%s", h.GCP.GPUs, h.GCP.GPU)
+	}
+	return typ, h.GCP.Zone
+}
