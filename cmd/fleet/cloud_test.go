@@ -37,11 +37,11 @@ func newClouds(t *testing.T) *clouds {
 		t.Fatal(err)
 	}
 	c.env = map[string]string{
-		"HCLOUD_TOKEN":                           c.hz.Token,
-		"HCLOUD_ENDPOINT":                        c.hz.URL(),
-		"GOOGLE_APPLICATION_CREDENTIALS":         sa,
+		"HCLOUD_TOKEN":                            c.hz.Token,
+		"HCLOUD_ENDPOINT":                         c.hz.URL(),
+		"GOOGLE_APPLICATION_CREDENTIALS":          sa,
 		"CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": c.gce.Endpoint(),
-		"HOME":                                   t.TempDir(),
+		"HOME": t.TempDir(),
 	}
 	c.file = copyFleet(t, "testdata/cloud/fleet.star", nil)
 	return c
