@@ -351,3 +351,55 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// Labels and power are changed in place, never by replacing the host.
+func TestCloudUpdateInPlace(t *testing.T) {
+	c := newClouds(t)
+	c.apply(t, "apply", c.file)
+	labelled := copyFleet(t, c.file, map[string]string{`type = "cx22", location = "fsn1"`: `type = "cx22", location = "fsn1", labels = {"team": "web"}`})
+	p, changes := c.plan(t, labelled)
+	if strings.Join(changes, "|") != "update server web" {
+		t.Fatalf("a new label: %v", changes)
+	}
+	for _, ch := range p.Changes {
+		if ch.Name == "web" && (strings.Join(ch.Fields, ",") != "labels" || !strings.Contains(ch.Reason, "+team=web")) {
+			t.Errorf("update: fields %v, reason %q", ch.Fields, ch.Reason)
+		}
+	}
+	c.apply(t, "apply", labelled)
+	// Someone powers db off in the console: the plan powers it on again.
+	powerOff(t, c, "db")
+	_, changes = c.plan(t, labelled)
+	if strings.Join(changes, "|") != "update server db" {
+		t.Fatalf("a server powered off: %v", changes)
+	}
+	c.apply(t, "apply", labelled)
+	if _, changes := c.plan(t, labelled); len(changes) != 0 {
+		t.Fatalf("not converged: %v", changes)
+	}
+}
+
+// powerOff switches a server off through the API, as a person would.
+func powerOff(t *testing.T, c *clouds, name string) {
+	t.Helper()
+	p := hetzner.New(cloud.Config{Getenv: func(k string) string { return c.env[k] }}, hetzner.WithPollInterval(time.Millisecond))
+	have, err := p.List(context.Background(), "cloudtest", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range have {
+		if r.Name == name && r.Kind == "server" {
+			want := *r
+			want.Spec = map[string]string{}
+			for k, v := range r.Spec {
+				want.Spec[k] = v
+			}
+			want.Spec["power"] = "off"
+			if _, err := p.Update(context.Background(), &want, r, []string{"power"}); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no server %s", name)
+}

@@ -15,7 +15,7 @@ import (
 func runCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "run",
-		Usage:     "evaluate a fleet and show what it declares",
+		Usage:     "evaluate a fleet: a summary, the Nix tree, and the cloud plan",
 		ArgsUsage: "FILE",
 		Description: `Evaluates FILE (and what it loads and includes), checks the whole fleet and its
 dependency graph, prints a summary (machines by class and host, features, overlays,
