@@ -68,6 +68,10 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 	for _, x := range r.secrets {
 		dupCheck(secrets, "secret", x.s.Name, x.s.Pos)
 	}
+	firewalls := map[string]named{}
+	for _, x := range r.firewalls {
+		dupCheck(firewalls, "hetzner.firewall", x.Name, x.Pos)
+	}
 	r.checkOverlayDuplicates(errf)
 
 	// References by name.
@@ -178,8 +182,8 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 		}
 	}
 
-	f.Channels, f.Inputs, f.Overlays, f.Features, f.Users, f.Machines =
-		r.channels, r.inputs, r.overlays, r.features, r.users, r.machines
+	f.Channels, f.Inputs, f.Overlays, f.Features, f.Users, f.Machines, f.Firewalls =
+		r.channels, r.inputs, r.overlays, r.features, r.users, r.machines, r.firewalls
 	f.Sort()
 
 	// Secrets: resolve selectors against the machines.

@@ -2,7 +2,9 @@ package builtins
 
 import (
 	"fmt"
+	"net"
 	"regexp"
+	"strconv"
 
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
@@ -19,6 +21,13 @@ func hostGroup() []Builtin {
 before fleet installs NixOS on it. enabled = False is the cost toggle: the server is
 deleted, the machine stays in the fleet and its configuration is still built. labels
 are added to fleet's own (managed-by, fleet, machine).`}},
+		{Fn: builtinHetznerFirewall, Doc: Doc{Name: "hetzner.firewall", Group: "hosts",
+			Signature: `hetzner.firewall(name, allow, sources = ["0.0.0.0/0", "::/0"], labels = {})`,
+			Text: `Declares a Hetzner Cloud firewall that fleet creates and keeps as declared. allow lists
+what may come in: "tcp/22", "udp/9993", "tcp/60000-61000", "icmp", "esp", "gre";
+everything else is dropped. sources are the networks it may come from. Servers use it
+with hetzner.server(firewalls = [fw]) (the value or its name); a name fleet does not
+declare must be an existing firewall of the project, which is attached but not managed.`}},
 		{Fn: builtinGCPInstance, Doc: Doc{Name: "gcp.instance", Group: "hosts",
 			Signature: `gcp.instance(project, zone, type, disk_gb = 50, image = "projects/debian-cloud/global/images/family/debian-12", gpu = "", gpus = 0, tags = [], labels = {}, enabled = True)`,
 			Text: `A Google Compute Engine instance (type "e2-standard-8", zone "us-central1-b").
@@ -54,7 +63,7 @@ func builtinHetznerServer(thread *starlark.Thread, b *starlark.Builtin, args sta
 	s := &model.HetznerServer{Image: "debian-12", IPv4: true, IPv6: true}
 	enabled := true
 	var labels stringMap
-	var firewalls stringList
+	firewalls := refList{kind: "hetzner.firewall"}
 	if err := unpack(b.Name(), args, kwargs, "type", &s.Type, "location", &s.Location, "image?", &s.Image,
 		"enabled?", &enabled, "labels?", &labels, "firewalls?", &firewalls, "ipv4?", &s.IPv4, "ipv6?", &s.IPv6); err != nil {
 		return nil, err
@@ -68,7 +77,7 @@ func builtinHetznerServer(thread *starlark.Thread, b *starlark.Builtin, args sta
 	if !s.IPv4 && !s.IPv6 {
 		return nil, fmt.Errorf("hetzner.server: ipv4 and ipv6 are both off: fleet could not reach the server")
 	}
-	s.Labels, s.Firewalls = labels, firewalls
+	s.Labels, s.Firewalls = labels, firewalls.names
 	h := &model.Host{Provider: model.Hetzner, Enabled: enabled, Hetzner: s, Pos: callerPos(thread)}
 	kw := map[string]string{"type": quote(s.Type), "location": quote(s.Location)}
 	if !enabled {
@@ -112,4 +121,62 @@ func builtinGCPInstance(thread *starlark.Thread, b *starlark.Builtin, args starl
 		kw["enabled"] = "False"
 	}
 	return &HostValue{host: h, repr: callRepr(b.Name(), nil, kw)}, nil
+}
+
+var firewallRuleRE = regexp.MustCompile(`^(tcp|udp)/([0-9]{1,5})(-([0-9]{1,5}))?$|^(icmp|esp|gre)$`)
+
+func builtinHetznerFirewall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	r, err := declare(thread, b.Name())
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	var allow stringList
+	sources := stringList{"0.0.0.0/0", "::/0"}
+	var labels stringMap
+	if err := unpack(b.Name(), args, kwargs, "name", &name, "allow", &allow, "sources?", &sources, "labels?", &labels); err != nil {
+		return nil, err
+	}
+	if err := checkName("firewall", name, machineNameRE, "use lower-case letters, digits and '-'"); err != nil {
+		return nil, err
+	}
+	if len(allow) == 0 {
+		return nil, fmt.Errorf("hetzner.firewall %s: allow is empty: a firewall that allows nothing locks fleet out too (name at least \"tcp/22\")", name)
+	}
+	if len(sources) == 0 {
+		return nil, fmt.Errorf("hetzner.firewall %s: sources is empty", name)
+	}
+	for _, src := range sources {
+		if _, _, err := net.ParseCIDR(src); err != nil {
+			return nil, fmt.Errorf("hetzner.firewall %s: source %q is not a network in CIDR notation (\"203.0.113.0/24\", \"::/0\")", name, src)
+		}
+	}
+	if err := checkLabels(b.Name(), labels); err != nil {
+		return nil, err
+	}
+	fw := &model.Firewall{Provider: model.Hetzner, Name: name, Labels: labels, Pos: callerPos(thread)}
+	for _, a := range allow {
+		m := firewallRuleRE.FindStringSubmatch(a)
+		if m == nil {
+			return nil, fmt.Errorf("hetzner.firewall %s: allow %q: write \"tcp/22\", \"udp/60000-61000\", \"icmp\", \"esp\" or \"gre\"", name, a)
+		}
+		rule := model.FirewallRule{Protocol: m[1] + m[5], Sources: sources}
+		if m[1] != "" {
+			lo, _ := strconv.Atoi(m[2])
+			hi := lo
+			if m[4] != "" {
+				hi, _ = strconv.Atoi(m[4])
+			}
+			if lo < 1 || hi > 65535 || hi < lo {
+				return nil, fmt.Errorf("hetzner.firewall %s: allow %q: ports are 1 to 65535, low to high", name, a)
+			}
+			rule.Port = m[2] + m[3]
+		}
+		fw.Rules = append(fw.Rules, rule)
+	}
+	r.firewalls = append(r.firewalls, fw)
+	return newDecl(b.Name(), name, starlark.StringDict{
+		"allow":   strList(allow),
+		"sources": strList(sources),
+	}), nil
 }

@@ -35,14 +35,15 @@ type PathResolver func(from, rel string) (string, error)
 type Recorder struct {
 	resolvePath PathResolver
 
-	fleets   []*model.Fleet
-	channels []*model.Channel
-	inputs   []*model.Input
-	overlays []*model.Overlay
-	features []*model.Feature
-	users    []*model.User
-	machines []*model.Machine
-	secrets  []*secretDecl
+	fleets    []*model.Fleet
+	channels  []*model.Channel
+	inputs    []*model.Input
+	overlays  []*model.Overlay
+	features  []*model.Feature
+	users     []*model.User
+	machines  []*model.Machine
+	secrets   []*secretDecl
+	firewalls []*model.Firewall
 }
 
 // NewRecorder returns an empty Recorder. resolve checks and normalises

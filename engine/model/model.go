@@ -100,6 +100,27 @@ type Fleet struct {
 	Users    []*User    `json:"users"`
 	Machines []*Machine `json:"machines"`
 	Secrets  []*Secret  `json:"secrets"`
+	// Firewalls are cloud firewalls the fleet manages (hetzner.firewall).
+	Firewalls []*Firewall `json:"firewalls,omitempty"`
+}
+
+// Firewall is a cloud firewall fleet creates and keeps as declared. Hosts
+// name it in their firewalls list. Rules allow inbound traffic; anything
+// not allowed is dropped, as cloud firewalls do.
+type Firewall struct {
+	Provider Provider          `json:"provider"`
+	Name     string            `json:"name"`
+	Rules    []FirewallRule    `json:"rules"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Pos      Pos               `json:"pos"`
+}
+
+// FirewallRule allows inbound traffic of one protocol (and port or port
+// range for tcp and udp) from the Sources networks.
+type FirewallRule struct {
+	Protocol string   `json:"protocol"`       // tcp, udp, icmp, esp, gre
+	Port     string   `json:"port,omitempty"` // "22", "60000-61000"; empty for icmp, esp, gre
+	Sources  []string `json:"sources"`        // CIDRs
 }
 
 // PatchedChannel is the channel overlay layer 1 makes of nixpkgs with every
@@ -377,6 +398,11 @@ func (f *Fleet) Input(name string) *Input {
 	return find(f.Inputs, name, func(x *Input) string { return x.Name })
 }
 
+// Firewall returns the firewall called name, or nil.
+func (f *Fleet) Firewall(name string) *Firewall {
+	return find(f.Firewalls, name, func(x *Firewall) string { return x.Name })
+}
+
 // Secret returns the secret called name, or nil.
 func (f *Fleet) Secret(name string) *Secret {
 	return find(f.Secrets, name, func(x *Secret) string { return x.Name })
@@ -400,6 +426,7 @@ func (f *Fleet) Sort() {
 	sort.Slice(f.Users, func(i, j int) bool { return f.Users[i].Name < f.Users[j].Name })
 	sort.Slice(f.Machines, func(i, j int) bool { return f.Machines[i].Name < f.Machines[j].Name })
 	sort.Slice(f.Secrets, func(i, j int) bool { return f.Secrets[i].Name < f.Secrets[j].Name })
+	sort.Slice(f.Firewalls, func(i, j int) bool { return f.Firewalls[i].Name < f.Firewalls[j].Name })
 	sort.SliceStable(f.Overlays, func(i, j int) bool {
 		a, b := f.Overlays[i], f.Overlays[j]
 		if a.Kind.Layer() != b.Kind.Layer() {
