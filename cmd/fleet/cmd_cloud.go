@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
@@ -148,12 +149,15 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 			return fmt.Errorf("not applied")
 		}
 	}
+	var mu sync.Mutex // changes end concurrently; their lines must not interleave
 	res := cloud.Apply(c.Context, plan, provs, cloud.ApplyOptions{
 		Parallel: c.Int("parallel"),
 		Progress: func(e cloud.Event) {
 			if !e.Done {
 				return
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			ch := e.Change
 			if e.Err != nil {
 				fmt.Fprintf(w, "%s %s %s: %s failed after %s: %v\n", ch.Provider, ch.Resource, ch.Name, ch.Action, e.Duration.Round(100e6), e.Err)

@@ -36,15 +36,27 @@
 //
 // # Listing by label
 //
-// The cloud is the only state. Instances are listed once per zone with a
-// server-side label filter, (labels.managed-by = "fleet") AND
-// (labels.fleet = "<fleet>"), paginated with maxResults, so a plan costs
-// ceil(N/page) requests however many instances the project holds and never
-// one GET per machine. GCE has no label on firewall rules, so fleet marks
-// its rule with the description "managed-by=fleet fleet=<fleet>", lists
-// rules whose name matches "<fleet>-.*" (the only server-side filter that
-// fits) and keeps those whose description says they are ours; that also
-// tells fleet "prod" apart from fleet "prod-eu".
+// The cloud is the only state. Instances are listed once per project, in
+// all its zones at once (instances.aggregatedList), with a server-side
+// label filter, (labels.managed-by = "fleet") AND (labels.fleet =
+// "<fleet>"), paginated with maxResults, so a plan costs ceil(N/page)
+// requests however many instances the project holds and never one GET per
+// machine. Listing every zone, not only those the fleet's hosts name, is
+// what finds orphans: an instance left in a zone no machine uses any more
+// (the machine was removed or moved zone) is still listed and deleted.
+// The projects listed are those of the fleet's hosts plus the project of
+// the credentials (project_id of a service-account key, quota_project_id
+// of an ADC file), so a fleet whose last GCE host is gone still finds
+// what it left there. That project is only a guess at where the fleet
+// may have been: if it refuses the lists (403, 404: no such project, no
+// access, Compute API not enabled) and no host names it, it is skipped
+// rather than failing the plan.
+//
+// GCE has no label on firewall rules, so fleet marks its rule with the
+// description "managed-by=fleet fleet=<fleet>", lists, once per project,
+// the rules whose name matches "<fleet>-.*" (the only server-side filter
+// that fits) and keeps those whose description says they are ours; that
+// also tells fleet "prod" apart from fleet "prod-eu".
 //
 // An instance does not say which image its boot disk was made from, so
 // fleet records the image it asked for in the instance metadata key
@@ -114,6 +126,9 @@ type Provider struct {
 
 	mu  sync.Mutex
 	svc *compute.Service
+	// credProject is the project the credentials name ("" if none),
+	// read with svc.
+	credProject string
 }
 
 // New returns the GCE provider. A nil cfg.Getenv reads nothing: the
@@ -143,6 +158,10 @@ type credFile struct {
 	path string
 	typ  google.CredentialsType
 	data []byte
+	// project is the file's project_id (service-account keys) or, failing
+	// that, its quota_project_id (what gcloud writes into ADC files); ""
+	// if it names none.
+	project string
 }
 
 // credentials finds the ADC file: GOOGLE_APPLICATION_CREDENTIALS if set
@@ -196,21 +215,32 @@ func checkCredentials(path string, data []byte) (*credFile, error) {
 		PrivateKey   string `json:"private_key"`
 		RefreshToken string `json:"refresh_token"`
 		ClientID     string `json:"client_id"`
+		ProjectID    string `json:"project_id"`
+		QuotaProject string `json:"quota_project_id"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("gcp: credentials file %s: %w", path, err)
+	}
+	project := f.ProjectID
+	if project == "" {
+		project = f.QuotaProject
+	}
+	if strings.ContainsAny(project, "/ \t\n") {
+		// Only a hint of where to look for orphans: something that
+		// cannot be a project is no reason to refuse the credentials.
+		project = ""
 	}
 	switch typ := google.CredentialsType(f.Type); typ {
 	case google.ServiceAccount:
 		if f.ClientEmail == "" || f.PrivateKey == "" {
 			return nil, fmt.Errorf("gcp: credentials file %s: service account key without client_email or private_key", path)
 		}
-		return &credFile{path: path, typ: typ, data: data}, nil
+		return &credFile{path: path, typ: typ, data: data, project: project}, nil
 	case google.AuthorizedUser:
 		if f.RefreshToken == "" || f.ClientID == "" {
 			return nil, fmt.Errorf("gcp: credentials file %s: authorized_user without client_id or refresh_token", path)
 		}
-		return &credFile{path: path, typ: typ, data: data}, nil
+		return &credFile{path: path, typ: typ, data: data, project: project}, nil
 	default:
 		return nil, fmt.Errorf("gcp: credentials file %s is of type %q: fleet accepts service_account keys and "+
 			"authorized_user files (gcloud auth application-default login)", path, f.Type)
@@ -261,5 +291,18 @@ func (p *Provider) service() (*compute.Service, error) {
 	// field is what it puts into User-Agent.
 	svc.UserAgent = "fleet"
 	p.svc = svc
+	p.credProject = cf.project
 	return svc, nil
+}
+
+// serviceAndProject is service and the project the credentials it was
+// built from name ("" if none).
+func (p *Provider) serviceAndProject() (*compute.Service, string, error) {
+	svc, err := p.service()
+	if err != nil {
+		return nil, "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return svc, p.credProject, nil
 }

@@ -342,10 +342,13 @@ func TestCreateAndList(t *testing.T) {
 	if h := find(have, KindInstance, "galena"); h.IPv4 != g.IPv4 || h.Status != "RUNNING" || h.Machine != "galena" {
 		t.Errorf("listed galena = %+v", h)
 	}
-	// One list per zone and one per project, with the label filter on the
-	// server, and nothing else.
-	if n := len(e.fake.Requests()); n != 3 {
-		t.Errorf("%d requests for the list, want 3", n)
+	// One aggregated instance list and one firewall list for the one
+	// project, with the label filter on the server, and nothing else.
+	if n := len(e.fake.Requests()); n != 2 {
+		t.Errorf("%d requests for the list, want 2", n)
+	}
+	if n := e.fake.Count("GET", aggregated); n != 1 {
+		t.Errorf("%d aggregated instance lists, want 1", n)
 	}
 	for _, r := range e.fake.Requests() {
 		if strings.HasSuffix(r.Path, "/instances") && r.Query.Get("filter") != `(labels.managed-by = "fleet") AND (labels.fleet = "demo")` {
@@ -363,14 +366,22 @@ func TestCreateAndList(t *testing.T) {
 	}
 }
 
+// aggregated is the path, relative to the API root, of the aggregated
+// instance list of the test project.
+const aggregated = "projects/" + project + "/aggregated/instances"
+
+// 120 of the fleet's instances over three zones, one of which no scope
+// names, among others' instances: ceil(120/50) aggregated lists find them
+// all, each in its own zone.
 func TestPagination(t *testing.T) {
 	e := newEnv(t)
+	zones := []string{zoneB, zoneF, "europe-west1-b"}
 	for i := range 120 {
 		name := fmt.Sprintf("m%03d", i)
-		e.fake.Seed(project, zoneB, &compute.Instance{Name: name, Labels: cloud.FleetLabels("demo", name, nil)})
+		e.fake.Seed(project, zones[i%3], &compute.Instance{Name: name, Labels: cloud.FleetLabels("demo", name, nil)})
 	}
 	for i := range 30 {
-		e.fake.Seed(project, zoneB, &compute.Instance{Name: fmt.Sprintf("z%03d", i)})
+		e.fake.Seed(project, zones[i%3], &compute.Instance{Name: fmt.Sprintf("z%03d", i)})
 	}
 	have, err := e.p.List(context.Background(), "demo", []string{project + "/" + zoneB})
 	if err != nil {
@@ -385,9 +396,80 @@ func TestPagination(t *testing.T) {
 			t.Errorf("%s listed twice", h.Name)
 		}
 		seen[h.Name] = true
+		var i int
+		fmt.Sscanf(h.Name, "m%03d", &i)
+		if want := project + "/" + zones[i%3]; h.Scope != want || h.Kind != KindInstance {
+			t.Errorf("%s: %s in %s, want an instance in %s", h.Name, h.Kind, h.Scope, want)
+		}
 	}
-	if n := e.fake.Count("GET", "projects/demo-project/zones/us-central1-b/instances"); n != 3 {
-		t.Errorf("%d list requests, want ceil(120/50) = 3", n)
+	if n := e.fake.Count("GET", aggregated); n != 3 {
+		t.Errorf("%d aggregated list requests, want ceil(120/50) = 3", n)
+	}
+	if n := e.fake.Count("GET", "projects/demo-project/zones/"); n != 0 {
+		t.Errorf("%d per-zone list requests, want none", n)
+	}
+	tokens := 0
+	for _, r := range e.fake.Requests() {
+		if strings.HasSuffix(r.Path, "/aggregated/instances") {
+			if r.Query.Get("maxResults") != "50" {
+				t.Errorf("aggregated list with maxResults %q", r.Query.Get("maxResults"))
+			}
+			if r.Query.Get("pageToken") != "" {
+				tokens++
+			}
+		}
+	}
+	if tokens != 2 {
+		t.Errorf("%d requests followed a page token, want 2", tokens)
+	}
+}
+
+// The credentials' project is listed besides the hosts' projects; if it
+// refuses (no access, no Compute API, no such project) it is skipped, but
+// a hosts' project that refuses, or a rate limit that does not end, fails
+// the list.
+func TestListCredentialsProject(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const other = "other-project"
+	if err := os.WriteFile(e.vars[EnvCredentials], e.fake.ServiceAccountJSON(t, other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.Seed(project, zoneB, &compute.Instance{Name: "galena", Labels: cloud.FleetLabels("demo", "galena", nil)})
+	e.fake.Seed(other, zoneF, &compute.Instance{Name: "lost", Labels: cloud.FleetLabels("demo", "lost", nil)})
+	scopes := []string{project + "/" + zoneB, project}
+
+	have, err := e.p.List(ctx, "demo", scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, h := range have {
+		keys = append(keys, h.Key())
+	}
+	if want := []string{"gcp/instance/demo-project/us-central1-b/galena", "gcp/instance/other-project/us-central1-f/lost"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("listed %q, want %q", keys, want)
+	}
+	if a, b := e.fake.Count("GET", aggregated), e.fake.Count("GET", "projects/"+other+"/aggregated/instances"); a != 1 || b != 1 {
+		t.Errorf("%d and %d aggregated lists, want one per project", a, b)
+	}
+
+	for _, status := range []int{http.StatusForbidden, http.StatusNotFound} {
+		e.fake.FailNext("GET", "projects/"+other+"/", 2, status)
+		have, err = e.p.List(ctx, "demo", scopes)
+		if err != nil || len(have) != 1 || have[0].Name != "galena" {
+			t.Errorf("credentials' project answering %d: %v %v", status, have, err)
+		}
+	}
+	// Named by a host, the same refusal is an error.
+	e.fake.FailNext("GET", "projects/"+other+"/", 2, http.StatusForbidden)
+	if _, err := e.p.List(ctx, "demo", append(scopes, other+"/"+zoneF)); err == nil || !strings.Contains(err.Error(), other) {
+		t.Errorf("a hosts' project answering 403: err = %v", err)
+	}
+	// A lasting rate limit is not a refusal.
+	e.fake.FailNext("GET", "projects/"+other+"/aggregated/", 100, http.StatusTooManyRequests)
+	if _, err := e.p.List(ctx, "demo", scopes); !cloud.IsTransient(err) {
+		t.Errorf("credentials' project rate-limited: err = %v", err)
 	}
 }
 
@@ -547,9 +629,12 @@ func TestRateLimitRetried(t *testing.T) {
 		t.Errorf("instances = %v", names)
 	}
 
-	e.fake.FailNext("GET", insert, 1, http.StatusTooManyRequests)
+	e.fake.FailNext("GET", aggregated, 1, http.StatusTooManyRequests)
 	if have, err := e.p.List(ctx, "demo", []string{project + "/" + zoneB}); err != nil || len(have) != 1 {
 		t.Errorf("list after a 429: %v %v", have, err)
+	}
+	if n := e.fake.Count("GET", aggregated); n != 2 {
+		t.Errorf("%d aggregated lists, want 2 (a 429, then success)", n)
 	}
 }
 
@@ -565,7 +650,7 @@ func TestRateLimitNotDoubled(t *testing.T) {
 	if !cloud.IsTransient(err) || !errors.As(err, &ge) || ge.Code != 429 || ge.Errors[0].Reason != "rateLimitExceeded" {
 		t.Fatalf("err = %v, want a transient 429", err)
 	}
-	instances := e.fake.Count("GET", "projects/demo-project/zones/")
+	instances := e.fake.Count("GET", aggregated)
 	if instances != 3 {
 		t.Errorf("%d instance list requests, want 3", instances)
 	}

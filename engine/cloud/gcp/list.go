@@ -3,6 +3,7 @@ package gcp
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
@@ -29,25 +30,29 @@ func FirewallFilter(fleet string) string {
 	return fmt.Sprintf(`name eq "%s-.*"`, regexp.QuoteMeta(fleet))
 }
 
-// List lists the fleet's instances in every "<project>/<zone>" scope and
-// its firewall rules in every project those and the "<project>" scopes
-// name, one paginated list each, concurrently.
+// List lists the fleet's instances and firewall rules in every project
+// the scopes name ("<project>/<zone>" or "<project>") and in the project
+// of the credentials: per project, one paginated aggregated list of the
+// instances of all its zones and one paginated list of firewall rules,
+// all concurrently. Zones are not listed one by one: an instance in a
+// zone no machine names (an orphan) must be found too.
 func (p *Provider) List(ctx context.Context, fleet string, scopes []string) ([]*cloud.Resource, error) {
-	svc, err := p.service()
+	svc, credProject, err := p.serviceAndProject()
 	if err != nil {
 		return nil, err
 	}
-	zones := map[string]bool{}
+	// project -> whether a scope names it (rather than only the
+	// credentials).
 	projects := map[string]bool{}
 	for _, s := range scopes {
 		project, zone, isZone := strings.Cut(s, "/")
-		if project == "" || isZone && zone == "" {
+		if project == "" || isZone && (zone == "" || strings.Contains(zone, "/")) {
 			return nil, fmt.Errorf("gcp: bad scope %q (want <project> or <project>/<zone>)", s)
 		}
 		projects[project] = true
-		if isZone {
-			zones[s] = true
-		}
+	}
+	if credProject != "" && !projects[credProject] {
+		projects[credProject] = false
 	}
 
 	var (
@@ -56,24 +61,35 @@ func (p *Provider) List(ctx context.Context, fleet string, scopes []string) ([]*
 		errs []error
 		wg   sync.WaitGroup
 	)
-	collect := func(rs []*cloud.Resource, err error) {
+	collect := func(named bool, rs []*cloud.Resource, err error) {
 		mu.Lock()
 		defer mu.Unlock()
+		if err != nil && !named && refused(err) {
+			// Only the credentials name this project, and it will not
+			// be listed: fleet cannot have made anything there with
+			// these credentials either.
+			return
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
 		out = append(out, rs...)
 	}
-	for _, scope := range sortedKeys(zones) {
-		wg.Go(func() { collect(p.listInstances(ctx, svc, fleet, scope)) })
-	}
 	for _, project := range sortedKeys(projects) {
-		wg.Go(func() { collect(p.listFirewalls(ctx, svc, fleet, project)) })
+		named := projects[project]
+		wg.Go(func() {
+			rs, err := p.listInstances(ctx, svc, fleet, project)
+			collect(named, rs, err)
+		})
+		wg.Go(func() {
+			rs, err := p.listFirewalls(ctx, svc, fleet, project)
+			collect(named, rs, err)
+		})
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		// One scope is enough to make the plan wrong: report the first
-		// (in scope order, for stable messages).
+		// One project is enough to make the plan wrong: report the
+		// first (in message order, for stable messages).
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return nil, errs[0]
 	}
@@ -81,32 +97,64 @@ func (p *Provider) List(ctx context.Context, fleet string, scopes []string) ([]*
 	return out, nil
 }
 
-func (p *Provider) listInstances(ctx context.Context, svc *compute.Service, fleet, scope string) ([]*cloud.Resource, error) {
-	project, zone, _ := strings.Cut(scope, "/")
+// refused reports whether err is a lasting refusal to list a project:
+// 403 (no permission, Compute API not enabled) or 404 (no such project),
+// not a rate limit that outlasted the retries.
+func refused(err error) bool {
+	return !cloud.IsTransient(err) && (isStatus(err, http.StatusForbidden) || isStatus(err, http.StatusNotFound))
+}
+
+// listInstances lists the fleet's instances in every zone of project with
+// one paginated instances.aggregatedList. Each instance's scope is
+// "<project>/<zone>" of the zone it is in.
+func (p *Provider) listInstances(ctx context.Context, svc *compute.Service, fleet, project string) ([]*cloud.Resource, error) {
 	var out []*cloud.Resource
+	seen := map[string]bool{}
 	token := ""
 	for {
-		var page *compute.InstanceList
+		var page *compute.InstanceAggregatedList
 		err := p.retry(ctx, func() (err error) {
-			call := svc.Instances.List(project, zone).Filter(InstanceFilter(fleet)).Context(ctx)
+			call := svc.Instances.AggregatedList(project).Filter(InstanceFilter(fleet)).Context(ctx)
 			if p.MaxResults > 0 {
 				call.MaxResults(p.MaxResults)
 			}
 			if token != "" {
 				call.PageToken(token)
 			}
-			page, err = call.Do()
-			return err
+			if page, err = call.Do(); err != nil {
+				return err
+			}
+			// A zone that did not answer may hold instances: a plan
+			// without them would recreate or miss them. GCE fails the
+			// whole request unless partial success is asked for, which
+			// fleet never does; this is a second guard.
+			if zones := unreachable(page); len(zones) > 0 {
+				return &cloud.TransientError{Err: fmt.Errorf("unreachable: %s", strings.Join(zones, ", "))}
+			}
+			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("gcp: listing instances in %s: %w", scope, err)
+			return nil, fmt.Errorf("gcp: listing instances in %s: %w", project, err)
 		}
-		for _, inst := range page.Items {
-			r := instanceToResource(project, zone, inst)
-			// The filter is the server's; do not act on anything it let
-			// through by mistake.
-			if r.Ours(fleet) {
-				out = append(out, r)
+		for _, key := range sortedKeys(page.Items) {
+			// Zones without a match carry only a warning
+			// (NO_RESULTS_ON_PAGE) instead of instances.
+			for _, inst := range page.Items[key].Instances {
+				zone := basename(inst.Zone)
+				if zone == "" {
+					zone, _ = strings.CutPrefix(key, "zones/")
+				}
+				if zone == "" || strings.Contains(zone, "/") {
+					return nil, fmt.Errorf("gcp: listing instances in %s: instance %s under %q has no zone", project, inst.Name, key)
+				}
+				r := instanceToResource(project, zone, inst)
+				// The filter is the server's; do not act on anything it
+				// let through by mistake. A list that changed between
+				// pages must not yield an instance twice.
+				if r.Ours(fleet) && !seen[r.Key()] {
+					seen[r.Key()] = true
+					out = append(out, r)
+				}
 			}
 		}
 		if page.NextPageToken == "" {
@@ -114,6 +162,22 @@ func (p *Provider) listInstances(ctx context.Context, svc *compute.Service, flee
 		}
 		token = page.NextPageToken
 	}
+}
+
+// unreachable returns the scopes an aggregated list says it could not
+// reach, sorted.
+func unreachable(page *compute.InstanceAggregatedList) []string {
+	zones := append([]string(nil), page.Unreachables...)
+	for key, sl := range page.Items {
+		if sl.Warning != nil && sl.Warning.Code == "UNREACHABLE" {
+			zones = append(zones, key)
+		}
+	}
+	if page.Warning != nil && page.Warning.Code == "UNREACHABLE" && len(zones) == 0 {
+		zones = append(zones, page.Warning.Message)
+	}
+	sort.Strings(zones)
+	return zones
 }
 
 func (p *Provider) listFirewalls(ctx context.Context, svc *compute.Service, fleet, project string) ([]*cloud.Resource, error) {

@@ -2,10 +2,19 @@ package gcp
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
+	compute "google.golang.org/api/compute/v1"
+
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/model"
 )
 
 // Through the engine's own plan and apply: the first apply creates the
@@ -53,9 +62,14 @@ func TestPlanApplyConverges(t *testing.T) {
 	if res := cloud.Apply(ctx, plan, providers, cloud.ApplyOptions{}); len(res.Outcomes) != 0 || e.fake.Mutations() != 0 {
 		t.Errorf("second apply: %d outcomes, %d mutating requests", len(res.Outcomes), e.fake.Mutations())
 	}
-	// Two zones and one project: three lists, whatever the fleet's size.
-	if n := len(e.fake.Requests()); n != 3 {
-		t.Errorf("plan made %d requests, want 3", n)
+	// One project: an aggregated instance list (all zones at once) and a
+	// firewall list, whatever the fleet's size and however many zones.
+	if n := len(e.fake.Requests()); n != 2 || e.fake.Count("GET", aggregated) != 1 ||
+		e.fake.Count("GET", "projects/"+project+"/global/firewalls") != 1 {
+		for _, r := range e.fake.Requests() {
+			t.Logf("%s %s", r.Method, r.Path)
+		}
+		t.Errorf("plan made %d requests, want 2", n)
 	}
 
 	f.Machine("scheelite").Host.Enabled = false
@@ -80,4 +94,140 @@ func countActions(p *cloud.Plan) map[cloud.Action]int {
 		out[c.Action]++
 	}
 	return out
+}
+
+// An instance with the fleet's labels in a zone no machine uses (its
+// machine was removed), and one of a machine that moved zone, are listed
+// by the one aggregated list and deleted; the plan costs the same two
+// requests.
+func TestPlanDeletesOrphansInUnusedZones(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	providers := []cloud.Provider{e.p}
+	f := referenceFleet()
+	plan, err := cloud.MakePlan(ctx, f, providers, cloud.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := cloud.Apply(ctx, plan, providers, cloud.ApplyOptions{}); len(res.Failed()) != 0 {
+		t.Fatal(res.Failed()[0].Err)
+	}
+	const elsewhere, moved = "europe-west1-b", "europe-west4-a"
+	e.fake.Seed(project, elsewhere, &compute.Instance{Name: "old", Labels: cloud.FleetLabels("demo", "old", nil)})
+	e.fake.Seed(project, moved, &compute.Instance{Name: "galena", Labels: cloud.FleetLabels("demo", "galena", nil)})
+	// Not ours: another fleet's, and someone's without labels.
+	e.fake.Seed(project, elsewhere, &compute.Instance{Name: "other", Labels: cloud.FleetLabels("staging", "other", nil)})
+	e.fake.Seed(project, elsewhere, &compute.Instance{Name: "web"})
+
+	e.fake.ResetRequests()
+	plan, err = cloud.MakePlan(ctx, f, providers, cloud.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deletes := map[string]*cloud.Change{}
+	for _, c := range plan.Changes {
+		if c.Action == cloud.Delete {
+			deletes[c.Scope+"/"+c.Name] = c
+		}
+	}
+	if acts := countActions(plan); acts[cloud.Delete] != 2 || acts[cloud.NoOp] != 3 || len(plan.Changes) != 5 {
+		for _, c := range plan.Changes {
+			t.Logf("%s %s %s/%s: %s", c.Action, c.Resource, c.Scope, c.Name, c.Reason)
+		}
+		t.Fatalf("plan: %v, want 2 deletes and 3 no-ops", acts)
+	}
+	if c := deletes[project+"/"+elsewhere+"/old"]; c == nil || !strings.Contains(c.Reason, "orphan") || c.MonthlyCostBefore <= 0 {
+		t.Errorf("old in %s: %+v, want deleted as an orphan that costs money", elsewhere, c)
+	}
+	if c := deletes[project+"/"+moved+"/galena"]; c == nil || !strings.Contains(c.Reason, "elsewhere") {
+		t.Errorf("galena left in %s: %+v, want deleted", moved, c)
+	}
+	if n := len(e.fake.Requests()); n != 2 {
+		t.Errorf("plan made %d requests, want 2", n)
+	}
+	if res := cloud.Apply(ctx, plan, providers, cloud.ApplyOptions{}); len(res.Failed()) != 0 {
+		t.Fatal(res.Failed()[0].Err)
+	}
+	want := []string{
+		project + "/" + elsewhere + "/other",
+		project + "/" + elsewhere + "/web",
+		project + "/" + zoneB + "/galena",
+		project + "/" + zoneF + "/scheelite",
+	}
+	if got := e.fake.InstanceNames(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after apply: %v, want %v", got, want)
+	}
+}
+
+// A fleet without any GCE host lists the project of its credentials (a
+// service-account key's project_id, an ADC file's quota_project_id) and
+// deletes what it left there; credentials that name no project cost no
+// request.
+func TestPlanFindsOrphansWithoutGCEHosts(t *testing.T) {
+	for _, creds := range []string{"service account", "adc", "adc without project"} {
+		t.Run(creds, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			if creds != "service account" {
+				var adc map[string]any
+				if err := json.Unmarshal(e.fake.AuthorizedUserJSON(), &adc); err != nil {
+					t.Fatal(err)
+				}
+				if creds == "adc" {
+					adc["quota_project_id"] = project
+				}
+				b, _ := json.Marshal(adc)
+				dir := filepath.Join(e.vars["HOME"], ".config", "gcloud")
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, adcFile), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				delete(e.vars, EnvCredentials)
+			}
+			e.fake.Seed(project, zoneF, &compute.Instance{Name: "scheelite", MachineType: "n1-standard-8",
+				Labels: cloud.FleetLabels("demo", "scheelite", nil)})
+			e.fake.SeedFirewall(project, &compute.Firewall{Name: "demo-fleet", Description: "managed-by=fleet fleet=demo",
+				TargetTags: []string{"fleet-demo"}, Allowed: []*compute.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"22"}}}})
+			// The fleet's last GCE hosts are gone from the file: only
+			// the Hetzner one is left.
+			f := referenceFleet()
+			f.Machines = []*model.Machine{f.Machine("cinnabar")}
+			providers := []cloud.Provider{e.p}
+			plan, err := cloud.MakePlan(ctx, f, providers, cloud.PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range plan.Changes {
+				got = append(got, fmt.Sprintf("%s %s %s/%s", c.Action, c.Resource, c.Scope, c.Name))
+			}
+			if creds == "adc without project" {
+				if len(got) != 0 || len(e.fake.Requests()) != 0 {
+					t.Fatalf("credentials without a project: changes %v, %d requests", got, len(e.fake.Requests()))
+				}
+				return
+			}
+			want := []string{
+				"delete firewall " + project + "/demo-fleet",
+				"delete instance " + project + "/" + zoneF + "/scheelite",
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("plan: %q, want %q", got, want)
+			}
+			if c := plan.Changes[1]; !strings.Contains(c.Reason, "orphan") || c.MonthlyCostBefore <= 0 {
+				t.Errorf("orphan instance: %q, %.2f EUR", c.Reason, c.MonthlyCostBefore)
+			}
+			if n, a := e.fake.Count("GET", ""), e.fake.Count("GET", aggregated); n != 2 || a != 1 {
+				t.Errorf("plan made %d API requests (%d aggregated lists), want 2 (1)", n, a)
+			}
+			if res := cloud.Apply(ctx, plan, providers, cloud.ApplyOptions{}); len(res.Failed()) != 0 {
+				t.Fatal(res.Failed()[0].Err)
+			}
+			if names := e.fake.InstanceNames(); len(names) != 0 || e.fake.Firewall(project, "demo-fleet") != nil {
+				t.Errorf("left after apply: %v", names)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@
 //
 // It serves, under Endpoint():
 //
+//	projects/P/aggregated/instances              GET aggregated list of all zones (filter, maxResults, pageToken)
 //	projects/P/zones/Z/instances                 GET list (filter, maxResults, pageToken), POST insert
 //	projects/P/zones/Z/instances/N               GET, DELETE
 //	projects/P/zones/Z/instances/N/start|stop|setLabels   POST
@@ -17,6 +18,13 @@
 // registered with RegisterKey or ServiceAccountJSON) and for the
 // refresh_token grant of authorized_user files (AuthorizedUserJSON).
 // Every API request must carry a bearer token the endpoint issued.
+//
+// The aggregated list answers, like GCE, with items keyed "zones/Z" for
+// every zone of the project: a few fixed ones and those holding any of the
+// project's instances. A zone with instances on the page has
+// {"instances": [...]}, one without {"warning": {"code":
+// "NO_RESULTS_ON_PAGE", ...}}. maxResults counts instances across zones;
+// pages go through them by zone and name.
 //
 // Effects are immediate: an insert makes the instance exist, RUNNING and
 // with an external natIP, before its operation (RUNNING when returned)
@@ -110,6 +118,7 @@ func New() *Server {
 	s.mux = http.NewServeMux()
 	const z = APIRoot + "projects/{project}/zones/{zone}/"
 	const g = APIRoot + "projects/{project}/global/"
+	s.mux.HandleFunc("GET "+APIRoot+"projects/{project}/aggregated/instances", s.aggregatedInstances)
 	s.mux.HandleFunc("GET "+z+"instances", s.listInstances)
 	s.mux.HandleFunc("POST "+z+"instances", s.insertInstance)
 	s.mux.HandleFunc("GET "+z+"instances/{name}", s.getInstance)
@@ -366,6 +375,57 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) {
 		Items:         clones(page),
 		NextPageToken: next,
 		SelfLink:      s.Endpoint() + "projects/" + project + "/zones/" + zone + "/instances",
+	})
+}
+
+// defaultZones are the zones every project of the fake has besides those
+// its instances are in: an aggregated list reports them even where
+// nothing matches.
+var defaultZones = []string{"europe-west1-b", "europe-west4-a", "us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"}
+
+func (s *Server) aggregatedInstances(w http.ResponseWriter, r *http.Request) {
+	project := r.PathValue("project")
+	zones := map[string]bool{}
+	for _, z := range defaultZones {
+		zones[z] = true
+	}
+	var all []*compute.Instance
+	for k, in := range s.instances {
+		if p, rest, _ := strings.Cut(k, "/"); p == project {
+			zone, _, _ := strings.Cut(rest, "/")
+			zones[zone] = true
+			all = append(all, in)
+		}
+	}
+	// Zone, then name: the order pages go through the zones in.
+	key := func(in *compute.Instance) string { return lastElem(in.Zone) + "/" + in.Name }
+	page, next, ok := paginate(w, r, all, key, instanceField)
+	if !ok {
+		return
+	}
+	items := map[string]compute.InstancesScopedList{}
+	for _, in := range page {
+		z := "zones/" + lastElem(in.Zone)
+		sl := items[z]
+		sl.Instances = append(sl.Instances, clone(in))
+		items[z] = sl
+	}
+	for z := range zones {
+		scope := "zones/" + z
+		if _, ok := items[scope]; !ok {
+			items[scope] = compute.InstancesScopedList{Warning: &compute.InstancesScopedListWarning{
+				Code:    "NO_RESULTS_ON_PAGE",
+				Message: "There are no results for scope '" + scope + "' on this page.",
+				Data:    []*compute.InstancesScopedListWarningData{{Key: "scope", Value: scope}},
+			}}
+		}
+	}
+	writeJSON(w, &compute.InstanceAggregatedList{
+		Kind:          "compute#instanceAggregatedList",
+		Id:            "projects/" + project + "/aggregated/instances",
+		Items:         items,
+		NextPageToken: next,
+		SelfLink:      s.Endpoint() + "projects/" + project + "/aggregated/instances",
 	})
 }
 

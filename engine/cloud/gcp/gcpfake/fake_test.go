@@ -2,8 +2,10 @@ package gcpfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -60,22 +62,25 @@ func TestFilter(t *testing.T) {
 func TestUnauthenticated(t *testing.T) {
 	s := New()
 	defer s.Close()
-	resp, err := http.Get(s.Endpoint() + "projects/p/zones/z/instances")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Error struct {
-			Code   int
-			Errors []struct{ Reason string }
+	for _, path := range []string{"projects/p/zones/z/instances", "projects/p/aggregated/instances"} {
+		resp, err := http.Get(s.Endpoint() + path)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 401 || body.Error.Code != 401 || body.Error.Errors[0].Reason != "required" {
-		t.Errorf("status %d, body %+v", resp.StatusCode, body)
+		var body struct {
+			Error struct {
+				Code   int
+				Errors []struct{ Reason string }
+			}
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 401 || body.Error.Code != 401 || body.Error.Errors[0].Reason != "required" {
+			t.Errorf("%s: status %d, body %+v", path, resp.StatusCode, body)
+		}
 	}
 }
 
@@ -117,6 +122,92 @@ func TestPaginateRejectsLargePages(t *testing.T) {
 	}
 	if r := s.Requests(); len(r) != 1 || !strings.HasSuffix(r[0].Path, "/instances") || r[0].Status != 400 {
 		t.Errorf("recorded %+v", r)
+	}
+}
+
+// The aggregated list pages the matches of all zones together and keys
+// them by zone; zones without a match on the page carry GCE's warning.
+func TestAggregatedList(t *testing.T) {
+	s := New()
+	defer s.Close()
+	s.tokens["t"] = farFuture
+	ours := map[string]string{"managed-by": "fleet", "fleet": "demo"}
+	for i := range 5 {
+		s.Seed("p", "us-central1-b", &compute.Instance{Name: fmt.Sprintf("b%d", i), Labels: ours})
+		s.Seed("p", "zz-south9-a", &compute.Instance{Name: fmt.Sprintf("z%d", i), Labels: ours})
+		s.Seed("p", "europe-west1-b", &compute.Instance{Name: fmt.Sprintf("x%d", i)})
+	}
+	s.Seed("q", "us-central1-b", &compute.Instance{Name: "elsewhere", Labels: ours})
+	get := func(query string) (*compute.InstanceAggregatedList, int) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.Endpoint()+"projects/p/aggregated/instances?"+query, nil)
+		req.Header.Set("Authorization", "Bearer t")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var l compute.InstanceAggregatedList
+		if resp.StatusCode == 200 {
+			if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return &l, resp.StatusCode
+	}
+	filter := url.QueryEscape(`(labels.managed-by = "fleet") AND (labels.fleet = "demo")`)
+	var names []string
+	token := ""
+	pages := 0
+	for {
+		l, code := get("filter=" + filter + "&maxResults=4&pageToken=" + token)
+		if code != 200 {
+			t.Fatalf("page %d: status %d", pages, code)
+		}
+		pages++
+		n := 0
+		for key, sl := range l.Items {
+			switch {
+			case len(sl.Instances) > 0:
+				for _, in := range sl.Instances {
+					if "zones/"+lastElem(in.Zone) != key {
+						t.Errorf("%s under %s", in.Zone, key)
+					}
+					names = append(names, in.Name)
+					n++
+				}
+			case sl.Warning == nil || sl.Warning.Code != "NO_RESULTS_ON_PAGE" || sl.Warning.Data[0].Value != key:
+				t.Errorf("%s: neither instances nor a warning: %+v", key, sl)
+			}
+		}
+		// Every zone of the project, the fixed ones and the three with
+		// instances (matching or not), is on every page.
+		if _, ok := l.Items["zones/zz-south9-a"]; !ok || len(l.Items) != len(defaultZones)+1 {
+			t.Errorf("page %d: %d zones", pages, len(l.Items))
+		}
+		if n > 4 {
+			t.Errorf("page %d: %d instances, max 4", pages, n)
+		}
+		if token = l.NextPageToken; token == "" {
+			break
+		}
+	}
+	sort.Strings(names)
+	if got := strings.Join(names, ","); pages != 3 || got != "b0,b1,b2,b3,b4,z0,z1,z2,z3,z4" {
+		t.Errorf("%d pages listed %s", pages, got)
+	}
+	if _, code := get("maxResults=501"); code != 400 {
+		t.Errorf("maxResults=501: status %d", code)
+	}
+	if _, code := get("filter=" + url.QueryEscape("cpuPlatform = x")); code != 400 {
+		t.Errorf("unknown filter field: status %d", code)
+	}
+	if n := s.Count("GET", "projects/p/aggregated/instances"); n != 5 {
+		t.Errorf("%d requests recorded, want 5", n)
+	}
+	s.FailNext("GET", "projects/p/aggregated/", 1, http.StatusServiceUnavailable)
+	if _, code := get(""); code != 503 {
+		t.Errorf("injected failure: status %d", code)
 	}
 }
 
