@@ -154,7 +154,7 @@ func (e *NamesakeError) Error() string {
 		where = " in " + e.Scope
 	}
 	return fmt.Sprintf("%s %s %q%s exists but was not created by this fleet (it lacks the labels %s=%s and %s=<fleet>): "+
-		"fleet will not touch it; rename the machine, delete that %s, or add the labels to adopt it",
+		"fleet will not touch it; rename it in the fleet, delete that %s, or add the labels to adopt it",
 		e.Provider, e.Kind, e.Name, where, LabelManagedBy, ManagedBy, LabelFleet, e.Kind)
 }
 

@@ -17,18 +17,37 @@ import (
 // Keys of a wanted server's Resource.Extra: what creating it needs that
 // the plan does not compare.
 const (
-	extraSSHKeys   = "ssh_keys"  // []*cloud.Resource: the fleet's ssh_key resources
-	extraFirewalls = "firewalls" // []string: names of existing firewalls
-	extraIPv4      = "ipv4"      // bool: a public IPv4
-	extraIPv6      = "ipv6"      // bool: a public IPv6 network
+	extraSSHKeys = "ssh_keys" // []*cloud.Resource: the fleet's ssh_key resources
+	// extraFirewalls are the names of all the server's firewalls, the
+	// fleet's and existing ones of the project, in the order declared.
+	extraFirewalls = "firewalls" // []string
+	// extraFleetFirewalls are the firewall resources of the fleet's own
+	// firewalls the server uses (a subset of extraFirewalls).
+	extraFleetFirewalls = "fleet_firewalls" // []*cloud.Resource
+	extraIPv4           = "ipv4"            // bool: a public IPv4
+	extraIPv6           = "ipv6"            // bool: a public IPv6 network
+)
+
+// Keys of a wanted firewall's Resource.Extra.
+const (
+	extraRules = "rules" // []rule: the rules to create or set, canonical
 )
 
 // labelUser marks an ssh key with the user it came from.
 const labelUser = "fleet-user"
 
 // Desired returns one server per enabled Hetzner host and, if there is
-// any, one ssh key per distinct admin ssh public key, keys first.
+// any, one ssh key per distinct admin ssh public key and one firewall per
+// declared Hetzner firewall (hetzner.firewall) an enabled server uses:
+// keys first, then firewalls, then servers.
+//
+// A server's Spec has "firewalls": the names of the fleet's own firewalls
+// it uses, sorted and comma-joined, which an update changes in place.
+// Names the fleet does not declare are existing firewalls of the project:
+// they are attached when the server is created and not compared.
 func (p *Provider) Desired(f *model.Fleet) ([]*cloud.Resource, error) {
+	declared := hetznerFirewalls(f)
+	firewalls := map[string]*cloud.Resource{}
 	var servers []*cloud.Resource
 	for _, m := range f.Machines {
 		h := m.Host
@@ -50,24 +69,52 @@ func (p *Provider) Desired(f *model.Fleet) ([]*cloud.Resource, error) {
 		if err := validLabels(labels); err != nil {
 			return nil, fmt.Errorf("hetzner: machine %s (%s): %w", m.Name, h.Pos, err)
 		}
+		var names, managed []string
+		var fleetFWs []*cloud.Resource
+		for _, n := range hs.Firewalls {
+			if contains(names, n) {
+				continue
+			}
+			names = append(names, n)
+			fw := declared[n]
+			if fw == nil {
+				continue
+			}
+			r := firewalls[n]
+			if r == nil {
+				var err error
+				if r, err = firewallWanted(f, fw); err != nil {
+					return nil, err
+				}
+				firewalls[n] = r
+			}
+			managed = append(managed, n)
+			fleetFWs = append(fleetFWs, r)
+		}
+		if len(names) > maxFirewalls {
+			return nil, fmt.Errorf("hetzner: machine %s (%s): %d firewalls: Hetzner applies at most %d to a server", m.Name, h.Pos, len(names), maxFirewalls)
+		}
+		sort.Strings(managed)
 		servers = append(servers, &cloud.Resource{
 			Provider: providerName,
 			Kind:     KindServer,
 			Name:     m.Name,
 			Machine:  m.Name,
 			Labels:   labels,
-			Spec:     map[string]string{"type": hs.Type, "location": hs.Location, "image": hs.Image, "power": "on"},
-			Mutable:  []string{"power"},
+			Spec: map[string]string{"type": hs.Type, "location": hs.Location, "image": hs.Image, "power": "on",
+				"firewalls": strings.Join(managed, ",")},
+			Mutable: []string{"power", "firewalls"},
 			Extra: map[string]any{
-				extraFirewalls: append([]string(nil), hs.Firewalls...),
-				extraIPv4:      hs.IPv4,
-				extraIPv6:      hs.IPv6,
+				extraFirewalls:      names,
+				extraFleetFirewalls: fleetFWs,
+				extraIPv4:           hs.IPv4,
+				extraIPv6:           hs.IPv6,
 			},
 		})
 	}
 	if len(servers) == 0 {
-		// Keys are only uploaded for servers to use; with none wanted the
-		// plan deletes those that exist.
+		// Keys and firewalls are only made for servers to use; with none
+		// wanted the plan deletes those that exist.
 		return nil, nil
 	}
 	keys, err := sshKeys(f)
@@ -77,7 +124,15 @@ func (p *Provider) Desired(f *model.Fleet) ([]*cloud.Resource, error) {
 	for _, s := range servers {
 		s.Extra[extraSSHKeys] = keys
 	}
-	return append(keys, servers...), nil
+	fws := make([]*cloud.Resource, 0, len(firewalls))
+	for _, r := range firewalls {
+		fws = append(fws, r)
+	}
+	sort.Slice(fws, func(i, j int) bool { return fws[i].Name < fws[j].Name })
+	out := make([]*cloud.Resource, 0, len(keys)+len(fws)+len(servers))
+	out = append(out, keys...)
+	out = append(out, fws...)
+	return append(out, servers...), nil
 }
 
 // sshKeys returns an ssh_key resource for each distinct ssh public key of

@@ -16,8 +16,9 @@ import (
 
 // Kinds of resources this provider manages.
 const (
-	KindServer = "server"
-	KindSSHKey = "ssh_key"
+	KindServer   = "server"
+	KindSSHKey   = "ssh_key"
+	KindFirewall = "firewall"
 )
 
 const (

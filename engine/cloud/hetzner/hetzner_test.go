@@ -125,13 +125,15 @@ func TestDesired(t *testing.T) {
 	}
 
 	s := find(rs, KindServer, "cinnabar")
-	if got, want := s.Spec, map[string]string{"type": "cx43", "location": "fsn1", "image": "ubuntu-24.04", "power": "on"}; !maps.Equal(got, want) {
+	// "web" is not declared by the fleet: an existing firewall, attached
+	// at create but not compared.
+	if got, want := s.Spec, map[string]string{"type": "cx43", "location": "fsn1", "image": "ubuntu-24.04", "power": "on", "firewalls": ""}; !maps.Equal(got, want) {
 		t.Errorf("spec %v, want %v", got, want)
 	}
 	if got, want := s.Labels, map[string]string{"managed-by": "fleet", "fleet": "ref", "machine": "cinnabar", "role": "web"}; !maps.Equal(got, want) {
 		t.Errorf("labels %v, want %v", got, want)
 	}
-	if s.Provider != "hetzner" || s.Scope != "" || s.Machine != "cinnabar" || !slices.Equal(s.Mutable, []string{"power"}) {
+	if s.Provider != "hetzner" || s.Scope != "" || s.Machine != "cinnabar" || !slices.Equal(s.Mutable, []string{"power", "firewalls"}) {
 		t.Errorf("server %+v", s)
 	}
 	if got := s.Extra[extraSSHKeys].([]*cloud.Resource); len(got) != 2 {
@@ -303,8 +305,8 @@ func TestApplyConverges(t *testing.T) {
 		t.Errorf("second plan and apply made %d mutating requests, want 0", n)
 	}
 	reqs := fake.Requests()
-	if n := count(reqs, "GET", "/servers") + count(reqs, "GET", "/ssh_keys"); n != 2 {
-		t.Errorf("second plan: %d list requests, want 2: %v", n, reqs)
+	if n := count(reqs, "GET", "/servers") + count(reqs, "GET", "/ssh_keys") + count(reqs, "GET", "/firewalls"); n != 3 || len(reqs) != 3 {
+		t.Errorf("second plan: %d list requests of %d, want 3 (servers, ssh keys, firewalls): %v", n, len(reqs), reqs)
 	}
 
 	// Switching cinnabar off deletes its server; the keys stay for pyrite.

@@ -21,9 +21,10 @@ func selector(fleet string) string {
 	return cloud.LabelManagedBy + "=" + cloud.ManagedBy + "," + cloud.LabelFleet + "=" + fleet
 }
 
-// List returns the fleet's servers and ssh keys: one label-selected,
-// paginated list each. Hetzner has one scope, the project, so scopes is
-// not needed.
+// List returns the fleet's ssh keys, firewalls and servers: one
+// label-selected, paginated list each. Hetzner has one scope, the
+// project, so scopes is not needed. A server's "firewalls" are the
+// fleet's firewalls it has, by name; the IDs of others are not looked up.
 func (p *Provider) List(ctx context.Context, fleet string, scopes []string) ([]*cloud.Resource, error) {
 	if err := p.Credentials(); err != nil {
 		return nil, err
@@ -32,18 +33,27 @@ func (p *Provider) List(ctx context.Context, fleet string, scopes []string) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("hetzner: listing ssh keys: %w", err)
 	}
+	firewalls, err := p.listFirewalls(ctx, selector(fleet))
+	if err != nil {
+		return nil, fmt.Errorf("hetzner: listing firewalls: %w", err)
+	}
 	servers, err := allPages(ctx, p, func(page int) ([]*hcloud.Server, *hcloud.Response, error) {
 		return p.client.Server.List(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{Page: page, PerPage: perPage, LabelSelector: selector(fleet)}})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hetzner: listing servers: %w", err)
 	}
-	out := make([]*cloud.Resource, 0, len(keys)+len(servers))
+	out := make([]*cloud.Resource, 0, len(keys)+len(firewalls)+len(servers))
 	for _, k := range keys {
 		out = append(out, keyResource(k))
 	}
+	names := make(map[int64]string, len(firewalls))
+	for _, fw := range firewalls {
+		names[fw.ID] = fw.Name
+		out = append(out, firewallResource(fw))
+	}
 	for _, s := range servers {
-		out = append(out, serverResource(s))
+		out = append(out, serverResource(s, names))
 	}
 	return out, nil
 }
@@ -77,18 +87,29 @@ func allPages[T any](ctx context.Context, p *Provider, list func(page int) ([]*T
 	return out, nil
 }
 
-// serverResource is a server as the plan compares it.
-func serverResource(s *hcloud.Server) *cloud.Resource {
+// serverResource is a server as the plan compares it. fleetFirewalls
+// names the fleet's firewalls by ID: those the server has are its
+// "firewalls", sorted and comma-joined (pending ones count: they are
+// being applied).
+func serverResource(s *hcloud.Server, fleetFirewalls map[int64]string) *cloud.Resource {
+	var fws []string
+	for _, st := range s.PublicNet.Firewalls {
+		if n, ok := fleetFirewalls[st.Firewall.ID]; ok && !contains(fws, n) {
+			fws = append(fws, n)
+		}
+	}
+	sort.Strings(fws)
 	r := &cloud.Resource{
 		Provider: providerName,
 		Kind:     KindServer,
 		Name:     s.Name,
 		Machine:  s.Labels[cloud.LabelMachine],
 		Labels:   s.Labels,
-		Spec:     map[string]string{"type": "", "location": "", "image": "", "power": power(s.Status)},
-		Mutable:  []string{"power"},
-		ID:       strconv.FormatInt(s.ID, 10),
-		Status:   string(s.Status),
+		Spec: map[string]string{"type": "", "location": "", "image": "", "power": power(s.Status),
+			"firewalls": strings.Join(fws, ",")},
+		Mutable: []string{"power", "firewalls"},
+		ID:      strconv.FormatInt(s.ID, 10),
+		Status:  string(s.Status),
 	}
 	if r.Labels == nil {
 		r.Labels = map[string]string{}
@@ -145,7 +166,8 @@ func keyResource(k *hcloud.SSHKey) *cloud.Resource {
 	}
 }
 
-// Create creates a server or an ssh key and waits until it is ready.
+// Create creates a server, an ssh key or a firewall and waits until it
+// is ready.
 func (p *Provider) Create(ctx context.Context, want *cloud.Resource) (*cloud.Resource, error) {
 	if err := p.Credentials(); err != nil {
 		return nil, err
@@ -159,6 +181,12 @@ func (p *Provider) Create(ctx context.Context, want *cloud.Resource) (*cloud.Res
 			return nil, err
 		}
 		return keyResource(k), nil
+	case KindFirewall:
+		fw, err := p.createFirewall(ctx, want)
+		if err != nil {
+			return nil, err
+		}
+		return firewallResource(fw), nil
 	}
 	return nil, fmt.Errorf("hetzner: cannot create a %s", want.Kind)
 }
@@ -252,7 +280,7 @@ func (p *Provider) createServer(ctx context.Context, want *cloud.Resource) (*clo
 	if err != nil {
 		return nil, err
 	}
-	firewalls, err := p.serverFirewalls(ctx, want)
+	firewalls, fleetFirewalls, err := p.serverFirewalls(ctx, want)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +308,7 @@ func (p *Provider) createServer(ctx context.Context, want *cloud.Resource) (*clo
 		return resp, err
 	})
 	if hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
-		return p.existingServer(ctx, want, err)
+		return p.existingServer(ctx, want, fleetFirewalls, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hetzner: creating server %s: %w", want.Name, err)
@@ -300,7 +328,8 @@ func (p *Provider) createServer(ctx context.Context, want *cloud.Resource) (*clo
 		}
 		return nil, errors.New(msg)
 	}
-	have := serverResource(res.Server)
+	have := serverResource(res.Server, fleetFirewalls)
+	have.Spec["firewalls"] = want.Spec["firewalls"] // applied with the create
 	if err := p.wait(ctx, res.NextActions...); err != nil {
 		var ae hcloud.ActionError
 		if errors.As(err, &ae) {
@@ -320,7 +349,7 @@ func (p *Provider) createServer(ctx context.Context, want *cloud.Resource) (*clo
 // existingServer explains a uniqueness error on creating a server: the
 // name is taken, by an earlier run of this fleet (then it is the server
 // wanted) or by someone else.
-func (p *Provider) existingServer(ctx context.Context, want *cloud.Resource, cause error) (*cloud.Resource, error) {
+func (p *Provider) existingServer(ctx context.Context, want *cloud.Resource, fleetFirewalls map[int64]string, cause error) (*cloud.Resource, error) {
 	var s *hcloud.Server
 	err := p.do(ctx, func() (resp *hcloud.Response, err error) {
 		s, resp, err = p.client.Server.GetByName(ctx, want.Name)
@@ -333,7 +362,7 @@ func (p *Provider) existingServer(ctx context.Context, want *cloud.Resource, cau
 		// Gone again in between: the next apply creates it.
 		return nil, fmt.Errorf("hetzner: creating server %s: %w", want.Name, cause)
 	}
-	have := serverResource(s)
+	have := serverResource(s, fleetFirewalls)
 	if !have.Ours(want.Labels[cloud.LabelFleet]) {
 		return nil, &cloud.NamesakeError{Provider: providerName, Kind: KindServer, Name: want.Name}
 	}
@@ -375,41 +404,71 @@ func (p *Provider) serverSSHKeys(ctx context.Context, want *cloud.Resource) ([]*
 	return out, nil
 }
 
-// serverFirewalls looks the server's firewalls up by name, with one list.
-func (p *Provider) serverFirewalls(ctx context.Context, want *cloud.Resource) ([]*hcloud.ServerCreateFirewall, error) {
+// serverFirewalls resolves the server's firewalls to the IDs the create
+// request takes, with one list: label-selected when they are all the
+// fleet's own, of the whole project when some are not. The fleet's own
+// that are missing (their create failed, or runs concurrently) are
+// created here; a namesake of one is a *cloud.NamesakeError, for a server
+// must not start behind someone else's rules. It also returns the
+// fleet's firewalls by ID, to describe the server with.
+func (p *Provider) serverFirewalls(ctx context.Context, want *cloud.Resource) ([]*hcloud.ServerCreateFirewall, map[int64]string, error) {
 	names, _ := want.Extra[extraFirewalls].([]string)
 	if len(names) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	all, err := allPages(ctx, p, func(page int) ([]*hcloud.Firewall, *hcloud.Response, error) {
-		return p.client.Firewall.List(ctx, hcloud.FirewallListOpts{ListOpts: hcloud.ListOpts{Page: page, PerPage: perPage}})
-	})
+	fleet := want.Labels[cloud.LabelFleet]
+	declared := map[string]*cloud.Resource{}
+	fleetFWs, _ := want.Extra[extraFleetFirewalls].([]*cloud.Resource)
+	for _, r := range fleetFWs {
+		declared[r.Name] = r
+	}
+	labelSelector := selector(fleet)
+	for _, n := range names {
+		if declared[n] == nil {
+			labelSelector = "" // an existing firewall of the project, by name
+		}
+	}
+	all, err := p.listFirewalls(ctx, labelSelector)
 	if err != nil {
-		return nil, fmt.Errorf("hetzner: server %s: listing firewalls: %w", want.Name, err)
+		return nil, nil, fmt.Errorf("hetzner: server %s: listing firewalls: %w", want.Name, err)
 	}
 	byName := map[string]*hcloud.Firewall{}
 	for _, fw := range all {
 		byName[fw.Name] = fw
 	}
 	var out []*hcloud.ServerCreateFirewall
+	ours := map[int64]string{}
 	var missing []string
 	for _, n := range names {
 		fw := byName[n]
-		if fw == nil {
+		if r := declared[n]; r != nil {
+			switch {
+			case fw != nil && !firewallResource(fw).Ours(fleet):
+				return nil, nil, fmt.Errorf("hetzner: server %s: %w", want.Name,
+					&cloud.NamesakeError{Provider: providerName, Kind: KindFirewall, Name: n})
+			case fw == nil:
+				if fw, err = p.createFirewall(ctx, r); err != nil {
+					return nil, nil, fmt.Errorf("hetzner: server %s: %w", want.Name, err)
+				}
+			}
+			ours[fw.ID] = n
+		} else if fw == nil {
 			missing = append(missing, strconv.Quote(n))
 			continue
 		}
 		out = append(out, &hcloud.ServerCreateFirewall{Firewall: hcloud.Firewall{ID: fw.ID}})
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("hetzner: server %s: no firewall %s in the project (fleet attaches existing firewalls, it does not create them)",
+		return nil, nil, fmt.Errorf("hetzner: server %s: no firewall %s in the project (fleet creates the firewalls it declares with hetzner.firewall; "+
+			"other names must be existing firewalls, which it attaches but does not create)",
 			want.Name, strings.Join(missing, ", "))
 	}
-	return out, nil
+	return out, ours, nil
 }
 
-// Update switches a server on or off, or sets the labels of a server or
-// an ssh key, and waits.
+// Update switches a server on or off, changes which of the fleet's
+// firewalls it has, sets a firewall's rules, or sets the labels of any
+// of them, and waits.
 func (p *Provider) Update(ctx context.Context, want, have *cloud.Resource, fields []string) (*cloud.Resource, error) {
 	if err := p.Credentials(); err != nil {
 		return nil, err
@@ -439,6 +498,13 @@ func (p *Provider) Update(ctx context.Context, want, have *cloud.Resource, field
 			})
 			if err == nil {
 				out.Labels = k.Labels
+			}
+		case have.Kind == KindFirewall:
+			err = p.updateFirewall(ctx, id, want, f, &out)
+		case f == "firewalls" && have.Kind == KindServer:
+			err = p.setServerFirewalls(ctx, id, want, have)
+			if err == nil {
+				out.Spec["firewalls"] = want.Spec["firewalls"]
 			}
 		case f == "power" && have.Kind == KindServer:
 			err = p.setPower(ctx, id, want.Spec["power"])
@@ -479,8 +545,9 @@ func (p *Provider) setPower(ctx context.Context, id int64, state string) error {
 	return p.wait(ctx, a)
 }
 
-// Delete deletes a server (and waits) or an ssh key. What is already gone
-// counts as deleted.
+// Delete deletes a server (and waits), an ssh key or a firewall (see
+// deleteFirewall for one still in use). What is already gone counts as
+// deleted.
 func (p *Provider) Delete(ctx context.Context, have *cloud.Resource) error {
 	if err := p.Credentials(); err != nil {
 		return err
@@ -498,6 +565,12 @@ func (p *Provider) Delete(ctx context.Context, have *cloud.Resource) error {
 		})
 		if isNotFound(err) {
 			err = nil
+		}
+	case KindFirewall:
+		err = p.deleteFirewall(ctx, id, have)
+		var inUse *firewallInUseError
+		if errors.As(err, &inUse) {
+			return err
 		}
 	default:
 		return fmt.Errorf("hetzner: cannot delete a %s", have.Kind)

@@ -6,14 +6,29 @@
 // of the API fleet uses: servers (list with label_selector, name and
 // pagination; get, create, update, delete; poweron and poweroff actions),
 // ssh keys, actions (which are running when returned and finish on the
-// next poll), firewalls (list only) and pricing. Errors come as the API
-// sends them, {"error":{"code","message"}} with the matching status.
+// next poll), firewalls and pricing. Errors come as the API sends them,
+// {"error":{"code","message"}} with the matching status.
+//
+// Firewalls have rules, labels and the resources they are applied to
+// (servers, and label selectors whose matching servers get them): list
+// (label_selector, name, pagination), get, create (with rules, labels
+// and apply_to), update (name, labels), delete, and the actions
+// set_rules, apply_to_resources and remove_from_resources. A server
+// reports its firewalls in public_net.firewalls, "pending" until the
+// action that applied it finished. Applying takes effect at once;
+// removing when the remove_firewall action finishes, so that a client
+// that does not wait for it finds the firewall still in use. Deleting a
+// firewall that applies to anything answers resource_in_use. The API's
+// own errors for these calls are kept: firewall_already_applied,
+// firewall_already_removed, firewall_managed_by_label_selector,
+// firewall_resource_not_found, server_already_added, uniqueness_error.
 //
 // A test seeds what already exists (SeedServer, SeedSSHKey,
-// SeedFirewall), injects failures (FailNext for rate limits and 5xx,
-// FailCreate for a create_server action that ends in error), drives the
-// code under test through hcloud-go against URL(), then inspects the
-// outcome (Servers, SSHKeys) and the traffic (Requests, Mutations).
+// SeedFirewall, SeedFirewallWith), injects failures (FailNext for rate
+// limits and 5xx, FailCreate for a create_server action that ends in
+// error), drives the code under test through hcloud-go against URL(),
+// then inspects the outcome (Servers, SSHKeys, Firewalls) and the
+// traffic (Requests, Mutations).
 //
 // All methods are safe for concurrent use. Every resource gets its ID from
 // one counter, which keeps IDs unique across types; the real API does not
@@ -141,6 +156,7 @@ func (s *Server) ResetRequests() {
 type failure struct {
 	match        func(Request) bool
 	left, status int
+	code         string // "" for the code that goes with status
 }
 
 // FailNext makes the next n requests whose method is method ("" for any)
@@ -163,6 +179,17 @@ func (s *Server) FailMatching(match func(Request) bool, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, &failure{match: match, left: n, status: status})
+}
+
+// FailMatchingCode is FailMatching with the error code given, for errors
+// that are not about the status alone: resource_in_use, locked ...
+func (s *Server) FailMatchingCode(match func(Request) bool, n, status int, code string) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, &failure{match: match, left: n, status: status, code: code})
 }
 
 // FailCreate makes the create_server action of the next server created
@@ -237,15 +264,6 @@ func (s *Server) SeedSSHKey(name, publicKey string, labels map[string]string) in
 	return k.id
 }
 
-// SeedFirewall adds a firewall and returns its ID.
-func (s *Server) SeedFirewall(name string, labels map[string]string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fw := &firewall{id: s.id(), name: name, labels: copyLabels(labels), created: time.Now()}
-	s.firewalls[fw.id] = fw
-	return fw.id
-}
-
 // ServerInfo is a snapshot of one server.
 type ServerInfo struct {
 	ID                    int64
@@ -253,8 +271,11 @@ type ServerInfo struct {
 	Type, Location, Image string
 	Status                string
 	Labels                map[string]string
-	SSHKeys, Firewalls    []int64
-	IPv4, IPv6            string // IPv6 is the /64 network
+	SSHKeys               []int64
+	// Firewalls are the firewalls applied to the server directly, not
+	// those a label selector applies.
+	Firewalls  []int64
+	IPv4, IPv6 string // IPv6 is the /64 network
 }
 
 // Servers returns a snapshot of the servers, by ID.
@@ -308,6 +329,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/actions", s.listActions)
 	mux.HandleFunc("GET /v1/actions/{id}", s.getAction)
 	mux.HandleFunc("GET /v1/firewalls", s.listFirewalls)
+	mux.HandleFunc("POST /v1/firewalls", s.createFirewall)
+	mux.HandleFunc("GET /v1/firewalls/{id}", s.getFirewall)
+	mux.HandleFunc("PUT /v1/firewalls/{id}", s.updateFirewall)
+	mux.HandleFunc("DELETE /v1/firewalls/{id}", s.deleteFirewall)
+	mux.HandleFunc("POST /v1/firewalls/{id}/actions/{action}", s.firewallAction)
 	mux.HandleFunc("GET /v1/pricing", s.pricing)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint in the fake: "+r.Method+" "+r.URL.Path)
@@ -317,7 +343,7 @@ func (s *Server) routes() http.Handler {
 		s.mu.Lock()
 		req := Request{Method: r.Method, Path: path, Query: r.URL.Query()}
 		s.requests = append(s.requests, req)
-		injected := s.takeFailure(req)
+		injected, code := s.takeFailure(req)
 		s.mu.Unlock()
 
 		// The real API sends its rate limit state with every answer.
@@ -330,6 +356,10 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		switch {
+		case injected != 0 && code != "":
+			w.Header().Set("RateLimit-Remaining", "3599")
+			writeError(w, injected, code, "injected failure")
+			return
 		case injected == http.StatusTooManyRequests:
 			w.Header().Set("RateLimit-Remaining", "0")
 			writeError(w, injected, "rate_limit_exceeded", "limit of 3600 requests per hour reached")
@@ -345,18 +375,18 @@ func (s *Server) routes() http.Handler {
 }
 
 // takeFailure consumes a matching injected failure and returns its
-// status, or 0. s.mu is held.
-func (s *Server) takeFailure(r Request) int {
+// status and code, or 0. s.mu is held.
+func (s *Server) takeFailure(r Request) (int, string) {
 	for i, f := range s.failures {
 		if f.match(r) {
 			f.left--
 			if f.left <= 0 {
 				s.failures = append(s.failures[:i], s.failures[i+1:]...)
 			}
-			return f.status
+			return f.status, f.code
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 func errorCodeFor(status int) string {

@@ -3,6 +3,8 @@ package hetznerfake
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -103,5 +105,145 @@ func TestAuthAndWire(t *testing.T) {
 	}
 	if n := fake.Mutations(); n != 2 {
 		t.Errorf("%d mutations, want 2", n)
+	}
+}
+
+func TestFirewalls(t *testing.T) {
+	fake := New()
+	defer fake.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := hcloud.NewClient(hcloud.WithEndpoint(fake.URL()), hcloud.WithToken(fake.Token), hcloud.WithRetryOpts(hcloud.RetryOpts{MaxRetries: 0}),
+		hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(time.Millisecond)}))
+	web := fake.SeedServer(ServerSeed{Name: "web", Labels: map[string]string{"role": "web"}})
+	db := fake.SeedServer(ServerSeed{Name: "db", Labels: map[string]string{"role": "db"}})
+	_, anywhere, _ := net.ParseCIDR("0.0.0.0/0")
+	ssh := hcloud.FirewallRule{Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP, Port: hcloud.Ptr("22"), SourceIPs: []net.IPNet{*anywhere}}
+
+	// Create with rules, labels and a server: the server has it at once,
+	// pending until the actions ran.
+	res, _, err := c.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: "fw", Labels: map[string]string{"managed-by": "fleet"}, Rules: []hcloud.FirewallRule{ssh},
+		ApplyTo: []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeServer, Server: &hcloud.FirewallResourceServer{ID: web}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := res.Firewall
+	if len(fw.Rules) != 1 || *fw.Rules[0].Port != "22" || fw.Rules[0].SourceIPs[0].String() != "0.0.0.0/0" || len(fw.AppliedTo) != 1 || fw.AppliedTo[0].Server.ID != web || len(res.Actions) != 2 {
+		t.Fatalf("create answered %+v, actions %d", fw, len(res.Actions))
+	}
+	status := func(id int64) hcloud.FirewallStatus {
+		t.Helper()
+		s, _, err := c.Server.GetByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range s.PublicNet.Firewalls {
+			if f.Firewall.ID == fw.ID {
+				return f.Status
+			}
+		}
+		return ""
+	}
+	if st := status(web); st != hcloud.FirewallStatusPending {
+		t.Errorf("status %q before the actions ran, want pending", st)
+	}
+	if err := c.Action.WaitFor(ctx, res.Actions...); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(web); st != hcloud.FirewallStatusApplied {
+		t.Errorf("status %q after, want applied", st)
+	}
+	if _, _, err := c.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: "fw"}); !hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
+		t.Errorf("second fw: %v, want uniqueness_error", err)
+	}
+	bad := ssh
+	bad.Port = nil
+	if _, _, err := c.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: "bad", Rules: []hcloud.FirewallRule{bad}}); !hcloud.IsError(err, hcloud.ErrorCodeInvalidInput) {
+		t.Errorf("tcp without port: %v, want invalid_input", err)
+	}
+
+	// Applying twice, removing what is not applied.
+	onWeb := []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeServer, Server: &hcloud.FirewallResourceServer{ID: web}}}
+	if _, _, err := c.Firewall.ApplyResources(ctx, fw, onWeb); !hcloud.IsError(err, hcloud.ErrorCodeFirewallAlreadyApplied) {
+		t.Errorf("applying again: %v", err)
+	}
+	onDB := []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeServer, Server: &hcloud.FirewallResourceServer{ID: db}}}
+	if _, _, err := c.Firewall.RemoveResources(ctx, fw, onDB); !hcloud.IsError(err, hcloud.ErrorCodeFirewallAlreadyRemoved) {
+		t.Errorf("removing from db: %v", err)
+	}
+	missing := []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeServer, Server: &hcloud.FirewallResourceServer{ID: 1}}}
+	if _, _, err := c.Firewall.ApplyResources(ctx, fw, missing); !hcloud.IsError(err, hcloud.ErrorCodeFirewallResourceNotFound) {
+		t.Errorf("applying to no server: %v", err)
+	}
+
+	// set_rules, in place.
+	ssh.Port = hcloud.Ptr("2222")
+	actions, _, err := c.Firewall.SetRules(ctx, fw, hcloud.FirewallSetRulesOpts{Rules: []hcloud.FirewallRule{ssh}})
+	if err != nil || len(actions) != 2 { // set_firewall_rules, apply_firewall on web
+		t.Fatalf("set_rules: %d actions, %v", len(actions), err)
+	}
+	if err := c.Action.WaitFor(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := c.Firewall.GetByID(ctx, fw.ID)
+	if err != nil || *got.Rules[0].Port != "2222" {
+		t.Fatalf("after set_rules: %+v, %v", got, err)
+	}
+
+	// Label selectors apply to the servers they match.
+	sel := []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeLabelSelector, LabelSelector: &hcloud.FirewallResourceLabelSelector{Selector: "role=db"}}}
+	actions, _, err = c.Firewall.ApplyResources(ctx, fw, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Action.WaitFor(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(db); st != hcloud.FirewallStatusApplied {
+		t.Errorf("db through the selector: %q", st)
+	}
+	if _, _, err := c.Firewall.RemoveResources(ctx, fw, onDB); !hcloud.IsError(err, hcloud.ErrorCodeFirewallManagedByLabelSelector) {
+		t.Errorf("removing from db, which has it through a selector: %v", err)
+	}
+	got, _, _ = c.Firewall.GetByID(ctx, fw.ID)
+	if len(got.AppliedTo) != 2 || got.AppliedTo[1].LabelSelector.Selector != "role=db" || len(got.AppliedTo[1].AppliedToResources) != 1 ||
+		got.AppliedTo[1].AppliedToResources[0].Server.ID != db {
+		t.Errorf("applied_to %+v", got.AppliedTo)
+	}
+
+	// In use: no delete. Removing takes effect when its action finished.
+	if _, err := c.Firewall.Delete(ctx, fw); !hcloud.IsError(err, hcloud.ErrorCodeResourceInUse) {
+		t.Errorf("delete in use: %v, want resource_in_use", err)
+	}
+	actions, _, err = c.Firewall.RemoveResources(ctx, fw, append(onWeb, sel...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Firewall.Delete(ctx, fw); !hcloud.IsError(err, hcloud.ErrorCodeResourceInUse) {
+		t.Errorf("delete before the removal finished: %v, want resource_in_use", err)
+	}
+	if err := c.Action.WaitFor(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+
+	// Labels and name, then list by label.
+	if _, _, err := c.Firewall.Update(ctx, fw, hcloud.FirewallUpdateOpts{Name: "fw2", Labels: map[string]string{"managed-by": "fleet", "fleet": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		fake.SeedFirewall(fmt.Sprintf("other%d", i), nil)
+	}
+	all, err := c.Firewall.AllWithOpts(ctx, hcloud.FirewallListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "fleet=x", PerPage: 1}})
+	if err != nil || len(all) != 1 || all[0].Name != "fw2" || len(all[0].AppliedTo) != 0 {
+		t.Fatalf("list by label: %+v, %v", all, err)
+	}
+	if _, err := c.Firewall.Delete(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := c.Firewall.GetByID(ctx, fw.ID); got != nil || err != nil {
+		t.Errorf("after delete: %+v, %v", got, err)
+	}
+	if n := len(fake.Firewalls()); n != 3 {
+		t.Errorf("%d firewalls, want the 3 seeded", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,7 +26,14 @@ type server struct {
 	labels                     map[string]string
 	created                    time.Time
 	ipv4, ipv6                 string
-	sshKeys, firewalls         []int64
+	sshKeys                    []int64
+	// firewalls are the firewalls applied to the server directly (at
+	// create or with apply_to_resources), in the order they were;
+	// firewalls applied through a label selector are not in it.
+	firewalls []int64
+	// pending are the firewalls whose apply_firewall action has not
+	// finished: the server reports them as "pending", not "applied".
+	pending map[int64]bool
 }
 
 func (v *server) ident() int64 { return v.id }
@@ -38,15 +46,6 @@ type sshKey struct {
 }
 
 func (k *sshKey) ident() int64 { return k.id }
-
-type firewall struct {
-	id      int64
-	name    string
-	labels  map[string]string
-	created time.Time
-}
-
-func (f *firewall) ident() int64 { return f.id }
 
 // action is an API action. It is running when handed out and finishes
 // the first time a client polls it: then its effect (done) is applied, or
@@ -92,7 +91,7 @@ func locationByName(name string) (schema.Location, bool) {
 // newServer adds a server. s.mu is held.
 func (s *Server) newServer(name, typ, loc, image string, labels map[string]string, ipv4, ipv6 bool) *server {
 	v := &server{id: s.id(), name: name, typ: typ, location: loc, image: image, status: "initializing",
-		labels: copyLabels(labels), created: time.Now().UTC().Truncate(time.Second)}
+		labels: copyLabels(labels), created: time.Now().UTC().Truncate(time.Second), pending: map[int64]bool{}}
 	// Addresses from the benchmarking (198.18.0.0/15) and documentation
 	// (2001:db8::/32) ranges, derived from the ID so they are unique.
 	if ipv4 {
@@ -107,9 +106,14 @@ func (s *Server) newServer(name, typ, loc, image string, labels map[string]strin
 
 // newAction registers a running action on a server. s.mu is held.
 func (s *Server) newAction(command string, serverID int64, done func()) *action {
+	return s.newActionOn(command, []schema.ActionResourceReference{{ID: serverID, Type: "server"}}, done)
+}
+
+// newActionOn registers a running action on resources. s.mu is held.
+func (s *Server) newActionOn(command string, resources []schema.ActionResourceReference, done func()) *action {
 	a := &action{a: schema.Action{
 		ID: s.id(), Status: "running", Command: command, Started: time.Now().UTC().Truncate(time.Second),
-		Resources: []schema.ActionResourceReference{{ID: serverID, Type: "server"}},
+		Resources: resources,
 	}, done: done}
 	s.actions[a.a.ID] = a
 	return a
@@ -187,8 +191,14 @@ func (s *Server) serverJSON(v *server) serverJSON {
 	if v.ipv6 != "" {
 		out.PublicNet.IPv6 = &schema.ServerPublicNetIPv6{ID: v.id + 2<<32, IP: v.ipv6, DNSPtr: []schema.ServerPublicNetIPv6DNSPtr{}}
 	}
-	for _, fw := range v.firewalls {
-		out.PublicNet.Firewalls = append(out.PublicNet.Firewalls, schema.ServerFirewall{ID: fw, Status: "applied"})
+	// As the API does: every firewall that applies to the server, directly
+	// or through a label selector, "pending" until its action finished.
+	for _, fw := range s.serverFirewalls(v) {
+		status := "applied"
+		if v.pending[fw] {
+			status = "pending"
+		}
+		out.PublicNet.Firewalls = append(out.PublicNet.Firewalls, schema.ServerFirewall{ID: fw, Status: status})
 	}
 	return out
 }
@@ -398,7 +408,15 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 			invalid(fmt.Sprintf("firewall %d not found", ref.Firewall))
 			return
 		}
+		if slices.Contains(fwIDs, ref.Firewall) {
+			writeError(w, http.StatusUnprocessableEntity, "server_already_added", fmt.Sprintf("firewall %d given twice", ref.Firewall))
+			return
+		}
 		fwIDs = append(fwIDs, ref.Firewall)
+	}
+	if len(fwIDs) > maxFirewallsPerServer {
+		invalid(fmt.Sprintf("a server can be applied to at most %d firewalls", maxFirewallsPerServer))
+		return
 	}
 	ipv4, ipv6 := true, true
 	if req.PublicNet != nil {
@@ -410,6 +428,9 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 	}
 	v := s.newServer(req.Name, req.ServerType.Name, loc, image, req.Labels, ipv4, ipv6)
 	v.sshKeys, v.firewalls = keyIDs, fwIDs
+	for _, fw := range fwIDs {
+		v.pending[fw] = true
+	}
 
 	failMsg := s.failCreate[req.Name]
 	delete(s.failCreate, req.Name)
@@ -417,6 +438,7 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 		if v.status == "initializing" {
 			v.status = "off"
 		}
+		clear(v.pending)
 	})
 	create.failMsg = failMsg
 	if failMsg != "" {
@@ -709,29 +731,6 @@ func (s *Server) getAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: s.poll(a)})
-}
-
-// Firewalls (listing only: fleet attaches existing firewalls by name).
-
-func (s *Server) listFirewalls(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	page, meta, ok := filterPage(w, q, s.firewalls, func(f *firewall) map[string]string { return f.labels }, func(f *firewall) bool {
-		return q.Get("name") == "" || f.name == q.Get("name")
-	})
-	if !ok {
-		return
-	}
-	out := make([]schema.Firewall, 0, len(page))
-	for _, f := range page {
-		out = append(out, schema.Firewall{ID: f.id, Name: f.name, Labels: copyLabels(f.labels), Created: f.created,
-			Rules: []schema.FirewallRule{}, AppliedTo: []schema.FirewallResource{}})
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Firewalls []schema.Firewall `json:"firewalls"`
-		Meta      pageMeta          `json:"meta"`
-	}{out, meta})
 }
 
 // Pricing.
