@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
@@ -19,13 +20,16 @@ authorized ssh_keys, login shell as a nixpkgs attribute name). home lists featur
 whose home-manager modules the user gets on every machine they are on. age is the
 user's age recipient, used when the user is one of the fleet's admins.`}},
 		{Fn: builtinMachine, Doc: Doc{Name: "machine", Group: "declarations",
-			Signature: `machine(name, system, tags = [], features = [], users = [], target = "", host = None, nixos = {}, darwin = {}, home = {})`,
+			Signature: `machine(name, system, tags = [], features = [], users = [], target = "", host = None, host_key = None, nixos = {}, darwin = {}, home = {})`,
 			Text: `Declares a machine. system is a Nix platform double: *-linux machines are NixOS,
 *-darwin machines nix-darwin. name must match ^[a-z0-9-]+$ (it is the host name).
 
 tags are free-form words for selectors ("@cloud"). features and users are names or
 values. target is the ssh destination for deploys (default root@ the host's public
 address). host is hetzner.server(...) or gcp.instance(...) for cloud machines.
+host_key is the machine's ssh-ed25519 host public key, or a secret declared with
+generate = gen.ssh_keypair() for this machine, generated before its first install: the
+machine decrypts its secrets with it.
 nixos or darwin (matching the class) is the machine's own configuration, written like
 a feature's; home is home-manager configuration for every user on the machine.`}},
 	}
@@ -87,9 +91,10 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	features := refList{kind: "feature"}
 	users := refList{kind: "user"}
 	host := valueOf[*HostValue]{want: "hetzner.server(...) or gcp.instance(...)"}
+	var hostKey hostKeyArg
 	var nixos, darwin, home config
 	if err := unpack(b.Name(), args, kwargs, "name", &name, "system", &system, "tags?", &tags,
-		"features?", &features, "users?", &users, "target?", &target, "host??", &host,
+		"features?", &features, "users?", &users, "target?", &target, "host??", &host, "host_key??", &hostKey,
 		"nixos?", &nixos, "darwin?", &darwin, "home?", &home); err != nil {
 		return nil, err
 	}
@@ -125,7 +130,8 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		return nil, fmt.Errorf("machine %s: user %q listed twice", name, dup)
 	}
 	m := &model.Machine{Name: name, System: system, Class: class, Tags: tagSet, Features: features.names,
-		Users: users.names, Target: target, NixOS: nonEmpty(nixos.attrs), Darwin: nonEmpty(darwin.attrs),
+		Users: users.names, Target: target, HostKey: hostKey.key, HostKeySecret: hostKey.secret,
+		NixOS: nonEmpty(nixos.attrs), Darwin: nonEmpty(darwin.attrs),
 		Home: nonEmpty(home.attrs), Pos: callerPos(thread)}
 	var hostAttr starlark.Value = starlark.None
 	if host.set {
@@ -191,4 +197,28 @@ func checkRecipient(s string) error {
 		return checkSSHKey(s)
 	}
 	return fmt.Errorf("%q is not an age recipient (\"age1...\") or ssh-ed25519 public key", s)
+}
+
+// hostKeyArg is a host key: a literal ssh-ed25519 public key, or a secret
+// (by value) whose ssh key pair is the host key.
+type hostKeyArg struct{ key, secret string }
+
+func (h *hostKeyArg) Unpack(v starlark.Value) error {
+	switch x := v.(type) {
+	case starlark.String:
+		if !strings.HasPrefix(string(x), "ssh-ed25519 ") {
+			return fmt.Errorf("got %q, want an ssh-ed25519 public key (age encrypts to ed25519 host keys) or a secret", shorten(string(x)))
+		}
+		if err := checkSSHKey(string(x)); err != nil {
+			return err
+		}
+		h.key = string(x)
+		return nil
+	case *Decl:
+		if x.kind == "secret" {
+			h.secret = x.name
+			return nil
+		}
+	}
+	return typeErr(`an ssh-ed25519 public key or secret(..., generate = gen.ssh_keypair())`, v)
 }

@@ -263,11 +263,18 @@ type Machine struct {
 	// Target is the ssh destination for deploys; empty means root@ the
 	// public address of Host once it is known.
 	Target string `json:"target,omitempty"`
-	Host   *Host  `json:"host,omitempty"`
-	NixOS  *Attrs `json:"nixos,omitempty"`
-	Darwin *Attrs `json:"darwin,omitempty"`
-	Home   *Attrs `json:"home,omitempty"`
-	Pos    Pos    `json:"pos"`
+	// HostKey is the machine's ssh-ed25519 host public key, when written
+	// in the fleet; HostKeySecret instead names a per-machine secret
+	// (gen.ssh_keypair) whose public half is the host key, generated
+	// before the first install. Either makes the machine a recipient of
+	// the secrets it reads.
+	HostKey       string `json:"host_key,omitempty"`
+	HostKeySecret string `json:"host_key_secret,omitempty"`
+	Host          *Host  `json:"host,omitempty"`
+	NixOS         *Attrs `json:"nixos,omitempty"`
+	Darwin        *Attrs `json:"darwin,omitempty"`
+	Home          *Attrs `json:"home,omitempty"`
+	Pos           Pos    `json:"pos"`
 }
 
 // Config returns the machine's own configuration for its class.
