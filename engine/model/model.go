@@ -445,3 +445,34 @@ func (f *Fleet) Sort() {
 		return a.Pos.Less(b.Pos)
 	})
 }
+
+// AdminRecipients resolves fleet(admins = ...) to recipient strings, in
+// order and without repeats: a user's age key, or else the user's
+// ssh-ed25519 keys; a raw recipient ("age1...", "ssh-ed25519 ...") as
+// written. Every secret is encrypted to all of them.
+func (f *Fleet) AdminRecipients() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(r string) {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	for _, a := range f.Admins {
+		u := f.User(a)
+		switch {
+		case u == nil:
+			add(a)
+		case u.Age != "":
+			add(u.Age)
+		default:
+			for _, k := range u.SSHKeys {
+				if len(k) > 12 && k[:12] == "ssh-ed25519 " {
+					add(k)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -145,7 +145,13 @@ func (p *printer) expr(e Expr, maxPrec int) {
 		p.nl()
 		p.expr(e.Body, precLambda)
 	case BinOp:
-		p.expr(e.L, precApply)
+		// ++, // and + are associative, so a chain of one of them needs
+		// no parentheses: a ++ b ++ c.
+		if l, ok := e.L.(BinOp); ok && l.Op == e.Op && e.Op != "==" {
+			p.expr(l, precOp)
+		} else {
+			p.expr(e.L, precApply)
+		}
 		p.b.WriteString(" " + e.Op + " ")
 		p.expr(e.R, precApply)
 	case Raw:

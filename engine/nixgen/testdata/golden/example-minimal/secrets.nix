@@ -2,8 +2,9 @@
 # Do not edit: change the .star files and run `fleet nix`.
 # Paths are relative to the fleet root: RULES=<this file> agenix -e <path>.
 let
-  # The fleet's admins (fleet(admins = ...)) read every secret. Machines read theirs
-  # through their host key once `fleet secrets` knows it.
+  # The fleet's admins (fleet(admins = ...)) read every secret.
   admins = [ ];
+  # Each machine's host key; empty until it is known (machine(host_key = ...)).
+  machines.web = [ ];
 in
 { }

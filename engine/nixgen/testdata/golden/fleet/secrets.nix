@@ -2,29 +2,37 @@
 # Do not edit: change the .star files and run `fleet nix`.
 # Paths are relative to the fleet root: RULES=<this file> agenix -e <path>.
 let
-  # The fleet's admins (fleet(admins = ...)) read every secret. Machines read theirs
-  # through their host key once `fleet secrets` knows it.
+  # The fleet's admins (fleet(admins = ...)) read every secret.
   admins = [
     "age10yly8sa6n8p37q3z2nek64mlgxwtq6q4dcd0zsk7hl3s6r6w3kcqe7qee2"
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJcjQccIwWmmoR3lOwWsMmxpzQ3HI1+tNMQ8KoWXc6v2 crs58@stibnite"
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFteVgMftladkhXvscbhdxtp9bjBC3iMGM8QQ+NJBiPg cameron@yubikey"
     "age1eqz75mtc2vpxtt62g94udg9e3dhyupkzk7vrz8ggdfgthglmlfdqn0anxl"
   ];
+  # Each machine's host key; empty until it is known (machine(host_key = ...)).
+  machines = {
+    argentum = [ ];
+    blackphos = [ ];
+    cinnabar = [ ];
+    electrum = [ ];
+    galena = [ ];
+    rosegold = [ ];
+    scheelite = [ ];
+    stibnite = [ ];
+  };
 in
 {
-  "secrets/cinnabar/hetzner-api-token/value.age".publicKeys = admins;
-  "secrets/cinnabar/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins;
-  "secrets/cinnabar/zerotier-identity/identity.secret.age".publicKeys = admins;
-  "secrets/electrum/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins;
-  "secrets/electrum/zerotier-identity/identity.secret.age".publicKeys = admins;
-  "secrets/galena/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins;
-  "secrets/galena/zerotier-identity/identity.secret.age".publicKeys = admins;
-  "secrets/scheelite/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins;
-  "secrets/scheelite/zerotier-identity/identity.secret.age".publicKeys = admins;
-  "secrets/shared/cameron-age-identity/keys.txt.age".publicKeys = admins;
-  "secrets/shared/cameron-password-hash/hash.age".publicKeys = admins;
-  "secrets/shared/cameron-password/value.age".publicKeys = admins;
-  "secrets/shared/gcp-service-account-json/value.age".publicKeys = admins;
-  "secrets/shared/tara-password-hash/hash.age".publicKeys = admins;
-  "secrets/shared/tara-password/value.age".publicKeys = admins;
+  "secrets/cinnabar/hetzner-api-token/value.age".publicKeys = admins ++ machines.cinnabar;
+  "secrets/cinnabar/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins ++ machines.cinnabar;
+  "secrets/cinnabar/zerotier-identity/identity.secret.age".publicKeys = admins ++ machines.cinnabar;
+  "secrets/electrum/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins ++ machines.electrum;
+  "secrets/electrum/zerotier-identity/identity.secret.age".publicKeys = admins ++ machines.electrum;
+  "secrets/galena/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins ++ machines.galena;
+  "secrets/galena/zerotier-identity/identity.secret.age".publicKeys = admins ++ machines.galena;
+  "secrets/scheelite/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins ++ machines.scheelite;
+  "secrets/scheelite/zerotier-identity/identity.secret.age".publicKeys = admins ++ machines.scheelite;
+  "secrets/shared/cameron-age-identity/keys.txt.age".publicKeys = admins ++ machines.argentum ++ machines.blackphos ++ machines.rosegold ++ machines.stibnite;
+  "secrets/shared/cameron-password-hash/hash.age".publicKeys = admins ++ machines.cinnabar ++ machines.electrum ++ machines.galena ++ machines.scheelite;
+  "secrets/shared/cameron-password/value.age".publicKeys = admins ++ machines.cinnabar ++ machines.electrum ++ machines.galena ++ machines.scheelite;
+  "secrets/shared/gcp-service-account-json/value.age".publicKeys = admins ++ machines.cinnabar ++ machines.galena ++ machines.scheelite;
+  "secrets/shared/tara-password-hash/hash.age".publicKeys = admins ++ machines.galena ++ machines.scheelite;
+  "secrets/shared/tara-password/value.age".publicKeys = admins ++ machines.galena ++ machines.scheelite;
 }

@@ -2,16 +2,20 @@
 # Do not edit: change the .star files and run `fleet nix`.
 # Paths are relative to the fleet root: RULES=<this file> agenix -e <path>.
 let
-  # The fleet's admins (fleet(admins = ...)) read every secret. Machines read theirs
-  # through their host key once `fleet secrets` knows it.
+  # The fleet's admins (fleet(admins = ...)) read every secret.
   admins = [
     "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
   ];
+  # Each machine's host key; empty until it is known (machine(host_key = ...)).
+  machines = {
+    laptop = [ ];
+    server = [ ];
+  };
 in
 {
-  "secrets/server/host-key/ssh_host_ed25519_key.age".publicKeys = admins;
-  "secrets/server/pair/a.age".publicKeys = admins;
-  "secrets/server/pair/b.age".publicKeys = admins;
-  "secrets/shared/password/value.age".publicKeys = admins;
+  "secrets/server/host-key/ssh_host_ed25519_key.age".publicKeys = admins ++ machines.server;
+  "secrets/server/pair/a.age".publicKeys = admins ++ machines.server;
+  "secrets/server/pair/b.age".publicKeys = admins ++ machines.server;
+  "secrets/shared/password/value.age".publicKeys = admins ++ machines.laptop ++ machines.server;
   "secrets/shared/token/value.age".publicKeys = admins;
 }
