@@ -8,7 +8,9 @@ let
   ];
   # Each machine's host key; empty until it is known (machine(host_key = ...)).
   machines = {
-    laptop = [ ];
+    laptop = [
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEULM3YKQXjnkoYQmMS2X/ci65qw/4u1Ppln4/b26+S2 root@laptop"
+    ];
     server = [ ];
   };
 in
