@@ -72,4 +72,3 @@ func TestSecretsRules(t *testing.T) {
 		})
 	}
 }
-
