@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -26,22 +25,12 @@ nix.expr appear as {"__nix": "expr", ...} objects.`,
 				return err
 			}
 			if c.Bool("json") {
-				return writeModelJSON(c.App.Writer, l.fleet)
+				return writeJSON(c.App.Writer, l.fleet)
 			}
 			writeModelText(c.App.Writer, l.fleet)
 			return nil
 		},
 	}
-}
-
-// writeModelJSON writes the model as indented JSON with a final newline.
-func writeModelJSON(w io.Writer, f *model.Fleet) error {
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
 }
 
 // writeModelText lists declarations, one per line, with positions.
