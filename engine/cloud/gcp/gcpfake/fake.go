@@ -352,30 +352,153 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Resources.
+
+// kind is what the handlers of one type of resource share: where the fake
+// keeps them and where a request's path puts them.
+type kind[T any] struct {
+	table func(*Server) map[string]*T
+	// scope is the collection a request is about: the prefix of the keys
+	// of its resources in table ("p/z/") and its path under APIRoot
+	// ("projects/p/zones/z/instances").
+	scope func(r *http.Request) (prefix, path string)
+	name  func(*T) string
+	field func(*T, string) (string, bool, error) // for list filters
+}
+
+var (
+	instanceKind = kind[compute.Instance]{
+		table: func(s *Server) map[string]*compute.Instance { return s.instances },
+		scope: func(r *http.Request) (string, string) {
+			project, zone := r.PathValue("project"), r.PathValue("zone")
+			return project + "/" + zone + "/", "projects/" + project + "/zones/" + zone + "/instances"
+		},
+		name:  func(in *compute.Instance) string { return in.Name },
+		field: instanceField,
+	}
+	firewallKind = kind[compute.Firewall]{
+		table: func(s *Server) map[string]*compute.Firewall { return s.firewalls },
+		scope: func(r *http.Request) (string, string) {
+			project := r.PathValue("project")
+			return project + "/", "projects/" + project + "/global/firewalls"
+		},
+		name:  func(fw *compute.Firewall) string { return fw.Name },
+		field: firewallField,
+	}
+)
+
+// list is the page of the collection that the request asks for, as
+// copies, the token of the next page and the collection's path. A bad
+// query it answers with invalid and ok false.
+func (k kind[T]) list(s *Server, w http.ResponseWriter, r *http.Request) (page []*T, next, path string, ok bool) {
+	prefix, path := k.scope(r)
+	var all []*T
+	for key, v := range k.table(s) {
+		if strings.HasPrefix(key, prefix) {
+			all = append(all, v)
+		}
+	}
+	page, next, ok = paginate(w, r, all, k.name, k.field)
+	return clones(page), next, path, ok
+}
+
+// at is the key in table and the path under APIRoot of the resource
+// called name in the collection the request is about.
+func (k kind[T]) at(r *http.Request, name string) (key, path string) {
+	prefix, path := k.scope(r)
+	return prefix + name, path + "/" + name
+}
+
+// find is the resource that the path's {name} names. A missing one it
+// answers with notFound.
+func (k kind[T]) find(s *Server, w http.ResponseWriter, r *http.Request) (*T, bool) {
+	key, path := k.at(r, r.PathValue("name"))
+	v := k.table(s)[key]
+	if v == nil {
+		writeError(w, http.StatusNotFound, "notFound", "The resource '"+path+"' was not found")
+		return nil, false
+	}
+	return v, true
+}
+
+// get answers with a copy of the resource the path names.
+func (k kind[T]) get(s *Server, w http.ResponseWriter, r *http.Request) {
+	if v, ok := k.find(s, w, r); ok {
+		writeJSON(w, clone(v))
+	}
+}
+
+// insert serves the insert of the resource in the body into the
+// collection the path names, as GCE does: a request whose requestId was
+// seen before gets that operation again; the resource must decode, pass
+// check (which says what is wrong with it, "" if nothing) and have a name
+// not taken. Then fill completes it as GCE would and it is stored, unless
+// fill returns an error for its operation to end with. The answer is that
+// operation, RUNNING.
+func (k kind[T]) insert(s *Server, w http.ResponseWriter, r *http.Request, check func(*T) string, fill func(*T) *compute.OperationErrorErrors) {
+	if s.repeated(w, r) {
+		return
+	}
+	v := new(T)
+	if !decode(w, r, v) {
+		return
+	}
+	if msg := check(v); msg != "" {
+		writeError(w, http.StatusBadRequest, "invalid", msg)
+		return
+	}
+	key, path := k.at(r, k.name(v))
+	if k.table(s)[key] != nil {
+		writeError(w, http.StatusConflict, "alreadyExists", "The resource '"+path+"' already exists")
+		return
+	}
+	opErr := fill(v)
+	if opErr == nil {
+		k.table(s)[key] = v
+	}
+	s.startOp(w, r, r.PathValue("project"), r.PathValue("zone"), "insert", s.Endpoint()+path, opErr)
+}
+
+// change serves a change to the resource the path names, as GCE does: a
+// request whose requestId was seen before gets that operation again, one
+// about a missing resource notFound. Otherwise apply changes the resource
+// (or answers why not and returns false), and the answer is a new
+// operation of type typ on it, RUNNING.
+func (k kind[T]) change(s *Server, w http.ResponseWriter, r *http.Request, typ string, apply func(*T) bool) {
+	if s.repeated(w, r) {
+		return
+	}
+	v, ok := k.find(s, w, r)
+	if !ok || !apply(v) {
+		return
+	}
+	_, path := k.at(r, r.PathValue("name"))
+	s.startOp(w, r, r.PathValue("project"), r.PathValue("zone"), typ, s.Endpoint()+path, nil)
+}
+
+// remove serves the delete of the resource the path names.
+func (k kind[T]) remove(s *Server, w http.ResponseWriter, r *http.Request) {
+	k.change(s, w, r, "delete", func(*T) bool {
+		key, _ := k.at(r, r.PathValue("name"))
+		delete(k.table(s), key)
+		return true
+	})
+}
+
 // Instances.
 
 var nameRE = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) {
-	project, zone := r.PathValue("project"), r.PathValue("zone")
-	prefix := project + "/" + zone + "/"
-	var all []*compute.Instance
-	for k, in := range s.instances {
-		if strings.HasPrefix(k, prefix) {
-			all = append(all, in)
-		}
+	if page, next, path, ok := instanceKind.list(s, w, r); ok {
+		writeJSON(w, &compute.InstanceList{
+			Kind:          "compute#instanceList",
+			Id:            path,
+			Items:         page,
+			NextPageToken: next,
+			SelfLink:      s.Endpoint() + path,
+		})
 	}
-	page, next, ok := paginate(w, r, all, func(in *compute.Instance) string { return in.Name }, instanceField)
-	if !ok {
-		return
-	}
-	writeJSON(w, &compute.InstanceList{
-		Kind:          "compute#instanceList",
-		Id:            "projects/" + project + "/zones/" + zone + "/instances",
-		Items:         clones(page),
-		NextPageToken: next,
-		SelfLink:      s.Endpoint() + "projects/" + project + "/zones/" + zone + "/instances",
-	})
 }
 
 // defaultZones are the zones every project of the fake has besides those
@@ -446,52 +569,20 @@ func instanceField(in *compute.Instance, field string) (string, bool, error) {
 }
 
 func (s *Server) getInstance(w http.ResponseWriter, r *http.Request) {
-	in, ok := s.findInstance(w, r)
-	if ok {
-		writeJSON(w, clone(in))
-	}
-}
-
-func (s *Server) findInstance(w http.ResponseWriter, r *http.Request) (*compute.Instance, bool) {
-	project, zone, name := r.PathValue("project"), r.PathValue("zone"), r.PathValue("name")
-	in := s.instances[project+"/"+zone+"/"+name]
-	if in == nil {
-		writeError(w, http.StatusNotFound, "notFound",
-			fmt.Sprintf("The resource 'projects/%s/zones/%s/instances/%s' was not found", project, zone, name))
-		return nil, false
-	}
-	return in, true
+	instanceKind.get(s, w, r)
 }
 
 func (s *Server) insertInstance(w http.ResponseWriter, r *http.Request) {
 	project, zone := r.PathValue("project"), r.PathValue("zone")
-	if s.repeated(w, r) {
-		return
-	}
-	var in compute.Instance
-	if !decode(w, r, &in) {
-		return
-	}
-	if msg := checkInstance(zone, &in); msg != "" {
-		writeError(w, http.StatusBadRequest, "invalid", msg)
-		return
-	}
-	key := project + "/" + zone + "/" + in.Name
-	if s.instances[key] != nil {
-		writeError(w, http.StatusConflict, "alreadyExists",
-			fmt.Sprintf("The resource 'projects/%s/zones/%s/instances/%s' already exists", project, zone, in.Name))
-		return
-	}
-	target := s.Endpoint() + "projects/" + project + "/zones/" + zone + "/instances/" + in.Name
-	var opErr *compute.OperationErrorErrors
-	if e := s.failOps[in.Name]; e != nil {
-		delete(s.failOps, in.Name)
-		opErr = e
-	} else {
-		s.fillInstance(project, zone, &in)
-		s.instances[key] = &in
-	}
-	s.startOp(w, r, project, zone, "insert", target, opErr)
+	instanceKind.insert(s, w, r, func(in *compute.Instance) string { return checkInstance(zone, in) },
+		func(in *compute.Instance) *compute.OperationErrorErrors {
+			if e := s.failOps[in.Name]; e != nil {
+				delete(s.failOps, in.Name)
+				return e
+			}
+			s.fillInstance(project, zone, in)
+			return nil
+		})
 }
 
 // checkInstance applies the rules of GCE that fleet's requests could break.
@@ -638,97 +729,64 @@ func clearNatIPs(in *compute.Instance) {
 }
 
 func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request) {
-	if s.repeated(w, r) {
-		return
-	}
-	in, ok := s.findInstance(w, r)
-	if !ok {
-		return
-	}
-	project, zone := r.PathValue("project"), r.PathValue("zone")
-	delete(s.instances, project+"/"+zone+"/"+in.Name)
-	s.startOp(w, r, project, zone, "delete", in.SelfLink, nil)
+	instanceKind.remove(s, w, r)
 }
 
 func (s *Server) startInstance(w http.ResponseWriter, r *http.Request) {
-	if s.repeated(w, r) {
-		return
-	}
-	in, ok := s.findInstance(w, r)
-	if !ok {
-		return
-	}
-	if in.Status != "RUNNING" {
-		in.Status = "RUNNING"
-		in.LastStartTimestamp = time.Now().Format(time.RFC3339)
-		s.assignNatIPs(in)
-	}
-	s.startOp(w, r, r.PathValue("project"), r.PathValue("zone"), "start", in.SelfLink, nil)
+	instanceKind.change(s, w, r, "start", func(in *compute.Instance) bool {
+		if in.Status != "RUNNING" {
+			in.Status = "RUNNING"
+			in.LastStartTimestamp = time.Now().Format(time.RFC3339)
+			s.assignNatIPs(in)
+		}
+		return true
+	})
 }
 
 func (s *Server) stopInstance(w http.ResponseWriter, r *http.Request) {
-	if s.repeated(w, r) {
-		return
-	}
-	in, ok := s.findInstance(w, r)
-	if !ok {
-		return
-	}
-	if in.Status != "TERMINATED" {
-		in.Status = "TERMINATED"
-		in.LastStopTimestamp = time.Now().Format(time.RFC3339)
-		clearNatIPs(in)
-	}
-	s.startOp(w, r, r.PathValue("project"), r.PathValue("zone"), "stop", in.SelfLink, nil)
+	instanceKind.change(s, w, r, "stop", func(in *compute.Instance) bool {
+		if in.Status != "TERMINATED" {
+			in.Status = "TERMINATED"
+			in.LastStopTimestamp = time.Now().Format(time.RFC3339)
+			clearNatIPs(in)
+		}
+		return true
+	})
 }
 
 func (s *Server) setLabels(w http.ResponseWriter, r *http.Request) {
-	if s.repeated(w, r) {
-		return
-	}
-	in, ok := s.findInstance(w, r)
-	if !ok {
-		return
-	}
-	var req compute.InstancesSetLabelsRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	if req.LabelFingerprint != in.LabelFingerprint {
-		writeError(w, http.StatusPreconditionFailed, "conditionNotMet",
-			"Labels fingerprint either invalid or resource labels have changed")
-		return
-	}
-	if msg := checkLabels(req.Labels); msg != "" {
-		writeError(w, http.StatusBadRequest, "invalid", msg)
-		return
-	}
-	in.Labels = req.Labels
-	in.LabelFingerprint = fingerprint(in.Labels)
-	s.startOp(w, r, r.PathValue("project"), r.PathValue("zone"), "setLabels", in.SelfLink, nil)
+	instanceKind.change(s, w, r, "setLabels", func(in *compute.Instance) bool {
+		var req compute.InstancesSetLabelsRequest
+		if !decode(w, r, &req) {
+			return false
+		}
+		if req.LabelFingerprint != in.LabelFingerprint {
+			writeError(w, http.StatusPreconditionFailed, "conditionNotMet",
+				"Labels fingerprint either invalid or resource labels have changed")
+			return false
+		}
+		if msg := checkLabels(req.Labels); msg != "" {
+			writeError(w, http.StatusBadRequest, "invalid", msg)
+			return false
+		}
+		in.Labels = req.Labels
+		in.LabelFingerprint = fingerprint(in.Labels)
+		return true
+	})
 }
 
 // Firewalls.
 
 func (s *Server) listFirewalls(w http.ResponseWriter, r *http.Request) {
-	project := r.PathValue("project")
-	var all []*compute.Firewall
-	for k, fw := range s.firewalls {
-		if strings.HasPrefix(k, project+"/") {
-			all = append(all, fw)
-		}
+	if page, next, path, ok := firewallKind.list(s, w, r); ok {
+		writeJSON(w, &compute.FirewallList{
+			Kind:          "compute#firewallList",
+			Id:            path,
+			Items:         page,
+			NextPageToken: next,
+			SelfLink:      s.Endpoint() + path,
+		})
 	}
-	page, next, ok := paginate(w, r, all, func(fw *compute.Firewall) string { return fw.Name }, firewallField)
-	if !ok {
-		return
-	}
-	writeJSON(w, &compute.FirewallList{
-		Kind:          "compute#firewallList",
-		Id:            "projects/" + project + "/global/firewalls",
-		Items:         clones(page),
-		NextPageToken: next,
-		SelfLink:      s.Endpoint() + "projects/" + project + "/global/firewalls",
-	})
 }
 
 func firewallField(fw *compute.Firewall, field string) (string, bool, error) {
@@ -743,44 +801,15 @@ func firewallField(fw *compute.Firewall, field string) (string, bool, error) {
 	return "", false, fmt.Errorf("the fake cannot filter firewalls on %q", field)
 }
 
-func (s *Server) findFirewall(w http.ResponseWriter, r *http.Request) (*compute.Firewall, bool) {
-	project, name := r.PathValue("project"), r.PathValue("name")
-	fw := s.firewalls[project+"/"+name]
-	if fw == nil {
-		writeError(w, http.StatusNotFound, "notFound",
-			fmt.Sprintf("The resource 'projects/%s/global/firewalls/%s' was not found", project, name))
-		return nil, false
-	}
-	return fw, true
-}
-
 func (s *Server) getFirewall(w http.ResponseWriter, r *http.Request) {
-	if fw, ok := s.findFirewall(w, r); ok {
-		writeJSON(w, clone(fw))
-	}
+	firewallKind.get(s, w, r)
 }
 
 func (s *Server) insertFirewall(w http.ResponseWriter, r *http.Request) {
-	project := r.PathValue("project")
-	if s.repeated(w, r) {
-		return
-	}
-	var fw compute.Firewall
-	if !decode(w, r, &fw) {
-		return
-	}
-	if msg := checkFirewall(&fw); msg != "" {
-		writeError(w, http.StatusBadRequest, "invalid", msg)
-		return
-	}
-	if s.firewalls[project+"/"+fw.Name] != nil {
-		writeError(w, http.StatusConflict, "alreadyExists",
-			fmt.Sprintf("The resource 'projects/%s/global/firewalls/%s' already exists", project, fw.Name))
-		return
-	}
-	s.fillFirewall(project, &fw)
-	s.firewalls[project+"/"+fw.Name] = &fw
-	s.startOp(w, r, project, "", "insert", fw.SelfLink, nil)
+	firewallKind.insert(s, w, r, checkFirewall, func(fw *compute.Firewall) *compute.OperationErrorErrors {
+		s.fillFirewall(r.PathValue("project"), fw)
+		return nil
+	})
 }
 
 func checkFirewall(fw *compute.Firewall) string {
@@ -823,50 +852,37 @@ func (s *Server) fillFirewall(project string, fw *compute.Firewall) {
 }
 
 func (s *Server) patchFirewall(w http.ResponseWriter, r *http.Request) {
-	if s.repeated(w, r) {
-		return
-	}
-	fw, ok := s.findFirewall(w, r)
-	if !ok {
-		return
-	}
-	var p compute.Firewall
-	if !decode(w, r, &p) {
-		return
-	}
-	if p.Name != "" && p.Name != fw.Name {
-		writeError(w, http.StatusBadRequest, "invalid", "Invalid value for field 'resource.name': a rule cannot be renamed.")
-		return
-	}
-	// A JSON merge patch: what the body names replaces what is there.
-	if p.Allowed != nil {
-		fw.Allowed = p.Allowed
-	}
-	if p.SourceRanges != nil {
-		fw.SourceRanges = p.SourceRanges
-	}
-	if p.TargetTags != nil {
-		fw.TargetTags = p.TargetTags
-	}
-	if p.Description != "" {
-		fw.Description = p.Description
-	}
-	if p.Priority != 0 {
-		fw.Priority = p.Priority
-	}
-	s.startOp(w, r, r.PathValue("project"), "", "patch", fw.SelfLink, nil)
+	firewallKind.change(s, w, r, "patch", func(fw *compute.Firewall) bool {
+		var p compute.Firewall
+		if !decode(w, r, &p) {
+			return false
+		}
+		if p.Name != "" && p.Name != fw.Name {
+			writeError(w, http.StatusBadRequest, "invalid", "Invalid value for field 'resource.name': a rule cannot be renamed.")
+			return false
+		}
+		// A JSON merge patch: what the body names replaces what is there.
+		if p.Allowed != nil {
+			fw.Allowed = p.Allowed
+		}
+		if p.SourceRanges != nil {
+			fw.SourceRanges = p.SourceRanges
+		}
+		if p.TargetTags != nil {
+			fw.TargetTags = p.TargetTags
+		}
+		if p.Description != "" {
+			fw.Description = p.Description
+		}
+		if p.Priority != 0 {
+			fw.Priority = p.Priority
+		}
+		return true
+	})
 }
 
 func (s *Server) deleteFirewall(w http.ResponseWriter, r *http.Request) {
-	if s.repeated(w, r) {
-		return
-	}
-	fw, ok := s.findFirewall(w, r)
-	if !ok {
-		return
-	}
-	delete(s.firewalls, r.PathValue("project")+"/"+fw.Name)
-	s.startOp(w, r, r.PathValue("project"), "", "delete", fw.SelfLink, nil)
+	firewallKind.remove(s, w, r)
 }
 
 // Operations.

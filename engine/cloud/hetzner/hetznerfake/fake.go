@@ -173,16 +173,12 @@ func (s *Server) FailNext(method, prefix string, n, status int) {
 // FailMatching is FailNext for the requests match selects, for failures
 // that depend on the query (one page of a list).
 func (s *Server) FailMatching(match func(Request) bool, n, status int) {
-	if n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, &failure{match: match, left: n, status: status})
+	s.FailMatchingCode(match, n, status, "")
 }
 
-// FailMatchingCode is FailMatching with the error code given, for errors
-// that are not about the status alone: resource_in_use, locked ...
+// FailMatchingCode is FailMatching with the error code given ("" for the
+// code that goes with status), for errors that are not about the status
+// alone: resource_in_use, locked ...
 func (s *Server) FailMatchingCode(match func(Request) bool, n, status int, code string) {
 	if n <= 0 {
 		return
@@ -280,17 +276,13 @@ type ServerInfo struct {
 
 // Servers returns a snapshot of the servers, by ID.
 func (s *Server) Servers() []ServerInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]ServerInfo, 0, len(s.servers))
-	for _, v := range sortedByID(s.servers) {
-		out = append(out, ServerInfo{
+	return snapshot(s, serverKind, func(v *server) ServerInfo {
+		return ServerInfo{
 			ID: v.id, Name: v.name, Type: v.typ, Location: v.location, Image: v.image, Status: v.status,
 			Labels: copyLabels(v.labels), SSHKeys: append([]int64(nil), v.sshKeys...),
 			Firewalls: append([]int64(nil), v.firewalls...), IPv4: v.ipv4, IPv6: v.ipv6,
-		})
-	}
-	return out
+		}
+	})
 }
 
 // SSHKeyInfo is a snapshot of one ssh key.
@@ -302,13 +294,9 @@ type SSHKeyInfo struct {
 
 // SSHKeys returns a snapshot of the ssh keys, by ID.
 func (s *Server) SSHKeys() []SSHKeyInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]SSHKeyInfo, 0, len(s.keys))
-	for _, k := range sortedByID(s.keys) {
-		out = append(out, SSHKeyInfo{ID: k.id, Name: k.name, PublicKey: k.publicKey, Fingerprint: k.fingerprint, Labels: copyLabels(k.labels)})
-	}
-	return out
+	return snapshot(s, sshKeyKind, func(k *sshKey) SSHKeyInfo {
+		return SSHKeyInfo{ID: k.id, Name: k.name, PublicKey: k.publicKey, Fingerprint: k.fingerprint, Labels: copyLabels(k.labels)}
+	})
 }
 
 // routes is the API: the ServeMux does the routing, serve wraps it with

@@ -32,7 +32,8 @@ type firewall struct {
 	selectors []string
 }
 
-func (f *firewall) ident() int64 { return f.id }
+func (f *firewall) ident() int64                            { return f.id }
+func (f *firewall) nameLabels() (string, map[string]string) { return f.name, f.labels }
 
 // FirewallSeed describes a firewall that exists before the test.
 type FirewallSeed struct {
@@ -83,14 +84,10 @@ type FirewallInfo struct {
 
 // Firewalls returns a snapshot of the firewalls, by ID.
 func (s *Server) Firewalls() []FirewallInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]FirewallInfo, 0, len(s.firewalls))
-	for _, f := range sortedByID(s.firewalls) {
-		out = append(out, FirewallInfo{ID: f.id, Name: f.name, Labels: copyLabels(f.labels), Rules: copyRules(f.rules),
-			Servers: s.directServers(f), LabelSelectors: append([]string(nil), f.selectors...)})
-	}
-	return out
+	return snapshot(s, firewallKind, func(f *firewall) FirewallInfo {
+		return FirewallInfo{ID: f.id, Name: f.name, Labels: copyLabels(f.labels), Rules: copyRules(f.rules),
+			Servers: s.directServers(f), LabelSelectors: append([]string(nil), f.selectors...)}
+	})
 }
 
 func copyRules(rules []schema.FirewallRule) []schema.FirewallRule {
@@ -302,90 +299,65 @@ func (e *apiError) write(w http.ResponseWriter) { writeError(w, e.status, e.code
 // actions, one per resource. A server has the firewall at once, pending
 // until the action finished. s.mu is held.
 func (s *Server) applyTo(f *firewall, targets []schema.FirewallResource) []schema.Action {
-	actions := []schema.Action{}
-	for _, t := range targets {
-		fwRef := schema.ActionResourceReference{ID: f.id, Type: "firewall"}
-		switch t.Type {
-		case "server":
-			v := s.servers[t.Server.ID]
-			v.firewalls = append(v.firewalls, f.id)
-			v.pending[f.id] = true
-			a := s.newActionOn("apply_firewall", []schema.ActionResourceReference{fwRef, {ID: v.id, Type: "server"}},
-				func() { delete(v.pending, f.id) })
-			actions = append(actions, a.a)
-		case "label_selector":
-			f.selectors = append(f.selectors, t.LabelSelector.Selector)
-			actions = append(actions, s.newActionOn("apply_firewall", []schema.ActionResourceReference{fwRef}, nil).a)
-		}
-	}
-	return actions
+	return s.targetActions(f, targets, "apply_firewall", func(v *server) func() {
+		v.firewalls = append(v.firewalls, f.id)
+		v.pending[f.id] = true
+		return func() { delete(v.pending, f.id) }
+	}, func(sel string) func() {
+		f.selectors = append(f.selectors, sel)
+		return nil
+	})
 }
 
 // removeFrom removes f from targets (checked) and returns the
 // remove_firewall actions. The firewall stays applied, and the firewall
 // in use, until the action finished. s.mu is held.
 func (s *Server) removeFrom(f *firewall, targets []schema.FirewallResource) []schema.Action {
+	return s.targetActions(f, targets, "remove_firewall", func(v *server) func() {
+		return func() {
+			v.firewalls = slices.DeleteFunc(v.firewalls, func(id int64) bool { return id == f.id })
+			delete(v.pending, f.id)
+		}
+	}, func(sel string) func() {
+		return func() { f.selectors = slices.DeleteFunc(f.selectors, func(x string) bool { return x == sel }) }
+	})
+}
+
+// targetActions starts a running action command on f and each of
+// targets, and returns them. Before each it calls server or selector with
+// the target: they do what is to happen at once and return what is to
+// happen when the action finishes (nil for nothing). s.mu is held.
+func (s *Server) targetActions(f *firewall, targets []schema.FirewallResource, command string,
+	server func(*server) func(), selector func(string) func()) []schema.Action {
 	actions := []schema.Action{}
 	for _, t := range targets {
-		fwRef := schema.ActionResourceReference{ID: f.id, Type: "firewall"}
+		refs := []schema.ActionResourceReference{{ID: f.id, Type: "firewall"}}
+		var done func()
 		switch t.Type {
 		case "server":
 			v := s.servers[t.Server.ID]
-			a := s.newActionOn("remove_firewall", []schema.ActionResourceReference{fwRef, {ID: v.id, Type: "server"}}, func() {
-				v.firewalls = slices.DeleteFunc(v.firewalls, func(id int64) bool { return id == f.id })
-				delete(v.pending, f.id)
-			})
-			actions = append(actions, a.a)
+			refs = append(refs, schema.ActionResourceReference{ID: v.id, Type: "server"})
+			done = server(v)
 		case "label_selector":
-			sel := t.LabelSelector.Selector
-			a := s.newActionOn("remove_firewall", []schema.ActionResourceReference{fwRef}, func() {
-				f.selectors = slices.DeleteFunc(f.selectors, func(x string) bool { return x == sel })
-			})
-			actions = append(actions, a.a)
+			done = selector(t.LabelSelector.Selector)
+		default:
+			continue
 		}
+		actions = append(actions, s.newActionOn(command, refs, done).a)
 	}
 	return actions
-}
-
-func notFound(w http.ResponseWriter, id int64) {
-	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("firewall with ID '%d' not found", id))
 }
 
 // Firewalls.
 
 func (s *Server) listFirewalls(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	page, meta, ok := filterPage(w, q, s.firewalls, func(f *firewall) map[string]string { return f.labels }, func(f *firewall) bool {
-		return q.Get("name") == "" || f.name == q.Get("name")
-	})
-	if !ok {
-		return
-	}
-	out := make([]schema.Firewall, 0, len(page))
-	for _, f := range page {
-		out = append(out, s.firewallJSON(f))
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Firewalls []schema.Firewall `json:"firewalls"`
-		Meta      pageMeta          `json:"meta"`
-	}{out, meta})
+	list(s, w, r, firewallKind, nil, s.firewallJSON)
 }
 
 func (s *Server) getFirewall(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.firewalls[id]
-	if f == nil {
-		notFound(w, id)
-		return
-	}
-	writeJSON(w, http.StatusOK, schema.FirewallGetResponse{Firewall: s.firewallJSON(f)})
+	firewallKind.serve(s, w, r, nil, func(f *firewall) {
+		writeJSON(w, http.StatusOK, schema.FirewallGetResponse{Firewall: s.firewallJSON(f)})
+	})
 }
 
 func (s *Server) createFirewall(w http.ResponseWriter, r *http.Request) {
@@ -396,33 +368,26 @@ func (s *Server) createFirewall(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if req.Name == "" {
-		writeError(w, http.StatusBadRequest, "invalid_input", "name is required")
+		firewallKind.reject(w, "name is required")
 		return
 	}
-	var labels map[string]string
-	if req.Labels != nil {
-		labels = *req.Labels
-	}
-	if err := validLabels(labels); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
+	labels, ok := firewallKind.labels(w, req.Labels)
+	if !ok {
 		return
 	}
 	rules, err := checkRules(req.Rules)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
+		firewallKind.reject(w, err.Error())
 		return
 	}
 	if e := s.checkTargets(nil, req.ApplyTo, false); e != nil {
 		e.write(w)
 		return
 	}
-	for _, f := range s.firewalls {
-		if f.name == req.Name {
-			writeError(w, http.StatusConflict, "uniqueness_error", "firewall name is already used")
-			return
-		}
+	if !nameFree(s, w, firewallKind, req.Name) {
+		return
 	}
-	f := &firewall{id: s.id(), name: req.Name, labels: copyLabels(labels), created: time.Now().UTC().Truncate(time.Second), rules: rules}
+	f := &firewall{id: s.id(), name: req.Name, labels: labels, created: time.Now().UTC().Truncate(time.Second), rules: rules}
 	s.firewalls[f.id] = f
 	actions := []schema.Action{}
 	if len(rules) > 0 {
@@ -433,136 +398,91 @@ func (s *Server) createFirewall(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateFirewall(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
 	var req schema.FirewallUpdateRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.firewalls[id]
-	if f == nil {
-		notFound(w, id)
-		return
-	}
-	if req.Name != nil && *req.Name != f.name {
-		if *req.Name == "" {
-			writeError(w, http.StatusBadRequest, "invalid_input", "name must not be empty")
-			return
-		}
-		for _, o := range s.firewalls {
-			if o.name == *req.Name {
-				writeError(w, http.StatusConflict, "uniqueness_error", "firewall name is already used")
+	firewallKind.serve(s, w, r, &req, func(f *firewall) {
+		if req.Name != nil && *req.Name != f.name {
+			if *req.Name == "" {
+				firewallKind.reject(w, "name must not be empty")
+				return
+			}
+			if !nameFree(s, w, firewallKind, *req.Name) {
 				return
 			}
 		}
-	}
-	if req.Labels != nil {
-		if err := validLabels(*req.Labels); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
+		if !firewallKind.setLabels(w, &f.labels, req.Labels) {
 			return
 		}
-		f.labels = copyLabels(*req.Labels)
-	}
-	if req.Name != nil && *req.Name != "" {
-		f.name = *req.Name
-	}
-	writeJSON(w, http.StatusOK, schema.FirewallUpdateResponse{Firewall: s.firewallJSON(f)})
+		if req.Name != nil && *req.Name != "" {
+			f.name = *req.Name
+		}
+		writeJSON(w, http.StatusOK, schema.FirewallUpdateResponse{Firewall: s.firewallJSON(f)})
+	})
 }
 
 func (s *Server) deleteFirewall(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.firewalls[id]
-	if f == nil {
-		notFound(w, id)
-		return
-	}
-	if s.inUse(f) {
-		writeError(w, statusInUse, "resource_in_use", fmt.Sprintf("firewall with ID %d is still in use", id))
-		return
-	}
-	delete(s.firewalls, id)
-	w.WriteHeader(http.StatusNoContent)
+	firewallKind.serve(s, w, r, nil, func(f *firewall) {
+		if s.inUse(f) {
+			writeError(w, statusInUse, "resource_in_use", fmt.Sprintf("firewall with ID %d is still in use", f.id))
+			return
+		}
+		delete(s.firewalls, f.id)
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 func (s *Server) firewallAction(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
 	var body struct {
 		Rules      *[]schema.FirewallRuleRequest `json:"rules"`
 		ApplyTo    []schema.FirewallResource     `json:"apply_to"`
 		RemoveFrom []schema.FirewallResource     `json:"remove_from"`
 	}
-	if !decode(w, r, &body) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.firewalls[id]
-	if f == nil {
-		notFound(w, id)
-		return
-	}
-	var actions []schema.Action
-	switch r.PathValue("action") {
-	case "set_rules":
-		if body.Rules == nil {
-			writeError(w, http.StatusBadRequest, "invalid_input", "rules is required")
+	firewallKind.serve(s, w, r, &body, func(f *firewall) {
+		var actions []schema.Action
+		switch r.PathValue("action") {
+		case "set_rules":
+			if body.Rules == nil {
+				firewallKind.reject(w, "rules is required")
+				return
+			}
+			rules, err := checkRules(*body.Rules)
+			if err != nil {
+				firewallKind.reject(w, err.Error())
+				return
+			}
+			// The rules are the firewall's at once; the actions say when every
+			// server it applies to has them.
+			f.rules = rules
+			fwRef := schema.ActionResourceReference{ID: f.id, Type: "firewall"}
+			actions = append(actions, s.newActionOn("set_firewall_rules", []schema.ActionResourceReference{fwRef}, nil).a)
+			servers := s.directServers(f)
+			for _, sel := range f.selectors {
+				servers = append(servers, s.selected(sel)...)
+			}
+			sort.Slice(servers, func(i, j int) bool { return servers[i] < servers[j] })
+			for _, sid := range slices.Compact(servers) {
+				actions = append(actions, s.newActionOn("apply_firewall", []schema.ActionResourceReference{fwRef, {ID: sid, Type: "server"}}, nil).a)
+			}
+		case "apply_to_resources", "remove_from_resources":
+			remove := r.PathValue("action") == "remove_from_resources"
+			targets, field, change := body.ApplyTo, "apply_to", s.applyTo
+			if remove {
+				targets, field, change = body.RemoveFrom, "remove_from", s.removeFrom
+			}
+			if len(targets) == 0 {
+				firewallKind.reject(w, field+" is required")
+				return
+			}
+			if e := s.checkTargets(f, targets, remove); e != nil {
+				e.write(w)
+				return
+			}
+			actions = change(f, targets)
+		default:
+			writeError(w, http.StatusNotFound, "not_found", "firewall action not in the fake: "+r.PathValue("action"))
 			return
 		}
-		rules, err := checkRules(*body.Rules)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
-			return
-		}
-		// The rules are the firewall's at once; the actions say when every
-		// server it applies to has them.
-		f.rules = rules
-		fwRef := schema.ActionResourceReference{ID: f.id, Type: "firewall"}
-		actions = append(actions, s.newActionOn("set_firewall_rules", []schema.ActionResourceReference{fwRef}, nil).a)
-		servers := s.directServers(f)
-		for _, sel := range f.selectors {
-			servers = append(servers, s.selected(sel)...)
-		}
-		sort.Slice(servers, func(i, j int) bool { return servers[i] < servers[j] })
-		for _, sid := range slices.Compact(servers) {
-			actions = append(actions, s.newActionOn("apply_firewall", []schema.ActionResourceReference{fwRef, {ID: sid, Type: "server"}}, nil).a)
-		}
-	case "apply_to_resources":
-		if len(body.ApplyTo) == 0 {
-			writeError(w, http.StatusBadRequest, "invalid_input", "apply_to is required")
-			return
-		}
-		if e := s.checkTargets(f, body.ApplyTo, false); e != nil {
-			e.write(w)
-			return
-		}
-		actions = s.applyTo(f, body.ApplyTo)
-	case "remove_from_resources":
-		if len(body.RemoveFrom) == 0 {
-			writeError(w, http.StatusBadRequest, "invalid_input", "remove_from is required")
-			return
-		}
-		if e := s.checkTargets(f, body.RemoveFrom, true); e != nil {
-			e.write(w)
-			return
-		}
-		actions = s.removeFrom(f, body.RemoveFrom)
-	default:
-		writeError(w, http.StatusNotFound, "not_found", "firewall action not in the fake: "+r.PathValue("action"))
-		return
-	}
-	writeJSON(w, http.StatusCreated, struct {
-		Actions []schema.Action `json:"actions"`
-	}{actions})
+		writeJSON(w, http.StatusCreated, struct {
+			Actions []schema.Action `json:"actions"`
+		}{actions})
+	})
 }

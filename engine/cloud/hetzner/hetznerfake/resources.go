@@ -36,7 +36,8 @@ type server struct {
 	pending map[int64]bool
 }
 
-func (v *server) ident() int64 { return v.id }
+func (v *server) ident() int64                            { return v.id }
+func (v *server) nameLabels() (string, map[string]string) { return v.name, v.labels }
 
 type sshKey struct {
 	id                           int64
@@ -45,7 +46,8 @@ type sshKey struct {
 	created                      time.Time
 }
 
-func (k *sshKey) ident() int64 { return k.id }
+func (k *sshKey) ident() int64                            { return k.id }
+func (k *sshKey) nameLabels() (string, map[string]string) { return k.name, k.labels }
 
 // action is an API action. It is running when handed out and finishes
 // the first time a client polls it: then its effect (done) is applied, or
@@ -244,15 +246,6 @@ func validLabels(l map[string]string) error {
 	return err
 }
 
-func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_input", "invalid ID "+r.PathValue("id"))
-		return 0, false
-	}
-	return id, true
-}
-
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "json_error", "invalid JSON: "+err.Error())
@@ -261,76 +254,203 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// filterPage applies label_selector and the extra filter, then paginates.
-// s.mu is held.
-func filterPage[T identified](w http.ResponseWriter, q url.Values, all map[int64]T, labels func(T) map[string]string, keep func(T) bool) ([]T, pageMeta, bool) {
+// record is a resource with a name and labels: a server, an ssh key or a
+// firewall.
+type record interface {
+	identified
+	nameLabels() (string, map[string]string)
+}
+
+// kind is what the handlers of one type of resource share: where the fake
+// keeps them and how the API speaks of them.
+type kind[T any] struct {
+	table  func(*Server) map[int64]T
+	noun   string // as errors name one: "SSH key with ID '42' not found"
+	plural string // the key of a list of them in JSON: "ssh_keys"
+	// invalid is the status of an invalid_input answer about one: 422, or
+	// 400 for firewalls and actions.
+	invalid int
+	// nameUsed is the message of the uniqueness_error for a name in use.
+	nameUsed string
+}
+
+var (
+	serverKind = kind[*server]{
+		table: func(s *Server) map[int64]*server { return s.servers },
+		noun:  "server", plural: "servers", invalid: http.StatusUnprocessableEntity,
+		nameUsed: "server name is already used",
+	}
+	sshKeyKind = kind[*sshKey]{
+		table: func(s *Server) map[int64]*sshKey { return s.keys },
+		noun:  "SSH key", plural: "ssh_keys", invalid: http.StatusUnprocessableEntity,
+		nameUsed: "SSH key with the same name already exists",
+	}
+	firewallKind = kind[*firewall]{
+		table: func(s *Server) map[int64]*firewall { return s.firewalls },
+		noun:  "firewall", plural: "firewalls", invalid: http.StatusBadRequest,
+		nameUsed: "firewall name is already used",
+	}
+	actionKind = kind[*action]{
+		table: func(s *Server) map[int64]*action { return s.actions },
+		noun:  "action", plural: "actions", invalid: http.StatusBadRequest,
+	}
+)
+
+// serve answers a request about the resource of kind k that the path's
+// {id} names: it parses the ID, decodes the body into req unless req is
+// nil, then, with s.mu held, looks the resource up and hands it to
+// answer. What goes wrong first is answered as the API does: a bad ID with
+// invalid_input, a bad body with json_error, a missing resource with
+// not_found.
+func (k kind[T]) serve(s *Server, w http.ResponseWriter, r *http.Request, req any, answer func(T)) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_input", "invalid ID "+r.PathValue("id"))
+		return
+	}
+	if req != nil && !decode(w, r, req) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := k.table(s)[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s with ID '%d' not found", k.noun, id))
+		return
+	}
+	answer(v)
+}
+
+// reject answers invalid_input about a resource of kind k.
+func (k kind[T]) reject(w http.ResponseWriter, msg string) {
+	writeError(w, k.invalid, "invalid_input", msg)
+}
+
+// labels checks the labels a request gives (nil for none) and returns a
+// copy to keep. Invalid ones it answers with invalid_input.
+func (k kind[T]) labels(w http.ResponseWriter, given *map[string]string) (map[string]string, bool) {
+	var l map[string]string
+	if given != nil {
+		l = *given
+	}
+	if err := validLabels(l); err != nil {
+		k.reject(w, err.Error())
+		return nil, false
+	}
+	return copyLabels(l), true
+}
+
+// setLabels replaces *dst with a copy of the labels an update gives, if
+// it gives any. Invalid ones it answers with invalid_input.
+func (k kind[T]) setLabels(w http.ResponseWriter, dst *map[string]string, given *map[string]string) bool {
+	if given == nil {
+		return true
+	}
+	l, ok := k.labels(w, given)
+	if ok {
+		*dst = l
+	}
+	return ok
+}
+
+// nameFree reports whether no resource of kind k is called name, and
+// answers uniqueness_error if one is. s.mu is held.
+func nameFree[T record](s *Server, w http.ResponseWriter, k kind[T], name string) bool {
+	for _, v := range k.table(s) {
+		if n, _ := v.nameLabels(); n == name {
+			writeError(w, http.StatusConflict, "uniqueness_error", k.nameUsed)
+			return false
+		}
+	}
+	return true
+}
+
+// list answers a list request for kind k: of the resources, by ID, those
+// whose labels match the query's label_selector, whose name is its name
+// if it gives one, and that keep keeps (nil keeps all), one page as
+// render renders them. A bad query gets invalid_input.
+func list[T record, J any](s *Server, w http.ResponseWriter, r *http.Request, k kind[T], keep func(T, url.Values) bool, render func(T) J) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	sel, err := parseSelector(q.Get("label_selector"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
-		return nil, pageMeta{}, false
+		return
 	}
 	var items []T
-	for _, v := range sortedByID(all) {
-		if sel.matches(labels(v)) && keep(v) {
+	for _, v := range sortedByID(k.table(s)) {
+		name, labels := v.nameLabels()
+		if sel.matches(labels) && (q.Get("name") == "" || name == q.Get("name")) && (keep == nil || keep(v, q)) {
 			items = append(items, v)
 		}
 	}
 	page, meta, err := paginate(q, items)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
-		return nil, pageMeta{}, false
+		return
 	}
-	return page, meta, true
+	out := make([]J, 0, len(page))
+	for _, v := range page {
+		out = append(out, render(v))
+	}
+	writeJSON(w, http.StatusOK, listPage[J]{k.plural, out, meta})
+}
+
+// listPage is a page of a list as the API sends it: {"<key>": [...],
+// "meta": {...}}, in that order.
+type listPage[J any] struct {
+	key   string
+	items []J
+	meta  pageMeta
+}
+
+func (p listPage[J]) MarshalJSON() ([]byte, error) {
+	var parts [3][]byte
+	for i, v := range []any{p.key, p.items, p.meta} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		parts[i] = b
+	}
+	return fmt.Appendf(nil, `{%s:%s,"meta":%s}`, parts[0], parts[1], parts[2]), nil
+}
+
+// snapshot is info on every resource of kind k, by ID.
+func snapshot[T identified, I any](s *Server, k kind[T], info func(T) I) []I {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := sortedByID(k.table(s))
+	out := make([]I, 0, len(all))
+	for _, v := range all {
+		out = append(out, info(v))
+	}
+	return out
+}
+
+// serverResponse and actionResponse are the API's answers with one
+// server or action.
+type serverResponse struct {
+	Server serverJSON `json:"server"`
+}
+
+type actionResponse struct {
+	Action schema.Action `json:"action"`
 }
 
 // Servers.
 
 func (s *Server) listServers(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	page, meta, ok := filterPage(w, q, s.servers, func(v *server) map[string]string { return v.labels }, func(v *server) bool {
-		if name := q.Get("name"); name != "" && v.name != name {
-			return false
-		}
-		if st := q["status"]; len(st) > 0 {
-			for _, x := range st {
-				if x == v.status {
-					return true
-				}
-			}
-			return false
-		}
-		return true
-	})
-	if !ok {
-		return
-	}
-	out := make([]serverJSON, 0, len(page))
-	for _, v := range page {
-		out = append(out, s.serverJSON(v))
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Servers []serverJSON `json:"servers"`
-		Meta    pageMeta     `json:"meta"`
-	}{out, meta})
+	list(s, w, r, serverKind, func(v *server, q url.Values) bool {
+		return len(q["status"]) == 0 || slices.Contains(q["status"], v.status)
+	}, s.serverJSON)
 }
 
 func (s *Server) getServer(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := s.servers[id]
-	if v == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Server serverJSON `json:"server"`
-	}{s.serverJSON(v)})
+	serverKind.serve(s, w, r, nil, func(v *server) {
+		writeJSON(w, http.StatusOK, serverResponse{s.serverJSON(v)})
+	})
 }
 
 // createServerRequest is schema.ServerCreateRequest as the API accepts
@@ -358,7 +478,7 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	invalid := func(msg string) { writeError(w, http.StatusUnprocessableEntity, "invalid_input", msg) }
+	invalid := func(msg string) { serverKind.reject(w, msg) }
 	switch {
 	case !hostname.MatchString(req.Name):
 		invalid(fmt.Sprintf("invalid server name %q", req.Name))
@@ -378,15 +498,9 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 		invalid(fmt.Sprintf("location %q not found", loc))
 		return
 	}
-	if err := validLabels(req.Labels); err != nil {
-		invalid(err.Error())
+	labels, ok := serverKind.labels(w, &req.Labels)
+	if !ok || !nameFree(s, w, serverKind, req.Name) {
 		return
-	}
-	for _, v := range s.servers {
-		if v.name == req.Name {
-			writeError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
-			return
-		}
 	}
 	var keyIDs []int64
 	for _, ref := range req.SSHKeys {
@@ -426,7 +540,7 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 	if image == "" {
 		image = strconv.FormatInt(req.Image.ID, 10)
 	}
-	v := s.newServer(req.Name, req.ServerType.Name, loc, image, req.Labels, ipv4, ipv6)
+	v := s.newServer(req.Name, req.ServerType.Name, loc, image, labels, ipv4, ipv6)
 	v.sshKeys, v.firewalls = keyIDs, fwIDs
 	for _, fw := range fwIDs {
 		v.pending[fw] = true
@@ -462,113 +576,55 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateServer(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
 	var req schema.ServerUpdateRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := s.servers[id]
-	if v == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
-		return
-	}
-	if req.Name != "" && req.Name != v.name {
-		for _, o := range s.servers {
-			if o.name == req.Name {
-				writeError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
+	serverKind.serve(s, w, r, &req, func(v *server) {
+		if req.Name != "" && req.Name != v.name {
+			if !nameFree(s, w, serverKind, req.Name) {
 				return
 			}
+			v.name = req.Name
 		}
-		v.name = req.Name
-	}
-	if req.Labels != nil {
-		if err := validLabels(*req.Labels); err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+		if !serverKind.setLabels(w, &v.labels, req.Labels) {
 			return
 		}
-		v.labels = copyLabels(*req.Labels)
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Server serverJSON `json:"server"`
-	}{s.serverJSON(v)})
+		writeJSON(w, http.StatusOK, serverResponse{s.serverJSON(v)})
+	})
 }
 
 func (s *Server) deleteServer(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := s.servers[id]
-	if v == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
-		return
-	}
-	// The real API lists the server as "deleting" for a while; gone at
-	// once is simpler and no client may rely on either.
-	delete(s.servers, id)
-	a := s.newAction("delete_server", id, nil)
-	writeJSON(w, http.StatusOK, struct {
-		Action schema.Action `json:"action"`
-	}{a.a})
+	serverKind.serve(s, w, r, nil, func(v *server) {
+		// The real API lists the server as "deleting" for a while; gone at
+		// once is simpler and no client may rely on either.
+		delete(s.servers, v.id)
+		writeJSON(w, http.StatusOK, actionResponse{s.newAction("delete_server", v.id, nil).a})
+	})
 }
 
 func (s *Server) serverAction(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := s.servers[id]
-	if v == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("server with ID '%d' not found", id))
-		return
-	}
-	var a *action
-	switch r.PathValue("action") {
-	case "poweron":
-		v.status = "starting"
-		a = s.newAction("start_server", id, func() { v.status = "running" })
-	case "poweroff", "shutdown":
-		v.status = "stopping"
-		a = s.newAction(map[string]string{"poweroff": "stop_server", "shutdown": "shutdown_server"}[r.PathValue("action")], id,
-			func() { v.status = "off" })
-	default:
-		writeError(w, http.StatusNotFound, "not_found", "server action not in the fake: "+r.PathValue("action"))
-		return
-	}
-	writeJSON(w, http.StatusCreated, struct {
-		Action schema.Action `json:"action"`
-	}{a.a})
+	serverKind.serve(s, w, r, nil, func(v *server) {
+		var a *action
+		switch r.PathValue("action") {
+		case "poweron":
+			v.status = "starting"
+			a = s.newAction("start_server", v.id, func() { v.status = "running" })
+		case "poweroff", "shutdown":
+			v.status = "stopping"
+			a = s.newAction(map[string]string{"poweroff": "stop_server", "shutdown": "shutdown_server"}[r.PathValue("action")], v.id,
+				func() { v.status = "off" })
+		default:
+			writeError(w, http.StatusNotFound, "not_found", "server action not in the fake: "+r.PathValue("action"))
+			return
+		}
+		writeJSON(w, http.StatusCreated, actionResponse{a.a})
+	})
 }
 
 // SSH keys.
 
 func (s *Server) listSSHKeys(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	page, meta, ok := filterPage(w, q, s.keys, func(k *sshKey) map[string]string { return k.labels }, func(k *sshKey) bool {
-		return (q.Get("name") == "" || k.name == q.Get("name")) && (q.Get("fingerprint") == "" || k.fingerprint == q.Get("fingerprint"))
-	})
-	if !ok {
-		return
-	}
-	out := make([]schema.SSHKey, 0, len(page))
-	for _, k := range page {
-		out = append(out, k.json())
-	}
-	writeJSON(w, http.StatusOK, struct {
-		SSHKeys []schema.SSHKey `json:"ssh_keys"`
-		Meta    pageMeta        `json:"meta"`
-	}{out, meta})
+	list(s, w, r, sshKeyKind, func(k *sshKey, q url.Values) bool {
+		return q.Get("fingerprint") == "" || k.fingerprint == q.Get("fingerprint")
+	}, (*sshKey).json)
 }
 
 func (s *Server) createSSHKey(w http.ResponseWriter, r *http.Request) {
@@ -581,93 +637,52 @@ func (s *Server) createSSHKey(w http.ResponseWriter, r *http.Request) {
 	fp := fingerprint(req.PublicKey)
 	switch {
 	case req.Name == "":
-		writeError(w, http.StatusUnprocessableEntity, "invalid_input", "name is required")
+		sshKeyKind.reject(w, "name is required")
 		return
 	case fp == "":
-		writeError(w, http.StatusUnprocessableEntity, "invalid_input", "invalid public key")
+		sshKeyKind.reject(w, "invalid public key")
 		return
 	}
-	var labels map[string]string
-	if req.Labels != nil {
-		labels = *req.Labels
-	}
-	if err := validLabels(labels); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+	labels, ok := sshKeyKind.labels(w, req.Labels)
+	if !ok || !nameFree(s, w, sshKeyKind, req.Name) {
 		return
 	}
 	for _, k := range s.keys {
-		if k.name == req.Name {
-			writeError(w, http.StatusConflict, "uniqueness_error", "SSH key with the same name already exists")
-			return
-		}
 		if k.fingerprint == fp {
 			writeError(w, http.StatusConflict, "uniqueness_error", "SSH key with the same fingerprint already exists")
 			return
 		}
 	}
-	k := &sshKey{id: s.id(), name: req.Name, publicKey: req.PublicKey, fingerprint: fp, labels: copyLabels(labels),
+	k := &sshKey{id: s.id(), name: req.Name, publicKey: req.PublicKey, fingerprint: fp, labels: labels,
 		created: time.Now().UTC().Truncate(time.Second)}
 	s.keys[k.id] = k
 	writeJSON(w, http.StatusCreated, schema.SSHKeyCreateResponse{SSHKey: k.json()})
 }
 
 func (s *Server) getSSHKey(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := s.keys[id]
-	if k == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("SSH key with ID '%d' not found", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, schema.SSHKeyGetResponse{SSHKey: k.json()})
+	sshKeyKind.serve(s, w, r, nil, func(k *sshKey) {
+		writeJSON(w, http.StatusOK, schema.SSHKeyGetResponse{SSHKey: k.json()})
+	})
 }
 
 func (s *Server) updateSSHKey(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
 	var req schema.SSHKeyUpdateRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := s.keys[id]
-	if k == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("SSH key with ID '%d' not found", id))
-		return
-	}
-	if req.Name != "" {
-		k.name = req.Name
-	}
-	if req.Labels != nil {
-		if err := validLabels(*req.Labels); err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+	sshKeyKind.serve(s, w, r, &req, func(k *sshKey) {
+		if req.Name != "" {
+			k.name = req.Name
+		}
+		if !sshKeyKind.setLabels(w, &k.labels, req.Labels) {
 			return
 		}
-		k.labels = copyLabels(*req.Labels)
-	}
-	writeJSON(w, http.StatusOK, schema.SSHKeyUpdateResponse{SSHKey: k.json()})
+		writeJSON(w, http.StatusOK, schema.SSHKeyUpdateResponse{SSHKey: k.json()})
+	})
 }
 
 func (s *Server) deleteSSHKey(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.keys[id] == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("SSH key with ID '%d' not found", id))
-		return
-	}
-	delete(s.keys, id)
-	w.WriteHeader(http.StatusNoContent)
+	sshKeyKind.serve(s, w, r, nil, func(k *sshKey) {
+		delete(s.keys, k.id)
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // Actions.
@@ -712,25 +727,13 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_input", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Actions []schema.Action `json:"actions"`
-		Meta    pageMeta        `json:"meta"`
-	}{append([]schema.Action{}, page...), meta})
+	writeJSON(w, http.StatusOK, listPage[schema.Action]{actionKind.plural, append([]schema.Action{}, page...), meta})
 }
 
 func (s *Server) getAction(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.actions[id]
-	if a == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("action with ID '%d' not found", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: s.poll(a)})
+	actionKind.serve(s, w, r, nil, func(a *action) {
+		writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: s.poll(a)})
+	})
 }
 
 // Pricing.
