@@ -110,14 +110,20 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			toggleCommand(d, true),
 			toggleCommand(d, false),
 			hostsCommand(d),
+			secretsCommand(),
 			graphCommand(),
 			docCommand(),
 			versionCommand(),
 		},
 	}
-	for _, c := range app.Commands {
-		c.OnUsageError = onUsageError
+	var setUsage func([]*cli.Command)
+	setUsage = func(cs []*cli.Command) {
+		for _, c := range cs {
+			c.OnUsageError = onUsageError
+			setUsage(c.Subcommands)
+		}
 	}
+	setUsage(app.Commands)
 	return app
 }
 
@@ -207,6 +213,17 @@ func permuteArgs(app *cli.App, args []string) []string {
 	}
 	out = append(out, args[i])
 	i++
+	// Descend into subcommands (fleet secrets generate ...): the flags
+	// belong to the innermost one.
+	for i < len(args) && len(cmd.Subcommands) > 0 {
+		sub := findCommand(cmd.Subcommands, args[i])
+		if sub == nil {
+			break
+		}
+		cmd = sub
+		out = append(out, args[i])
+		i++
+	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		_, isBool := f.(*cli.BoolFlag)
@@ -233,4 +250,13 @@ func permuteArgs(app *cli.App, args []string) []string {
 		positional = append(positional, a)
 	}
 	return append(append(out, flags...), positional...)
+}
+
+func findCommand(cs []*cli.Command, name string) *cli.Command {
+	for _, c := range cs {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
 }

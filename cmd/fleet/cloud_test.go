@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,7 +191,7 @@ func TestCloudOrphanAndNamesake(t *testing.T) {
 	c.hz.SeedServer(hetznerfake.ServerSeed{Name: "old", Labels: map[string]string{"managed-by": "fleet", "fleet": "cloudtest", "machine": "old"}})
 	c.hz.SeedServer(hetznerfake.ServerSeed{Name: "web", Labels: map[string]string{"team": "other"}})
 	p, changes := c.plan(t, c.file)
-	if !contains(changes, "delete server old") {
+	if !slices.Contains(changes, "delete server old") {
 		t.Fatalf("the orphan should be deleted: %v", changes)
 	}
 	for _, ch := range p.Changes {
@@ -341,15 +342,6 @@ func TestPlanWithoutCredentials(t *testing.T) {
 			t.Errorf("plan without credentials should mention %q:\n%s", want, out)
 		}
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // Labels and power are changed in place, never by replacing the host.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
 )
 
@@ -84,7 +85,7 @@ func writeSummary(w io.Writer, l *loaded) {
 			perMachine++
 		}
 	}
-	fmt.Fprintf(w, "secrets:  %d shared, %d per machine (declared; generation is not implemented yet)\n", shared, perMachine)
+	fmt.Fprintf(w, "secrets:  %d shared, %d per machine%s\n", shared, perMachine, secretsState(l.fleet))
 	fmt.Fprintf(w, "graph:    %s, %s\n", count(len(l.graph.Nodes()), "node"), count(len(l.graph.Edges()), "edge"))
 }
 
@@ -132,4 +133,30 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// secretsState says what `fleet secrets check` would: missing or stale
+// files, without decrypting anything.
+func secretsState(f *model.Fleet) string {
+	if len(f.Secrets) == 0 {
+		return ""
+	}
+	rep, err := checkSecrets(&secrets.Store{Root: f.Root}, f)
+	if err != nil {
+		return "; cannot check them: " + err.Error()
+	}
+	if rep.OK() {
+		return "; all present"
+	}
+	var parts []string
+	if n := len(rep.Missing) + len(rep.NeedsPrompt); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d files missing (fleet secrets generate)", n))
+	}
+	if n := len(rep.Stale); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d stale (fleet secrets rekey)", n))
+	}
+	if n := len(rep.Foreign) + len(rep.Corrupt) + len(rep.Failed); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d damaged or changed outside fleet (fleet secrets check)", n))
+	}
+	return "; " + strings.Join(parts, ", ")
 }

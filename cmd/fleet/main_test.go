@@ -22,8 +22,14 @@ const repoRoot = "../.."
 // fleetCmd runs the CLI in-process and returns its exit code and output.
 func fleetCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return fleetCmdIn(t, "", args...)
+}
+
+// fleetCmdIn is fleetCmd with stdin.
+func fleetCmdIn(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"fleet"}, args...), strings.NewReader(""), &out, &errb)
+	code = run(context.Background(), append([]string{"fleet"}, args...), strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

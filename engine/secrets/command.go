@@ -1,0 +1,152 @@
+package secrets
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/model"
+)
+
+// command runs gen.command: argv with $out and $in replaced by two fresh
+// 0700 folders (also in the environment as out and in), the program's
+// working directory being $out. $in/<secret>/<file> hold the values of
+// the secrets it depends on. The declared outputs are read back from
+// $out; anything else the program leaves there is discarded. Both
+// folders are removed before command returns, however it returns.
+func command(ctx context.Context, g *model.Generator, in Inputs) (_ map[string][]byte, err error) {
+	argv := strParams(g, "argv")
+	outputs := strParams(g, "outputs")
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, fmt.Errorf("gen.command: argv is empty")
+	}
+	if len(outputs) == 0 {
+		return nil, fmt.Errorf("gen.command: no outputs declared")
+	}
+	name := argv[0]
+	base := in.TempDir
+	if base == "" {
+		base = tempBase()
+	}
+	outDir, err := os.MkdirTemp(base, "fleet-secret-out-")
+	if err != nil {
+		return nil, fmt.Errorf("gen.command: %v", err)
+	}
+	defer os.RemoveAll(outDir)
+	inDir, err := os.MkdirTemp(base, "fleet-secret-in-")
+	if err != nil {
+		return nil, fmt.Errorf("gen.command: %v", err)
+	}
+	defer os.RemoveAll(inDir)
+	for _, d := range []string{outDir, inDir} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, fmt.Errorf("gen.command: %v", err)
+		}
+	}
+	for secret, files := range in.Deps {
+		if !plainName(secret) {
+			return nil, fmt.Errorf("gen.command: dependency name %q is not a plain name", secret)
+		}
+		dir := filepath.Join(inDir, secret)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("gen.command: %v", err)
+		}
+		for file, data := range files {
+			if !plainName(file) {
+				return nil, fmt.Errorf("gen.command: dependency file name %q is not a plain name", file)
+			}
+			if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
+				return nil, fmt.Errorf("gen.command: writing $in/%s/%s: %v", secret, file, err)
+			}
+		}
+	}
+
+	subst := strings.NewReplacer("${out}", outDir, "$out", outDir, "${in}", inDir, "$in", inDir)
+	args := make([]string, len(argv))
+	for i, a := range argv {
+		args[i] = subst.Replace(a)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir = outDir
+	cmd.Env = append(os.Environ(), "out="+outDir, "in="+inDir)
+	w := in.Stderr
+	if w == nil {
+		w = io.Discard
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	// A grandchild holding the output pipe open must not keep us (and
+	// the plaintext folders) waiting forever.
+	cmd.WaitDelay = 2 * time.Second
+	ownProcessGroup(cmd)
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("gen.command %s: %w", name, ctx.Err())
+		}
+		return nil, fmt.Errorf("gen.command %s failed: %v", name, err)
+	}
+
+	if commandHook != nil {
+		commandHook(outDir, inDir)
+	}
+	out := map[string][]byte{}
+	defer func() {
+		if err != nil {
+			for _, v := range out {
+				wipe(v)
+			}
+		}
+	}()
+	var missing []string
+	for _, o := range outputs {
+		p := filepath.Join(outDir, o)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			missing = append(missing, o)
+			continue
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("gen.command %s: $out/%s is not a regular file", name, o)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("gen.command %s: reading $out/%s: %v", name, o, err)
+		}
+		out[o] = data
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("gen.command %s did not write %s into $out", name, quoteList(missing))
+	}
+	return out, nil
+}
+
+// commandHook, when set (by tests), runs after the program, with its
+// folders still there: a test panics in it to see them removed anyway.
+var commandHook func(outDir, inDir string)
+
+// tempBase is where plaintext folders go: the per-user runtime folder (a
+// tmpfs on systemd machines) when there is one.
+func tempBase() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return d
+		}
+	}
+	return os.TempDir()
+}
+
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\\x00")
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}
