@@ -101,6 +101,9 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err := checkName("machine", name, machineNameRE, "it must match ^[a-z0-9-]+$ (it becomes the host name)"); err != nil {
 		return nil, err
 	}
+	if name == "shared" {
+		return nil, fmt.Errorf(`machine name "shared" is reserved: secrets/shared/ holds the secrets machines share`)
+	}
 	class, err := checkSystem(system)
 	if err != nil {
 		return nil, fmt.Errorf("machine %s: %w", name, err)
