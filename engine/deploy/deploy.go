@@ -1,0 +1,61 @@
+// Package deploy turns machines into running systems: it builds each
+// machine's configuration from the generated flake tree, copies the
+// closure to the machine, sets the system profile, activates it and runs
+// health checks, rolling back when they fail.
+//
+// A deploy is a set of Steps, each one action on one machine (install,
+// build, copy, profile, activate, check), with dependencies between them.
+// The executor (exec.go) walks them with bounded parallelism: a step
+// starts only when every step it needs succeeded; when one fails, the
+// steps that need it are skipped and the other machines carry on.
+//
+// Every command runs through a Runner: OpenSSH and nix as subprocesses,
+// so the user's ssh config, agent, ProxyJump and NIX_SSHOPTS keep
+// working, and tests substitute the programs (a real sshd on 127.0.0.1
+// whose nix, nix-env and switch-to-configuration are stubs).
+package deploy
+
+import (
+	"context"
+	"io"
+)
+
+// IO is where a command's streams go.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Runner runs programs here or on a machine.
+type Runner interface {
+	// Local runs argv on this machine.
+	Local(ctx context.Context, argv []string, stdio IO) error
+	// Remote runs argv on target ("user@host" or "user@host:port") over
+	// ssh, as one shell-quoted command line.
+	Remote(ctx context.Context, target string, argv []string, stdio IO) error
+}
+
+// Goal is what activation does, as switch-to-configuration names it.
+type Goal string
+
+const (
+	Switch      Goal = "switch"
+	Boot        Goal = "boot"
+	Test        Goal = "test"
+	DryActivate Goal = "dry-activate"
+)
+
+// Step is one action of one machine.
+type Step struct {
+	// ID is unique in a deploy: "<machine>/<action>".
+	ID      string
+	Machine string
+	Action  string // install, build, copy, profile, activate, check, rollback
+	// Needs are the IDs of the steps that must succeed first.
+	Needs []string
+	// Commands describe what the step runs, for --dry-run and logs.
+	Commands []string
+	// Run does the step. out receives its output (the machine's log).
+	Run func(ctx context.Context, out io.Writer) error
+}
