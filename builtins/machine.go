@@ -20,7 +20,7 @@ authorized ssh_keys, login shell as a nixpkgs attribute name). home lists featur
 whose home-manager modules the user gets on every machine they are on. age is the
 user's age recipient, used when the user is one of the fleet's admins.`}},
 		{Fn: builtinMachine, Doc: Doc{Name: "machine", Group: "declarations",
-			Signature: `machine(name, system, tags = [], features = [], users = [], target = "", host = None, host_key = None, nixos = {}, darwin = {}, home = {})`,
+			Signature: `machine(name, system, tags = [], features = [], users = [], target = "", host = None, host_key = None, checks = [], rollback = False, nixos = {}, darwin = {}, home = {})`,
 			Text: `Declares a machine. system is a Nix platform double: *-linux machines are NixOS,
 *-darwin machines nix-darwin. name must match ^[a-z0-9-]+$ (it is the host name).
 
@@ -29,7 +29,9 @@ values. target is the ssh destination for deploys (default root@ the host's publ
 address). host is hetzner.server(...) or gcp.instance(...) for cloud machines.
 host_key is the machine's ssh-ed25519 host public key, or a secret declared with
 generate = gen.ssh_keypair() for this machine, generated before its first install: the
-machine decrypts its secrets with it.
+machine decrypts its secrets with it. checks (check.command, check.http, check.tcp) must
+pass after each deploy; with rollback = True a machine whose checks fail, or that stops
+answering, within the confirm timeout is switched back to its previous generation.
 nixos or darwin (matching the class) is the machine's own configuration, written like
 a feature's; home is home-manager configuration for every user on the machine.`}},
 	}
@@ -92,9 +94,12 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	users := refList{kind: "user"}
 	host := valueOf[*HostValue]{want: "hetzner.server(...) or gcp.instance(...)"}
 	var hostKey hostKeyArg
+	var checks checkList
+	var rollback bool
 	var nixos, darwin, home config
 	if err := unpack(b.Name(), args, kwargs, "name", &name, "system", &system, "tags?", &tags,
 		"features?", &features, "users?", &users, "target?", &target, "host??", &host, "host_key??", &hostKey,
+		"checks?", &checks, "rollback?", &rollback,
 		"nixos?", &nixos, "darwin?", &darwin, "home?", &home); err != nil {
 		return nil, err
 	}
@@ -134,6 +139,7 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	m := &model.Machine{Name: name, System: system, Class: class, Tags: tagSet, Features: features.names,
 		Users: users.names, Target: target, HostKey: hostKey.key, HostKeySecret: hostKey.secret,
+		Checks: checks, Rollback: rollback,
 		NixOS: nonEmpty(nixos.attrs), Darwin: nonEmpty(darwin.attrs),
 		Home: nonEmpty(home.attrs), Pos: callerPos(thread)}
 	var hostAttr starlark.Value = starlark.None

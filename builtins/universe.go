@@ -29,7 +29,7 @@ type Builtin struct {
 func all() []Builtin {
 	var out []Builtin
 	for _, g := range [][]Builtin{fleetGroup(), featureGroup(), machineGroup(), overlayGroup(),
-		nixGroup(), hostGroup(), secretGroup()} {
+		nixGroup(), hostGroup(), secretGroup(), checkGroup()} {
 		out = append(out, g...)
 	}
 	return out
@@ -44,7 +44,7 @@ func Docs(extra ...Doc) []Doc {
 		docs = append(docs, b.Doc)
 	}
 	docs = append(docs, extra...)
-	order := map[string]int{"declarations": 0, "files": 1, "overlay": 2, "nix": 3, "hosts": 4, "secrets": 5}
+	order := map[string]int{"declarations": 0, "files": 1, "overlay": 2, "nix": 3, "hosts": 4, "secrets": 5, "deploy": 6}
 	sort.SliceStable(docs, func(i, j int) bool {
 		if order[docs[i].Group] != order[docs[j].Group] {
 			return order[docs[i].Group] < order[docs[j].Group]

@@ -271,10 +271,15 @@ type Machine struct {
 	HostKey       string `json:"host_key,omitempty"`
 	HostKeySecret string `json:"host_key_secret,omitempty"`
 	Host          *Host  `json:"host,omitempty"`
-	NixOS         *Attrs `json:"nixos,omitempty"`
-	Darwin        *Attrs `json:"darwin,omitempty"`
-	Home          *Attrs `json:"home,omitempty"`
-	Pos           Pos    `json:"pos"`
+	// Checks must pass after activation; with Rollback, a machine whose
+	// checks do not pass (or that stops answering) within the confirm
+	// timeout is switched back to its previous generation.
+	Checks   []Check `json:"checks,omitempty"`
+	Rollback bool    `json:"rollback,omitempty"`
+	NixOS    *Attrs  `json:"nixos,omitempty"`
+	Darwin   *Attrs  `json:"darwin,omitempty"`
+	Home     *Attrs  `json:"home,omitempty"`
+	Pos      Pos     `json:"pos"`
 }
 
 // Config returns the machine's own configuration for its class.
@@ -293,6 +298,17 @@ func (m *Machine) HasTag(tag string) bool {
 		}
 	}
 	return false
+}
+
+// Check is a health check run after activation. Command runs on the
+// machine (exit 0 passes); HTTP is fetched from where fleet runs and must
+// answer Status; TCP must accept a connection.
+type Check struct {
+	Kind    string `json:"kind"` // command, http, tcp
+	Command string `json:"command,omitempty"`
+	URL     string `json:"url,omitempty"`
+	Status  int    `json:"status,omitempty"`
+	Address string `json:"address,omitempty"`
 }
 
 // Provider names a cloud provider.
