@@ -111,6 +111,8 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			toggleCommand(d, false),
 			hostsCommand(d),
 			secretsCommand(),
+			deployCommand(),
+			execCommand(),
 			graphCommand(),
 			docCommand(),
 			versionCommand(),

@@ -233,8 +233,8 @@ func loadFile(c *cli.Context, args []string) (*loaded, error) {
 	return loadPath(c, args[0])
 }
 
-// isTerminal reports whether r is an interactive terminal.
-func isTerminal(r io.Reader) bool {
+// isTerminal reports whether r (a reader or a writer) is an interactive terminal.
+func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	if !ok {
 		return false

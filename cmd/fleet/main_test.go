@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleet-nix/fleet/engine/deploy/sshtest"
 	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
@@ -231,5 +232,72 @@ func TestOverlaysOldestFirst(t *testing.T) {
 		if strings.HasPrefix(l, "package") || strings.HasPrefix(l, "flake") {
 			t.Errorf("only patches, fallbacks and overrides are workarounds: %s", l)
 		}
+	}
+}
+
+// TestDeployDryRun prints the reference fleet's commands without network,
+// credentials or any program run (nix is not even looked for).
+func TestDeployDryRun(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // nothing to run, so nothing can run
+	code, out, stderr := fleetCmd(t, "deploy", filepath.Join(repoRoot, "fleet.star"), "--dry-run", "--out", t.TempDir())
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"cinnabar:", "nix build --no-link --print-out-paths", "#nixosConfigurations.cinnabar.config.system.build.toplevel",
+		"nix copy --to ssh-ng://root@cinnabar.zt", "nix-env -p /nix/var/nix/profiles/system --set",
+		"switch-to-configuration switch", "#darwinConfigurations.stibnite.system", "sudo -H -- /nix/store/",
+		"on failure: ssh root@cinnabar.zt",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDeploySelection(t *testing.T) {
+	file := filepath.Join(repoRoot, "fleet.star")
+	code, out, stderr := fleetCmd(t, "deploy", file, "--dry-run", "--on", "@cloud", "--exclude", "galena", "--goal", "boot", "--out", t.TempDir())
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var machines []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasSuffix(line, ":") && !strings.HasPrefix(line, " ") {
+			machines = append(machines, strings.TrimSuffix(line, ":"))
+		}
+	}
+	if strings.Join(machines, ",") != "cinnabar,electrum,scheelite" || !strings.Contains(out, "switch-to-configuration boot") {
+		t.Fatalf("--on @cloud --exclude galena --goal boot:\n%s", out)
+	}
+	if code, _, stderr := fleetCmd(t, "deploy", file, "--dry-run", "--goal", "reboot", "--out", t.TempDir()); code != exitError || !strings.Contains(stderr, "use switch, boot, test or dry-activate") {
+		t.Fatalf("bad goal: exit %d %s", code, stderr)
+	}
+}
+
+// TestExec runs a command on two machines through a real sshd, with each
+// line of output prefixed by its machine.
+func TestExec(t *testing.T) {
+	srv := sshtest.Start(t)
+	t.Setenv("FLEET_SSH_OPTS", strings.Join(srv.ClientOptions(), " "))
+	dir := t.TempDir()
+	src := fmt.Sprintf(`fleet(name = "x")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+machine("a", system = "x86_64-linux", target = %q)
+machine("b", system = "x86_64-linux", target = %q)
+`, srv.Target(), srv.Target())
+	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644)
+	code, out, stderr := fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--", "echo", "hello world;", "$HOME")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	for _, m := range []string{"a", "b"} {
+		if !strings.Contains(out, m+": hello world; $HOME\n") {
+			t.Errorf("no prefixed, literally passed output for %s:\n%s", m, out)
+		}
+	}
+	code, _, stderr = fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--on", "a", "--", "sh", "-c", "exit 4")
+	if code != exitError || !strings.Contains(stderr, "failed") {
+		t.Fatalf("a failing command: exit %d %s", code, stderr)
 	}
 }

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/deploy"
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/outdir"
+	"github.com/fleet-nix/fleet/engine/secrets"
+	"github.com/urfave/cli/v2"
+)
+
+func deployCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deploy",
+		Usage:     "build, copy and activate machines, in parallel, with health checks and rollback",
+		ArgsUsage: "FILE",
+		Description: `Writes the Nix tree, then per machine: checks its secrets are in place, builds its
+system, copies the closure (nix copy over ssh-ng), sets the system profile (switch,
+boot), activates it (switch-to-configuration through systemd-run, or nix-darwin's
+activate) and runs its checks; machines with rollback = True whose checks fail are
+switched back. Machines deploy in parallel (--parallel); one failing does not stop the
+others. --dry-run prints the exact commands and runs nothing.`,
+		Flags: append(evalFlags(), outFlag(),
+			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
+			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
+			&cli.StringFlag{Name: "goal", Value: "switch", Usage: "switch, boot, test or dry-activate"},
+			&cli.IntFlag{Name: "parallel", Value: 10, Usage: "steps in flight at once"},
+			&cli.StringFlag{Name: "build-on", Value: "local", Usage: "local or target"},
+			&cli.DurationFlag{Name: "confirm-timeout", Value: 30 * time.Second, Usage: "how long checks may take to pass"},
+			&cli.BoolFlag{Name: "fail-fast", Usage: "start nothing new after the first failure"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands per machine and run none"},
+			&cli.BoolFlag{Name: "json", Usage: "print a stream of JSON events (one per line) instead of progress"},
+		),
+		Action: func(c *cli.Context) error {
+			goal := deploy.Goal(c.String("goal"))
+			if buildOn := c.String("build-on"); buildOn != "local" && buildOn != "target" {
+				return usagef("deploy: --build-on %q: use local or target", buildOn)
+			}
+			l, files, err := loadTree(c)
+			if err != nil {
+				return err
+			}
+			machines, err := selectMachines(l.fleet, c.StringSlice("on"), c.StringSlice("exclude"))
+			if err != nil {
+				return err
+			}
+			tree := outDir(c, l)
+			if abs, err := filepath.Abs(tree); err == nil {
+				tree = abs
+			}
+			opts := deploy.Options{Tree: tree, Goal: goal, BuildOn: c.String("build-on"), ConfirmTimeout: c.Duration("confirm-timeout"),
+				Secrets: secretsReady(l.fleet)}
+			steps, err := deploy.Steps(l.fleet, machines, opts)
+			if err != nil {
+				return err
+			}
+			if c.Bool("dry-run") {
+				writeDryRun(c.App.Writer, steps)
+				return nil
+			}
+			return runDeploy(c, l, files, tree, machines, opts)
+		},
+	}
+}
+
+// selectMachines applies --on and --exclude.
+func selectMachines(f *model.Fleet, on, exclude []string) ([]*model.Machine, error) {
+	parse := func(flag string, xs []string) ([]model.Selector, error) {
+		var out []model.Selector
+		for _, x := range xs {
+			s := model.Selector(x)
+			if err := s.Validate(); err != nil {
+				return nil, usageError{flag + ": " + err.Error()}
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	ons, err := parse("--on", on)
+	if err != nil {
+		return nil, err
+	}
+	if len(ons) == 0 {
+		ons = []model.Selector{"all"}
+	}
+	excl, err := parse("--exclude", exclude)
+	if err != nil {
+		return nil, err
+	}
+	var out []*model.Machine
+	for _, m := range f.Select(ons...) {
+		if !slices.ContainsFunc(excl, func(s model.Selector) bool { return s.Match(m) }) {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no machine selected (--on %s, --exclude %s)", strings.Join(on, ","), strings.Join(exclude, ","))
+	}
+	return out, nil
+}
+
+// writeDryRun prints each machine's steps and the commands they run.
+func writeDryRun(w io.Writer, steps []deploy.Step) {
+	machine := ""
+	for _, s := range steps {
+		if s.Machine != machine {
+			machine = s.Machine
+			fmt.Fprintf(w, "%s:\n", machine)
+		}
+		for i, cmd := range s.Commands {
+			label := s.Action
+			if i > 0 {
+				label = ""
+			}
+			fmt.Fprintf(w, "  %-9s %s\n", label, cmd)
+		}
+	}
+}
+
+// secretsReady makes the deploy's secrets step: a machine's secret files
+// must all exist and be encrypted to the current recipients.
+func secretsReady(f *model.Fleet) func(m *model.Machine) error {
+	st := &secrets.Store{Root: f.Root}
+	rep, err := checkSecrets(st, f)
+	return func(m *model.Machine) error {
+		if err != nil {
+			return err
+		}
+		var bad []string
+		for _, group := range [][]secrets.FileState{rep.Missing, rep.NeedsPrompt, rep.Stale, rep.Corrupt} {
+			for _, x := range group {
+				if x.Owner == m.Name || x.Owner == secrets.SharedOwner && slices.Contains(f.Secret(x.Secret).Machines, m.Name) {
+					bad = append(bad, x.Path)
+				}
+			}
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("secrets not ready (run fleet secrets generate / rekey): %s", strings.Join(bad, ", "))
+		}
+		return nil
+	}
+}
+
+// runDeploy writes the tree and executes the steps.
+func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, machines []*model.Machine, opts deploy.Options) error {
+	if err := writeTree(c.App.Writer, tree, files); err != nil {
+		return err
+	}
+	control, err := os.MkdirTemp("", "fleet-ssh-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(control)
+	runner := newRunner(control)
+	defer runner.Close()
+	opts.Runner = runner
+	steps, err := deploy.Steps(l.fleet, machines, opts)
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", time.Now().UTC().Format("20060102-150405"))
+	events, done := deploy.Progress(c.App.Writer, isTerminal(c.App.Writer))
+	if c.Bool("json") {
+		events, done = deploy.JSONEvents(c.App.Writer), func() {}
+	}
+	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{
+		Parallel: c.Int("parallel"), FailFast: c.Bool("fail-fast"), LogDir: logDir, Events: events})
+	done()
+	if !c.Bool("json") {
+		sum.WriteTable(c.App.Writer)
+		fmt.Fprintf(c.App.Writer, "logs: %s\n", logDir)
+	}
+	if sum.Failed() {
+		return fmt.Errorf("deploy failed on some machines (see the table above)")
+	}
+	return nil
+}
+
+func execCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run a command on many machines in parallel, with output prefixed by machine",
+		ArgsUsage: "FILE -- COMMAND...",
+		Flags: append(evalFlags(),
+			&cli.StringSliceFlag{Name: "on", Usage: "machines (name, @tag, glob, all; default all); repeatable"},
+			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
+			&cli.IntFlag{Name: "parallel", Value: 10, Usage: "machines at once"},
+		),
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) < 2 {
+				return usagef("exec: give FILE -- COMMAND...")
+			}
+			file, argv := args[0], args[1:]
+			if argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return usagef("exec: no command after --")
+			}
+			l, err := loadPath(c, file)
+			if err != nil {
+				return err
+			}
+			machines, err := selectMachines(l.fleet, c.StringSlice("on"), c.StringSlice("exclude"))
+			if err != nil {
+				return err
+			}
+			control, err := os.MkdirTemp("", "fleet-ssh-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(control)
+			runner := newRunner(control)
+			defer runner.Close()
+			var mu sync.Mutex
+			var steps []deploy.Step
+			for _, m := range machines {
+				target, err := deploy.Target(l.fleet, m, nil)
+				if err != nil {
+					return err
+				}
+				out := &prefixWriter{w: c.App.Writer, prefix: m.Name + ": ", mu: &mu}
+				steps = append(steps, deploy.Step{ID: m.Name + "/exec", Machine: m.Name, Action: "exec",
+					Commands: []string{"ssh " + target + " " + deploy.ShellJoin(argv)},
+					Run: func(ctx context.Context, log io.Writer) error {
+						defer out.flush()
+						w := io.MultiWriter(out, log)
+						return runner.Remote(ctx, target, argv, deploy.IO{Stdout: w, Stderr: w})
+					}})
+			}
+			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"),
+				LogDir: filepath.Join(l.fleet.Root, ".fleet", "logs", "exec-"+time.Now().UTC().Format("20060102-150405"))})
+			if sum.Failed() {
+				sum.WriteTable(c.App.ErrWriter)
+				return fmt.Errorf("the command failed on some machines")
+			}
+			return nil
+		},
+	}
+}
+
+// prefixWriter writes whole lines, each prefixed, so that the output of
+// machines running at once does not interleave within a line.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	mu     *sync.Mutex
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		p.mu.Lock()
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
+		p.mu.Unlock()
+		p.buf = p.buf[i+1:]
+	}
+}
+
+func (p *prefixWriter) flush() {
+	if len(p.buf) > 0 {
+		p.Write([]byte("\n"))
+	}
+}
+
+// newRunner is the ssh runner of deploy and exec: the user's ssh (config,
+// agent, ProxyJump) plus FLEET_SSH_OPTS, extra ssh options separated by
+// spaces (like nix's NIX_SSHOPTS), with connections shared per host
+// through control sockets in controlDir.
+func newRunner(controlDir string) *deploy.SSHRunner {
+	return &deploy.SSHRunner{ControlDir: controlDir, Options: strings.Fields(os.Getenv("FLEET_SSH_OPTS"))}
+}

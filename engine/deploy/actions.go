@@ -1,0 +1,339 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/model"
+)
+
+// Options say how to deploy.
+type Options struct {
+	// Tree is the folder of the generated flake (absolute).
+	Tree string
+	Goal Goal
+	// BuildOn is "local" (build here, copy the closure) or "target" (the
+	// machine builds its own system; nothing is copied).
+	BuildOn string
+	// Targets override machines' ssh destinations (a cloud host's address).
+	Targets map[string]string
+	Runner  Runner
+	// ConfirmTimeout bounds how long checks may take to pass (default 30s).
+	ConfirmTimeout time.Duration
+	// Install lists machines on a fresh host: nixos-anywhere installs them.
+	Install map[string]bool
+	// ExtraFiles prepares the files nixos-anywhere copies onto a fresh
+	// host (its ssh host key, so it decrypts its secrets on first boot);
+	// cleanup removes them.
+	ExtraFiles func(m *model.Machine) (dir string, cleanup func(), err error)
+	// Secrets fails when a machine's secrets are not ready (missing or
+	// stale): they must exist before activation.
+	Secrets func(m *model.Machine) error
+	// HTTP is the client of http checks (default: 10 s timeout).
+	HTTP *http.Client
+	// Profile is the system profile on the machines (default
+	// /nix/var/nix/profiles/system).
+	Profile string
+}
+
+// DefaultProfile is where NixOS and nix-darwin keep system generations.
+const DefaultProfile = "/nix/var/nix/profiles/system"
+
+// Target is where a machine is reached: machine(target = ...), an
+// override (its cloud host's public address), or root@<name>.<domain>.
+func Target(f *model.Fleet, m *model.Machine, overrides map[string]string) (string, error) {
+	if t := overrides[m.Name]; t != "" {
+		return t, nil
+	}
+	if m.Target != "" {
+		return m.Target, nil
+	}
+	if f.Domain != "" && m.Class == model.NixOS {
+		return "root@" + m.Name + "." + f.Domain, nil
+	}
+	return "", fmt.Errorf("machine %s (%s): no ssh target: set machine(target = \"root@host\")%s", m.Name, m.Pos,
+		map[bool]string{true: ", or apply its cloud host first so its address is known", false: ""}[m.Host != nil])
+}
+
+// Steps returns the deploy of machines: per machine a chain
+// secrets -> build -> copy -> profile -> activate -> check (install ->
+// check on a fresh host), each step needing the one before.
+func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, error) {
+	if opts.Goal == "" {
+		opts.Goal = Switch
+	}
+	switch opts.Goal {
+	case Switch, Boot, Test, DryActivate:
+	default:
+		return nil, fmt.Errorf("goal %q: use switch, boot, test or dry-activate", opts.Goal)
+	}
+	if opts.ConfirmTimeout <= 0 {
+		opts.ConfirmTimeout = 30 * time.Second
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if opts.Profile == "" {
+		opts.Profile = DefaultProfile
+	}
+	var steps []Step
+	for _, m := range machines {
+		target, err := Target(f, m, opts.Targets)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, machineSteps(m, target, opts)...)
+	}
+	return steps, nil
+}
+
+// machineSteps chains one machine's steps.
+func machineSteps(m *model.Machine, target string, o Options) []Step {
+	d := &machineDeploy{m: m, target: target, o: o}
+	// What --dry-run shows for the path nix build prints.
+	system := "/nix/store/HASH-" + string(m.Class) + "-system-" + m.Name
+	var steps []Step
+	add := func(action string, cmds []string, run func(context.Context, io.Writer) error) {
+		s := Step{ID: m.Name + "/" + action, Machine: m.Name, Action: action, Commands: cmds, Run: run}
+		if n := len(steps); n > 0 {
+			s.Needs = []string{steps[n-1].ID}
+		}
+		steps = append(steps, s)
+	}
+	if o.Secrets != nil {
+		add("secrets", []string{"fleet secrets check (this machine's files)"}, func(ctx context.Context, w io.Writer) error {
+			return o.Secrets(m)
+		})
+	}
+	if o.Install[m.Name] {
+		add("install", []string{ShellJoin(d.installArgv("$EXTRA_FILES"))}, d.install)
+	} else {
+		add("build", []string{d.buildCommand()}, d.build)
+		if o.BuildOn != "target" {
+			add("copy", []string{"nix copy --to ssh-ng://" + target + " " + system}, d.copy)
+		}
+		if o.Goal == Switch || o.Goal == Boot {
+			add("profile", []string{"ssh " + target + " " + ShellJoin(d.profileArgv(system))}, d.profile)
+		}
+		add("activate", []string{"ssh " + target + " " + ShellJoin(d.activateArgv(system, o.Goal))}, d.activate)
+	}
+	if len(m.Checks) > 0 && o.Goal != DryActivate {
+		var cmds []string
+		for _, c := range m.Checks {
+			cmds = append(cmds, describeCheck(c, target))
+		}
+		if m.Rollback {
+			cmds = append(cmds, "on failure: ssh "+target+" "+ShellJoin(d.rollbackArgv()))
+		}
+		add("check", cmds, d.check)
+	}
+	return steps
+}
+
+// machineDeploy is one machine's deploy: its steps share the system path.
+type machineDeploy struct {
+	m      *model.Machine
+	target string
+	o      Options
+	system string // the store path built
+}
+
+func (d *machineDeploy) attr() string {
+	if d.m.Class == model.Darwin {
+		return d.o.Tree + "#darwinConfigurations." + d.m.Name + ".system"
+	}
+	return d.o.Tree + "#nixosConfigurations." + d.m.Name + ".config.system.build.toplevel"
+}
+
+func (d *machineDeploy) buildArgv() []string {
+	argv := []string{"nix", "build", "--no-link", "--print-out-paths"}
+	if d.o.BuildOn == "target" {
+		argv = append(argv, "--eval-store", "auto", "--store", "ssh-ng://"+d.target)
+	}
+	return append(argv, d.attr())
+}
+
+func (d *machineDeploy) buildCommand() string { return ShellJoin(d.buildArgv()) }
+
+func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
+	var out bytes.Buffer
+	if err := d.o.Runner.Local(ctx, d.buildArgv(), IO{Stdout: io.MultiWriter(&out, w), Stderr: w}); err != nil {
+		return err
+	}
+	lines := strings.Fields(out.String())
+	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "/") {
+		return fmt.Errorf("nix build printed no store path")
+	}
+	d.system = lines[len(lines)-1]
+	return nil
+}
+
+func (d *machineDeploy) copy(ctx context.Context, w io.Writer) error {
+	return d.o.Runner.Local(ctx, []string{"nix", "copy", "--to", "ssh-ng://" + d.target, d.system}, IO{Stdout: w, Stderr: w})
+}
+
+// sudo prefixes a command for a target that does not log in as root
+// (nix-darwin machines are reached as their admin user).
+func (d *machineDeploy) sudo(argv []string) []string {
+	if user, _, ok := strings.Cut(d.target, "@"); ok && user != "root" {
+		return append([]string{"sudo", "-H", "--"}, argv...)
+	}
+	return argv
+}
+
+func (d *machineDeploy) profileArgv(system string) []string {
+	return d.sudo([]string{"nix-env", "-p", d.o.Profile, "--set", system})
+}
+
+func (d *machineDeploy) profile(ctx context.Context, w io.Writer) error {
+	return d.o.Runner.Remote(ctx, d.target, d.profileArgv(d.system), IO{Stdout: w, Stderr: w})
+}
+
+// activateArgv runs switch-to-configuration through systemd-run, so that
+// a dropped ssh session (the network restarting) does not kill it;
+// nix-darwin's activate script instead.
+func (d *machineDeploy) activateArgv(system string, goal Goal) []string {
+	if d.m.Class == model.Darwin {
+		return d.sudo([]string{system + "/activate"})
+	}
+	return d.sudo([]string{"systemd-run", "--wait", "--collect", "--quiet", "--service-type=exec",
+		"--unit=fleet-activate", "--", system + "/bin/switch-to-configuration", string(goal)})
+}
+
+func (d *machineDeploy) activate(ctx context.Context, w io.Writer) error {
+	return d.o.Runner.Remote(ctx, d.target, d.activateArgv(d.system, d.o.Goal), IO{Stdout: w, Stderr: w})
+}
+
+func (d *machineDeploy) installArgv(extraFiles string) []string {
+	host := d.target
+	if !strings.Contains(host, "@") {
+		host = "root@" + host
+	}
+	argv := []string{"nixos-anywhere", "--flake", d.o.Tree + "#" + d.m.Name, "--target-host", host}
+	if extraFiles != "" {
+		argv = append(argv, "--extra-files", extraFiles)
+	}
+	return argv
+}
+
+func (d *machineDeploy) install(ctx context.Context, w io.Writer) error {
+	dir := ""
+	if d.o.ExtraFiles != nil {
+		var cleanup func()
+		var err error
+		dir, cleanup, err = d.o.ExtraFiles(d.m)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+	}
+	return d.o.Runner.Local(ctx, d.installArgv(dir), IO{Stdout: w, Stderr: w})
+}
+
+// rollbackArgv switches the previous generation back.
+func (d *machineDeploy) rollbackArgv() []string {
+	p := ShellQuote(d.o.Profile)
+	script := "nix-env -p " + p + " --rollback && " + p + "/bin/switch-to-configuration switch"
+	if d.o.Goal == Test {
+		// test never set the profile: activating it again is the rollback.
+		script = p + "/bin/switch-to-configuration test"
+	}
+	if d.m.Class == model.Darwin {
+		script = "nix-env -p " + p + " --rollback && " + p + "/activate"
+	}
+	return d.sudo([]string{"sh", "-c", script})
+}
+
+func describeCheck(c model.Check, target string) string {
+	switch c.Kind {
+	case "command":
+		return "ssh " + target + " sh -c " + ShellQuote(c.Command)
+	case "http":
+		return fmt.Sprintf("GET %s (want %d)", c.URL, c.Status)
+	}
+	return "connect " + c.Address
+}
+
+// check runs the machine's checks until all pass or the confirm timeout
+// ends; then, with rollback, switches the previous generation back.
+func (d *machineDeploy) check(ctx context.Context, w io.Writer) error {
+	deadline := time.Now().Add(d.o.ConfirmTimeout)
+	var last error
+	for {
+		last = d.runChecks(ctx, w)
+		if last == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Second, time.Until(deadline)+time.Millisecond)):
+		}
+	}
+	if !d.m.Rollback {
+		return fmt.Errorf("checks did not pass within %s: %w", d.o.ConfirmTimeout, last)
+	}
+	fmt.Fprintf(w, "checks failed (%v): rolling back\n", last)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if err := d.o.Runner.Remote(rctx, d.target, d.rollbackArgv(), IO{Stdout: w, Stderr: w}); err != nil {
+		return fmt.Errorf("checks did not pass (%v), and rolling back failed: %w", last, err)
+	}
+	return &RolledBackError{Machine: d.m.Name, Cause: last}
+}
+
+// RolledBackError: the checks failed and the previous generation runs again.
+type RolledBackError struct {
+	Machine string
+	Cause   error
+}
+
+func (e *RolledBackError) Error() string {
+	return fmt.Sprintf("checks did not pass (%v): rolled back to the previous generation", e.Cause)
+}
+
+func (d *machineDeploy) runChecks(ctx context.Context, w io.Writer) error {
+	for _, c := range d.m.Checks {
+		var err error
+		switch c.Kind {
+		case "command":
+			err = d.o.Runner.Remote(ctx, d.target, []string{"sh", "-c", c.Command}, IO{Stdout: w, Stderr: w})
+		case "http":
+			err = httpCheck(ctx, d.o.HTTP, c)
+		case "tcp":
+			var conn net.Conn
+			conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", c.Address)
+			if err == nil {
+				conn.Close()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", describeCheck(c, d.target), err)
+		}
+	}
+	return nil
+}
+
+func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != c.Status {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+package deploy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/deploy"
+	"github.com/fleet-nix/fleet/engine/deploy/sshtest"
+	"github.com/fleet-nix/fleet/engine/model"
+)
+
+// rig is a real sshd on 127.0.0.1 whose nix, nix-env, systemd-run and
+// switch-to-configuration are recording stubs, and the runner for it.
+type rig struct {
+	srv    *sshtest.Server
+	runner *deploy.SSHRunner
+	fleet  *model.Fleet
+}
+
+func newRig(t *testing.T, machines ...*model.Machine) *rig {
+	t.Helper()
+	srv := sshtest.Start(t)
+	srv.RecordDeploy()
+	r := &rig{srv: srv, fleet: &model.Fleet{Name: "t", Machines: machines}}
+	r.runner = &deploy.SSHRunner{Options: srv.ClientOptions(), ControlDir: srv.ControlDir(), Env: srv.Env()}
+	t.Cleanup(r.runner.Close)
+	for _, m := range machines {
+		m.Target = srv.Target()
+	}
+	// nix build prints the machine's fake system (from the attribute).
+	var cases strings.Builder
+	for _, m := range machines {
+		fmt.Fprintf(&cases, "*.%s.*) echo %s ;;\n", m.Name, srv.StorePath(m.Name))
+	}
+	srv.RecordScript("nix", `if [ "$1" = build ]; then for a; do case "$a" in
+`+cases.String()+`esac; done; fi
+`)
+	return r
+}
+
+func (r *rig) deploy(t *testing.T, ctx context.Context, o deploy.Options, machines ...*model.Machine) *deploy.Summary {
+	t.Helper()
+	o.Runner, o.Tree = r.runner, "/tree"
+	if o.ConfirmTimeout == 0 {
+		o.ConfirmTimeout = 2 * time.Second
+	}
+	if len(machines) == 0 {
+		machines = r.fleet.Machines
+	}
+	steps, err := deploy.Steps(r.fleet, machines, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return deploy.Execute(ctx, steps, deploy.ExecOptions{Parallel: 4, LogDir: t.TempDir()})
+}
+
+func nixos(name string) *model.Machine {
+	return &model.Machine{Name: name, System: "x86_64-linux", Class: model.NixOS}
+}
+
+// calls renders a stub's calls as command lines, paths relative to the
+// fake store so they read like the issue's commands.
+func (r *rig) calls(name string) []string {
+	var out []string
+	for _, c := range r.srv.Calls(name) {
+		out = append(out, strings.Join(c[1:], " "))
+	}
+	return out
+}
+
+// TestGoalsNixOS checks the exact command sequence of each goal.
+func TestGoalsNixOS(t *testing.T) {
+	for _, tc := range []struct {
+		goal    deploy.Goal
+		profile bool
+	}{
+		{deploy.Switch, true}, {deploy.Boot, true}, {deploy.Test, false}, {deploy.DryActivate, false},
+	} {
+		t.Run(string(tc.goal), func(t *testing.T) {
+			web := nixos("web")
+			r := newRig(t, web)
+			sum := r.deploy(t, context.Background(), deploy.Options{Goal: tc.goal})
+			if sum.Failed() {
+				t.Fatalf("deploy failed: %+v", sum.Machines)
+			}
+			system := r.srv.StorePath("web")
+			nix := r.calls("nix")
+			want := []string{
+				"build --no-link --print-out-paths /tree#nixosConfigurations.web.config.system.build.toplevel",
+				"copy --to ssh-ng://" + r.srv.Target() + " " + system,
+			}
+			if strings.Join(nix, "\n") != strings.Join(want, "\n") {
+				t.Errorf("nix calls:\n%s\nwant\n%s", strings.Join(nix, "\n"), strings.Join(want, "\n"))
+			}
+			env := r.calls("nix-env")
+			if tc.profile && (len(env) != 1 || env[0] != "-p /nix/var/nix/profiles/system --set "+system) {
+				t.Errorf("nix-env: %q", env)
+			}
+			if !tc.profile && len(env) != 0 {
+				t.Errorf("goal %s must not set the profile: %q", tc.goal, env)
+			}
+			stc := r.srv.Calls("switch-to-configuration")
+			if len(stc) != 1 || stc[0][0] != system+"/bin/switch-to-configuration" || stc[0][1] != string(tc.goal) {
+				t.Errorf("switch-to-configuration: %q", stc)
+			}
+			if sr := r.calls("systemd-run"); len(sr) != 1 || !strings.Contains(sr[0], "--wait") {
+				t.Errorf("activation must go through systemd-run --wait: %q", sr)
+			}
+		})
+	}
+}
+
+func TestDarwin(t *testing.T) {
+	mac := &model.Machine{Name: "mac", System: "aarch64-darwin", Class: model.Darwin}
+	r := newRig(t, mac)
+	sum := r.deploy(t, context.Background(), deploy.Options{})
+	if sum.Failed() {
+		t.Fatalf("deploy failed: %+v", sum.Machines)
+	}
+	system := r.srv.StorePath("mac")
+	if nix := r.calls("nix"); len(nix) != 2 || nix[0] != "build --no-link --print-out-paths /tree#darwinConfigurations.mac.system" {
+		t.Errorf("nix: %q", nix)
+	}
+	if env := r.calls("nix-env"); len(env) != 1 || env[0] != "-p /nix/var/nix/profiles/system --set "+system {
+		t.Errorf("nix-env: %q", env)
+	}
+	act := r.srv.Calls("activate")
+	if len(act) != 1 || act[0][0] != system+"/activate" {
+		t.Errorf("activate: %q", act)
+	}
+	if len(r.srv.Calls("switch-to-configuration")) != 0 {
+		t.Error("nix-darwin has no switch-to-configuration")
+	}
+}
+
+// Secrets come before everything: a machine whose secrets are not ready
+// is not built, let alone activated.
+func TestSecretsBeforeActivation(t *testing.T) {
+	a, b := nixos("a"), nixos("b")
+	r := newRig(t, a, b)
+	sum := r.deploy(t, context.Background(), deploy.Options{Secrets: func(m *model.Machine) error {
+		if m.Name == "a" {
+			return errors.New("secrets/a/host-key/key.age is missing")
+		}
+		return nil
+	}})
+	res := map[string]deploy.MachineResult{}
+	for _, m := range sum.Machines {
+		res[m.Machine] = m
+	}
+	if res["a"].Outcome != deploy.OutcomeFailed || res["a"].FailedStep != "a/secrets" || res["b"].Outcome != deploy.OutcomeOK {
+		t.Fatalf("outcomes: %+v", sum.Machines)
+	}
+	for _, c := range r.calls("nix") {
+		if strings.Contains(c, ".a.") || strings.Contains(c, "-a ") {
+			t.Errorf("a was built without its secrets: %s", c)
+		}
+	}
+}
+
+func TestFailingCheckRollsBack(t *testing.T) {
+	web := nixos("web")
+	web.Checks = []model.Check{{Kind: "command", Command: "exit 3"}}
+	web.Rollback = true
+	r := newRig(t, web)
+	// The profile's current generation is the previous system (nix-env is
+	// a stub, so it stays there after --rollback).
+	profile := t.TempDir() + "/system"
+	previous := r.srv.StorePath("previous")
+	if err := os.Symlink(previous, profile); err != nil {
+		t.Fatal(err)
+	}
+	sum := r.deploy(t, context.Background(), deploy.Options{ConfirmTimeout: 300 * time.Millisecond, Profile: profile})
+	m := sum.Machines[0]
+	var rb *deploy.RolledBackError
+	if m.Outcome != deploy.OutcomeRolledBack || !errors.As(m.Err, &rb) {
+		t.Fatalf("outcome %s, err %v", m.Outcome, m.Err)
+	}
+	env := r.calls("nix-env")
+	if len(env) != 2 || env[1] != "-p "+profile+" --rollback" {
+		t.Fatalf("nix-env calls: %q", env)
+	}
+	stc := r.srv.Calls("switch-to-configuration")
+	if len(stc) != 2 || !strings.HasPrefix(stc[0][0], r.srv.StorePath("web")) || stc[1][0] != profile+"/bin/switch-to-configuration" || stc[1][1] != "switch" {
+		t.Fatalf("activation then rollback: %q", stc)
+	}
+}
+
+func TestPassingCheckNoRollback(t *testing.T) {
+	web := nixos("web")
+	web.Checks = []model.Check{{Kind: "command", Command: "true"}}
+	web.Rollback = true
+	r := newRig(t, web)
+	if sum := r.deploy(t, context.Background(), deploy.Options{}); sum.Failed() {
+		t.Fatalf("%+v", sum.Machines)
+	}
+	if env := r.calls("nix-env"); len(env) != 1 {
+		t.Fatalf("a passing check must not roll back: %q", env)
+	}
+}
+
+// One machine's failed copy skips its own later steps; the others finish.
+func TestFailedCopySkipsDependents(t *testing.T) {
+	a, b, c := nixos("a"), nixos("b"), nixos("c")
+	r := newRig(t, a, b, c)
+	bad := r.srv.StorePath("b")
+	r.srv.RecordScript("nix", fmt.Sprintf(`if [ "$1" = build ]; then for x; do case "$x" in
+*.a.*) echo %s ;; *.b.*) echo %s ;; *.c.*) echo %s ;; esac; done; fi
+if [ "$1" = copy ] && [ "$4" = %s ]; then echo "copy failed" >&2; exit 1; fi
+`, r.srv.StorePath("a"), bad, r.srv.StorePath("c"), bad))
+	sum := r.deploy(t, context.Background(), deploy.Options{})
+	res := map[string]deploy.MachineResult{}
+	for _, m := range sum.Machines {
+		res[m.Machine] = m
+	}
+	if res["b"].Outcome != deploy.OutcomeFailed || res["b"].FailedStep != "b/copy" {
+		t.Errorf("b: %+v", res["b"])
+	}
+	if res["a"].Outcome != deploy.OutcomeOK || res["c"].Outcome != deploy.OutcomeOK {
+		t.Errorf("a and c should finish: %+v", sum.Machines)
+	}
+	for _, call := range r.srv.Calls("switch-to-configuration") {
+		if strings.HasPrefix(call[0], bad) {
+			t.Error("b was activated after its copy failed")
+		}
+	}
+	if !sum.Failed() {
+		t.Error("the summary must say the deploy failed")
+	}
+}
+
+// Ctrl-C: every machine is either untouched or activated, and the
+// summary says which.
+func TestCancelLeavesMachinesUntouchedOrActivated(t *testing.T) {
+	fast, slow := nixos("fast"), nixos("slow")
+	r := newRig(t, fast, slow)
+	r.srv.RecordScript("nix", fmt.Sprintf(`if [ "$1" = build ]; then for x; do case "$x" in
+*.fast.*) echo %s ;; *.slow.*) sleep 30; echo %s ;; esac; done; fi
+`, r.srv.StorePath("fast"), r.srv.StorePath("slow")))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	start := time.Now()
+	sum := r.deploy(t, ctx, deploy.Options{})
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("cancellation did not stop the slow build")
+	}
+	res := map[string]deploy.MachineResult{}
+	for _, m := range sum.Machines {
+		res[m.Machine] = m
+	}
+	if res["fast"].Outcome != deploy.OutcomeOK {
+		t.Errorf("fast: %+v", res["fast"])
+	}
+	if o := res["slow"].Outcome; o != deploy.OutcomeCancelled && o != deploy.OutcomePartial {
+		t.Errorf("slow: %+v", res["slow"])
+	}
+	for _, call := range r.srv.Calls("switch-to-configuration") {
+		if strings.Contains(call[0], "-slow") {
+			t.Error("slow was activated after Ctrl-C")
+		}
+	}
+}
+
+func TestTargets(t *testing.T) {
+	f := &model.Fleet{Name: "t", Domain: "zt"}
+	for _, tc := range []struct {
+		m    *model.Machine
+		over map[string]string
+		want string
+		err  string
+	}{
+		{&model.Machine{Name: "a", Class: model.NixOS, Target: "root@a.example"}, nil, "root@a.example", ""},
+		{&model.Machine{Name: "a", Class: model.NixOS}, nil, "root@a.zt", ""},
+		{&model.Machine{Name: "a", Class: model.NixOS}, map[string]string{"a": "root@203.0.113.7"}, "root@203.0.113.7", ""},
+		{&model.Machine{Name: "mac", Class: model.Darwin}, nil, "", "no ssh target"},
+	} {
+		got, err := deploy.Target(f, tc.m, tc.over)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Target(%s) = %q, %v", tc.m.Name, got, err)
+			}
+			continue
+		}
+		if got != tc.want || err != nil {
+			t.Errorf("Target(%s) = %q, %v; want %q", tc.m.Name, got, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package deploy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Outcome is how a machine's deploy ended.
+type Outcome string
+
+const (
+	// OutcomeOK: every step succeeded.
+	OutcomeOK Outcome = "ok"
+	// OutcomeFailed: a step failed (FailedStep, Err).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeRolledBack: the checks failed after activation and the
+	// previous generation was switched back (a RolledBackError).
+	OutcomeRolledBack Outcome = "rolled-back"
+	// OutcomeCancelled: a step was interrupted because the run was
+	// cancelled (FailedStep, Err); the steps before it succeeded.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeSkipped: a step needed a step that failed, on another
+	// machine (FailedStep names it); none of this machine's steps failed.
+	OutcomeSkipped Outcome = "skipped"
+	// OutcomePartial: some steps succeeded, the rest were not started
+	// (fail-fast or cancellation stopped the run in between).
+	OutcomePartial Outcome = "partial"
+	// OutcomeNotStarted: no step ran (fail-fast or cancellation stopped
+	// the run first).
+	OutcomeNotStarted Outcome = "not-started"
+)
+
+// Summary is what Execute did.
+type Summary struct {
+	// Err is why nothing ran: the steps are invalid (see Validate) or the
+	// log folder could not be made. Machines is empty then.
+	Err error
+	// Cancelled: the run's context was done before every step ended.
+	Cancelled bool
+	Start     time.Time
+	Duration  time.Duration
+	// Machines, sorted by name.
+	Machines []MachineResult
+}
+
+// MachineResult is one machine's deploy.
+type MachineResult struct {
+	Machine string
+	Outcome Outcome
+	// FailedStep is the ID of the step that failed or was interrupted,
+	// or for a skipped machine, of the other machine's step that failed.
+	FailedStep string
+	Err        error
+	// Duration runs from the machine's first step starting to its last
+	// step ending; zero when no step ran.
+	Duration time.Duration
+	// Steps, in the order given to Execute.
+	Steps []StepResult
+
+	start, end time.Time
+}
+
+// StepResult is how one step ended.
+type StepResult struct {
+	ID     string
+	Action string
+	// Kind is EventSucceeded, EventFailed, EventSkipped or
+	// EventNotStarted.
+	Kind EventKind
+	Err  error
+	// Interrupted: the step failed while the run was being cancelled.
+	Interrupted bool
+	// Cause is the ID of the failed step that made this one skipped.
+	Cause string
+	// Start is zero, and Duration too, when the step did not run.
+	Start    time.Time
+	Duration time.Duration
+}
+
+// Failed reports whether the deploy is anything short of every machine
+// ok: the exit status is 1 then.
+func (s *Summary) Failed() bool {
+	if s.Err != nil || s.Cancelled {
+		return true
+	}
+	for i := range s.Machines {
+		if s.Machines[i].Outcome != OutcomeOK {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteTable writes the summary as a table, one machine a row (machine,
+// outcome, duration, failing step, error), then a count of outcomes.
+// Write errors are ignored: the table goes to a terminal or a log.
+func (s *Summary) WriteTable(w io.Writer) {
+	if s.Err != nil {
+		fmt.Fprintf(w, "deploy did not start: %v\n", s.Err)
+		return
+	}
+	// Rows go through a buffer to lose the padding after the last
+	// non-empty cell.
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MACHINE\tOUTCOME\tDURATION\tSTEP\tERROR")
+	counts := map[Outcome]int{}
+	for i := range s.Machines {
+		m := &s.Machines[i]
+		counts[m.Outcome]++
+		duration := "-"
+		if m.Duration > 0 {
+			duration = formatDuration(m.Duration)
+		}
+		step := m.FailedStep
+		if rest, ok := strings.CutPrefix(step, m.Machine+"/"); ok {
+			step = rest
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Machine, m.Outcome, duration, step, errorLine(m.Err))
+	}
+	tw.Flush()
+	for line := range strings.Lines(table.String()) {
+		io.WriteString(w, strings.TrimRight(line, " \n")+"\n")
+	}
+	var parts []string
+	for _, o := range []Outcome{OutcomeOK, OutcomeFailed, OutcomeRolledBack, OutcomeCancelled, OutcomeSkipped, OutcomePartial, OutcomeNotStarted} {
+		if n := counts[o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, o))
+		}
+	}
+	machines := "machines"
+	if len(s.Machines) == 1 {
+		machines = "machine"
+	}
+	line := fmt.Sprintf("%d %s", len(s.Machines), machines)
+	if len(parts) > 0 {
+		line += ": " + strings.Join(parts, ", ")
+	}
+	if s.Cancelled {
+		line += " (cancelled)"
+	}
+	fmt.Fprintf(w, "%s in %s\n", line, formatDuration(s.Duration))
+}
+
+// errorLine is an error's first line, short enough for a table cell.
+func errorLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	s, _, more := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+	const limit = 120
+	if r := []rune(s); len(r) > limit {
+		s, more = string(r[:limit]), true
+	}
+	if more {
+		s += " …"
+	}
+	return s
+}
+
+// formatDuration is 12.3s under a minute, 2m5s above.
+func formatDuration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}

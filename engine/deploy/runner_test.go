@@ -1,0 +1,322 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/deploy/sshtest"
+)
+
+// hostileArgs are arguments a shell would mangle if quoting were wrong.
+var hostileArgs = []string{
+	"plain", "", "two words", "  padded  ", `it's`, `"double"`, `'single'`, `\`, `\'`,
+	"$HOME", "${PATH}", "$(id)", "`id`", "a;b", "a && b", "a|b", "a>b", "<in", "*", "?", "[ab]", "~root",
+	"#comment", "-n", "--", "=zsh", "!bang", "tab\there", "new\nline", "trailing\n", "ü€", "%C",
+}
+
+func TestShellJoinRoundTrip(t *testing.T) {
+	t.Parallel()
+	// The shell's split of the joined line must be argv again.
+	out, err := exec.Command("/bin/sh", "-c", "printf '%s\\0' "+ShellJoin(hostileArgs)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	if !reflect.DeepEqual(got, hostileArgs) {
+		t.Errorf("sh split ShellJoin back into\n%q\nwant\n%q", got, hostileArgs)
+	}
+	for in, want := range map[string]string{"abc": "abc", "/nix/store/x-y.z": "/nix/store/x-y.z", "": "''", "a b": "'a b'", "it's": `'it'\''s'`, "=x": "'=x'"} {
+		if got := ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestSSHDestination(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		target string
+		want   []string
+		err    string
+	}{
+		{"root@host", []string{"root@host"}, ""},
+		{"host", []string{"host"}, ""},
+		{"root@10.0.0.1:2222", []string{"-p", "2222", "root@10.0.0.1"}, ""},
+		{"admin@[2001:db8::1]:22", []string{"-p", "22", "admin@2001:db8::1"}, ""},
+		{"root@2001:db8::1", []string{"root@2001:db8::1"}, ""},
+		{"root@[::1]", []string{"root@::1"}, ""},
+		{"root@host:0", nil, "bad port"},
+		{"root@host:x", nil, "bad port"},
+		{"root@", nil, "no host"},
+		{"@host", nil, "empty user"},
+		{"-oProxyCommand=x", nil, "must not start with -"},
+		{"root@-oProxyCommand=x", nil, "must not start with -"},
+		{"root@host name", nil, "whitespace"},
+		{"root@[::1", nil, "missing ]"},
+	} {
+		got, err := sshDestination(tc.target)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err = %v, want %q", tc.target, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %q, %v; want %q", tc.target, got, err, tc.want)
+		}
+	}
+}
+
+func sshRunner(t *testing.T, srv *sshtest.Server) *SSHRunner {
+	r := &SSHRunner{Options: srv.ClientOptions(), ControlDir: srv.ControlDir()}
+	t.Cleanup(r.Close)
+	return r
+}
+
+func TestRemote(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	r := sshRunner(t, srv)
+	ctx := context.Background()
+
+	t.Run("hostile arguments arrive intact", func(t *testing.T) {
+		var out bytes.Buffer
+		argv := append([]string{"printf", `%s\0`}, hostileArgs...)
+		if err := r.Remote(ctx, srv.Target(), argv, IO{Stdout: &out}); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(strings.TrimSuffix(out.String(), "\x00"), "\x00")
+		if !reflect.DeepEqual(got, hostileArgs) {
+			t.Errorf("remote argv\n%q\nwant\n%q", got, hostileArgs)
+		}
+	})
+
+	t.Run("exit codes and stderr", func(t *testing.T) {
+		var stderr bytes.Buffer
+		argv := []string{"sh", "-c", "echo first >&2; echo 'it broke; badly' >&2; exit 7"}
+		err := r.Remote(ctx, srv.Target(), argv, IO{Stderr: &stderr})
+		var ce *CommandError
+		if !errors.As(err, &ce) || ce.ExitCode != 7 {
+			t.Fatalf("err = %v, want exit status 7", err)
+		}
+		msg := err.Error()
+		for _, want := range []string{"ssh " + srv.Target() + " sh -c ", "exit status 7", "first", "it broke; badly"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error %q lacks %q", msg, want)
+			}
+		}
+		if strings.Contains(msg, "could not reach") {
+			t.Errorf("exit 7 blamed on ssh: %q", msg)
+		}
+		if stderr.String() != "first\nit broke; badly\n" {
+			t.Errorf("stderr = %q", stderr.String())
+		}
+	})
+
+	t.Run("stdin", func(t *testing.T) {
+		var out bytes.Buffer
+		in := "line one\nline 'two' $x\n"
+		if err := r.Remote(ctx, srv.Target(), []string{"cat"}, IO{Stdin: strings.NewReader(in), Stdout: &out}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != in {
+			t.Errorf("cat echoed %q, want %q", out.String(), in)
+		}
+	})
+
+	t.Run("cancel kills the command", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(300*time.Millisecond, cancel)
+		start := time.Now()
+		err := r.Remote(ctx, srv.Target(), []string{"sleep", "60"}, IO{})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("cancel took %s", d)
+		}
+	})
+}
+
+func TestRemoteControlMaster(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	r := sshRunner(t, srv)
+	ctx := context.Background()
+	for i := range 3 {
+		if err := r.Remote(ctx, srv.Target(), []string{"true"}, IO{}); err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+	}
+	if n := srv.Logins(); n != 1 {
+		t.Errorf("3 commands made %d logins, want 1 shared connection", n)
+	}
+	sockets, _ := filepath.Glob(filepath.Join(r.ControlDir, "*"))
+	if len(sockets) != 1 {
+		t.Fatalf("control sockets: %q, want one", sockets)
+	}
+	check := func() error {
+		args := append(r.sshOptions(), "-O", "check", "-p", strconv.Itoa(srv.Port), srv.User+"@127.0.0.1")
+		return exec.Command("ssh", args...).Run()
+	}
+	if err := check(); err != nil {
+		t.Errorf("ssh -O check: %v", err)
+	}
+
+	// nix's ssh, given NIX_SSHOPTS (split at blanks, as nix does), rides
+	// the same master.
+	script := `exec ssh $NIX_SSHOPTS -p "$1" "$2" true`
+	if err := r.Local(ctx, []string{"sh", "-c", script, "sh", strconv.Itoa(srv.Port), srv.User + "@127.0.0.1"}, IO{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Logins(); n != 1 {
+		t.Errorf("ssh with NIX_SSHOPTS logged in anew (%d logins)", n)
+	}
+
+	r.Close()
+	if err := check(); err == nil {
+		t.Error("master still answers after Close")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		sockets, _ = filepath.Glob(filepath.Join(r.ControlDir, "*"))
+		if len(sockets) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("control sockets left after Close: %q", sockets)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Many commands to one host at once, before any master exists: they race
+// to become the master; the losers run without one, none fails.
+func TestRemoteConcurrentFirstUse(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	r := &SSHRunner{Options: srv.ClientOptions(), ControlDir: filepath.Join(srv.ControlDir(), "new")}
+	t.Cleanup(r.Close)
+	const n = 12
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			var out bytes.Buffer
+			err := r.Remote(context.Background(), srv.Target(), []string{"echo", strconv.Itoa(i)}, IO{Stdout: &out})
+			if err == nil && out.String() != strconv.Itoa(i)+"\n" {
+				err = errors.New("output " + strconv.Quote(out.String()))
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if err := r.Remote(context.Background(), srv.Target(), []string{"true"}, IO{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d commands at once: %d logins", n+1, srv.Logins())
+}
+
+func TestLocal(t *testing.T) {
+	t.Parallel()
+	stubs := sshtest.NewStubs(t)
+	stubs.Record("nix")
+	sys := stubs.StorePath("nixos-system-m1")
+	stubs.Output("nix", sys+"\n")
+	r := &SSHRunner{Env: stubs.Env(), Options: []string{"-o", "ConnectTimeout=3"}, ControlDir: "/tmp/cm"}
+	ctx := context.Background()
+
+	var out bytes.Buffer
+	argv := append([]string{"nix", "build"}, hostileArgs...)
+	if err := r.Local(ctx, argv, IO{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != sys+"\n" {
+		t.Errorf("stdout = %q", out.String())
+	}
+	want := append([]string{filepath.Join(stubs.StubDir, "nix")}, argv[1:]...)
+	if got := stubs.Calls("nix"); !reflect.DeepEqual(got, [][]string{want}) {
+		t.Errorf("calls = %q\nwant %q", got, [][]string{want})
+	}
+
+	stubs.Fail("nix", 4)
+	err := r.Local(ctx, []string{"nix", "copy", "--to", "ssh-ng://root@m1", sys}, IO{})
+	var ce *CommandError
+	if !errors.As(err, &ce) || ce.ExitCode != 4 || ce.Target != "" {
+		t.Fatalf("err = %#v, want a local exit 4", err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "nix copy --to ssh-ng://root@m1 "+sys+": exit status 4") ||
+		!strings.Contains(msg, "sshtest stub failing") {
+		t.Errorf("error = %q", msg)
+	}
+
+	// Programs run with the runner's NIX_SSHOPTS and Env.
+	out.Reset()
+	if err := r.Local(ctx, []string{"sh", "-c", `printf %s "$NIX_SSHOPTS"`}, IO{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "-o ConnectTimeout=3 -o BatchMode=yes -o ControlMaster=auto -o ControlPath=/tmp/cm/%C -o ControlPersist=60s"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("NIX_SSHOPTS = %q, want it to end with %q", out.String(), want)
+	}
+
+	if err := r.Local(ctx, []string{"no-such-program-fleet"}, IO{}); !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("missing program: err = %v", err)
+	}
+}
+
+func TestLocalCancelKillsProcessGroup(t *testing.T) {
+	t.Parallel()
+	r := &SSHRunner{}
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	// The background sleep holds stdout: it must die too, and Local must
+	// not wait for it.
+	var out bytes.Buffer
+	err := r.Local(ctx, []string{"sh", "-c", `sleep 60 & echo $! > "$1"; wait`, "sh", pidfile}, IO{Stdout: &out})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("cancel took %s", d)
+	}
+	data, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		// A zombie until its reaper notices: check its state.
+		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && strings.Contains(string(stat), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background sleep %d survived the cancel", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestControlDirTooLong(t *testing.T) {
+	t.Parallel()
+	r := &SSHRunner{ControlDir: "/" + strings.Repeat("d", 80)}
+	err := r.Remote(context.Background(), "root@host", []string{"true"}, IO{})
+	if err == nil || !strings.Contains(err.Error(), "too long for a Unix socket path") {
+		t.Errorf("err = %v", err)
+	}
+}

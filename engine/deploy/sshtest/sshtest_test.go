@@ -1,0 +1,208 @@
+package sshtest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/deploy"
+	"github.com/fleet-nix/fleet/engine/deploy/sshtest"
+)
+
+func runner(t *testing.T, srv *sshtest.Server) *deploy.SSHRunner {
+	r := &deploy.SSHRunner{Options: srv.ClientOptions(), ControlDir: srv.ControlDir()}
+	t.Cleanup(r.Close)
+	return r
+}
+
+func TestStubsRecordCalls(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	srv.RecordDeploy()
+	r := runner(t, srv)
+	ctx := context.Background()
+
+	// The login PATH starts with the stubs.
+	var out bytes.Buffer
+	if err := r.Remote(ctx, srv.Target(), []string{"sh", "-c", "command -v nix-env"}, deploy.IO{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(out.String()), filepath.Join(srv.StubDir, "nix-env"); got != want {
+		t.Fatalf("remote nix-env is %q, want the stub %q", got, want)
+	}
+
+	out.Reset()
+	if err := r.Remote(ctx, srv.Target(), []string{"sh", "-c", `printf '%s\n' "$HOME" "$PATH"`}, deploy.IO{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(out.String(), "\n"); lines[0] != srv.Home || !strings.HasPrefix(lines[1], srv.StubDir+":") {
+		t.Errorf("remote HOME and PATH = %q, want %s and %s first", lines, srv.Home, srv.StubDir)
+	}
+
+	sys := srv.StorePath("nixos-system-m1")
+	hostile := []string{"a b", `it's "quoted"`, "$HOME;`id`", "two\nlines", "", "\\"}
+	steps := [][]string{
+		{"nix-env", "-p", "/nix/var/nix/profiles/system", "--set", sys},
+		{"systemd-run", "--wait", "--collect", "--unit=fleet-activate", "-p", "X=1", "--", sys + "/bin/switch-to-configuration", "switch"},
+		append([]string{"systemctl", "is-system-running"}, hostile...),
+	}
+	for _, argv := range steps {
+		if err := r.Remote(ctx, srv.Target(), argv, deploy.IO{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(got [][]string, want ...[]string) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("calls:\n got %q\nwant %q", got, want)
+		}
+	}
+	stub := func(argv []string) []string {
+		return append([]string{filepath.Join(srv.StubDir, argv[0])}, argv[1:]...)
+	}
+	check(srv.Calls("nix-env"), stub(steps[0]))
+	check(srv.Calls("systemd-run"), stub(steps[1]))
+	check(srv.Calls("switch-to-configuration"), []string{sys + "/bin/switch-to-configuration", "switch"})
+	check(srv.Calls("systemctl"), stub(steps[2]))
+	check(srv.Calls("nix"))
+	check(srv.AllCalls(), stub(steps[0]), stub(steps[1]), []string{sys + "/bin/switch-to-configuration", "switch"}, stub(steps[2]))
+}
+
+func TestStubsFailAndOutput(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	srv.RecordDeploy()
+	r := runner(t, srv)
+	ctx := context.Background()
+
+	srv.Fail("nix-env", 3)
+	err := r.Remote(ctx, srv.Target(), []string{"nix-env", "--rollback"}, deploy.IO{})
+	var ce *deploy.CommandError
+	if !errors.As(err, &ce) || ce.ExitCode != 3 {
+		t.Fatalf("err = %v, want exit 3", err)
+	}
+	if !strings.Contains(err.Error(), "nix-env: sshtest stub failing with exit 3") {
+		t.Errorf("error lacks the stub's stderr: %v", err)
+	}
+	srv.Reset("nix-env")
+	if err := r.Remote(ctx, srv.Target(), []string{"nix-env", "--rollback"}, deploy.IO{}); err != nil {
+		t.Fatalf("after Reset: %v", err)
+	}
+	if n := len(srv.Calls("nix-env")); n != 2 {
+		t.Errorf("%d calls, want 2 (failing calls are recorded too)", n)
+	}
+
+	// Local stubs, the same facility: nix build prints the store path.
+	local := sshtest.NewStubs(t)
+	local.Record("nix")
+	sys := local.StorePath("nixos-system-m1")
+	local.Output("nix", sys+"\n")
+	lr := &deploy.SSHRunner{Env: local.Env()}
+	var out bytes.Buffer
+	if err := lr.Local(ctx, []string{"nix", "build", "--print-out-paths", ".#m1"}, deploy.IO{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != sys+"\n" {
+		t.Errorf("nix build printed %q, want %q", out.String(), sys+"\n")
+	}
+	if got := local.Calls("nix"); len(got) != 1 || !reflect.DeepEqual(got[0][1:], []string{"build", "--print-out-paths", ".#m1"}) {
+		t.Errorf("local nix calls = %q", got)
+	}
+}
+
+func TestStubsHangAndCancel(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	srv.RecordDeploy()
+	r := runner(t, srv)
+
+	srv.Hang("systemctl")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := r.Remote(ctx, srv.Target(), []string{"systemctl", "is-system-running", "--wait"}, deploy.IO{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("cancel took %s", d)
+	}
+	srv.Release("systemctl")
+	srv.Sleep("systemctl", 200*time.Millisecond)
+	start = time.Now()
+	if err := r.Remote(context.Background(), srv.Target(), []string{"systemctl", "is-system-running"}, deploy.IO{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("Sleep(200ms): the call took %s", d)
+	}
+}
+
+func TestStopRestart(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	r := runner(t, srv)
+	ctx := context.Background()
+	if err := r.Remote(ctx, srv.Target(), []string{"true"}, deploy.IO{}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	// The ControlMaster's connection went with the host: the next
+	// command connects anew and is refused.
+	err := r.Remote(ctx, srv.Target(), []string{"true"}, deploy.IO{})
+	var ce *deploy.CommandError
+	if !errors.As(err, &ce) || ce.ExitCode != 255 {
+		t.Fatalf("err = %v, want ssh's exit 255", err)
+	}
+	for _, want := range []string{"ssh " + srv.Target() + " true", "Connection refused", "could not reach the host"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	srv.Restart()
+	if err := r.Remote(ctx, srv.Target(), []string{"true"}, deploy.IO{}); err != nil {
+		t.Fatalf("after Restart: %v", err)
+	}
+}
+
+func TestFreeze(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	r := runner(t, srv)
+	if err := r.Remote(context.Background(), srv.Target(), []string{"true"}, deploy.IO{}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := r.Remote(ctx, srv.Target(), []string{"true"}, deploy.IO{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("frozen host: err = %v, want the deadline", err)
+	}
+	srv.Thaw()
+	if err := r.Remote(context.Background(), srv.Target(), []string{"true"}, deploy.IO{}); err != nil {
+		t.Fatalf("after Thaw: %v", err)
+	}
+}
+
+func TestServerFiles(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	for _, f := range []string{srv.ClientKey, filepath.Join(srv.Root, "ssh_host_ed25519_key")} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	if !strings.HasPrefix(srv.Target(), srv.User+"@127.0.0.1:") {
+		t.Errorf("Target() = %q", srv.Target())
+	}
+}
