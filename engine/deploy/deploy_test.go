@@ -22,7 +22,7 @@ type rig struct {
 	fleet  *model.Fleet
 }
 
-func newRig(t *testing.T, machines ...*model.Machine) *rig {
+func newRig(t testing.TB, machines ...*model.Machine) *rig {
 	t.Helper()
 	srv := sshtest.Start(t)
 	srv.RecordDeploy()

@@ -54,8 +54,9 @@ type SSHRunner struct {
 	// (NAME=value); a PATH here is also where Local finds programs.
 	Env []string
 
-	mu      sync.Mutex
-	masters map[string][]string // destination arguments of each host used, for Close
+	mu       sync.Mutex
+	masters  map[string][]string   // destination arguments of each host used, for Close
+	starting map[string]*sync.Once // the one master connection start per host
 }
 
 var _ Runner = (*SSHRunner)(nil)
@@ -115,6 +116,9 @@ func (r *SSHRunner) Remote(ctx context.Context, target string, argv []string, st
 		r.mu.Unlock()
 	}
 	ssh := r.ssh()
+	if r.ControlDir != "" {
+		r.startMaster(ssh, dest)
+	}
 	cmd := append([]string{ssh}, r.sshOptions()...)
 	cmd = append(cmd, "-T")
 	cmd = append(cmd, dest...)
@@ -125,6 +129,40 @@ func (r *SSHRunner) Remote(ctx context.Context, target string, argv []string, st
 		return &CommandError{Target: target, Argv: argv, ExitCode: -1, Err: err}
 	}
 	return r.run(ctx, target, argv, prog, cmd, env, stdio)
+}
+
+// startMaster opens the host's master connection once, before the first
+// command: without it, the commands that start at the same moment (one
+// per step of every machine on that host) would each make a connection
+// and authenticate, and only the last would be kept. It backgrounds after
+// authenticating (-f -N); if it fails, commands still connect on their
+// own (ControlMaster=auto).
+func (r *SSHRunner) startMaster(ssh string, dest []string) {
+	key := strings.Join(dest, "\x00")
+	r.mu.Lock()
+	if r.starting == nil {
+		r.starting = map[string]*sync.Once{}
+	}
+	once := r.starting[key]
+	if once == nil {
+		once = &sync.Once{}
+		r.starting[key] = once
+	}
+	r.mu.Unlock()
+	once.Do(func() {
+		args := append(append([]string{}, r.sshOptions()...), "-o", "ControlMaster=yes", "-f", "-N")
+		args = append(args, dest...)
+		env := r.env()
+		prog, err := runnerLookPath(ssh, env)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, prog, args...)
+		cmd.Env = env
+		_ = cmd.Run()
+	})
 }
 
 // Close ends the ControlMaster connections this runner opened (ssh -O
