@@ -286,3 +286,66 @@ func (p *prefixWriter) flush() {
 func newRunner(controlDir string) *deploy.SSHRunner {
 	return &deploy.SSHRunner{ControlDir: controlDir, Options: strings.Fields(os.Getenv("FLEET_SSH_OPTS"))}
 }
+
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "show, per machine, how the closure a deploy would activate differs from what runs",
+		ArgsUsage: "FILE",
+		Description: `Builds each selected machine's system, fetches the one it runs (/run/current-system)
+and prints nix store diff-closures between them, prefixed by the machine's name.`,
+		Flags: append(evalFlags(), outFlag(),
+			&cli.StringSliceFlag{Name: "on", Usage: "machines (name, @tag, glob, all; default all); repeatable"},
+			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
+			&cli.IntFlag{Name: "parallel", Value: 10, Usage: "machines at once"},
+		),
+		Action: func(c *cli.Context) error {
+			l, files, err := loadTree(c)
+			if err != nil {
+				return err
+			}
+			machines, err := selectMachines(l.fleet, c.StringSlice("on"), c.StringSlice("exclude"))
+			if err != nil {
+				return err
+			}
+			tree := outDir(c, l)
+			if abs, err := filepath.Abs(tree); err == nil {
+				tree = abs
+			}
+			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
+				return err
+			}
+			control, err := os.MkdirTemp("", "fleet-ssh-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(control)
+			runner := newRunner(control)
+			defer runner.Close()
+			var mu sync.Mutex
+			writers := map[string]*prefixWriter{}
+			out := func(machine string) io.Writer {
+				mu.Lock()
+				defer mu.Unlock()
+				if writers[machine] == nil {
+					writers[machine] = &prefixWriter{w: c.App.Writer, prefix: machine + ": ", mu: &sync.Mutex{}}
+				}
+				return writers[machine]
+			}
+			steps, err := deploy.DiffSteps(l.fleet, machines, deploy.Options{Tree: tree, Runner: runner}, out)
+			if err != nil {
+				return err
+			}
+			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"),
+				LogDir: filepath.Join(l.fleet.Root, ".fleet", "logs", "diff-"+time.Now().UTC().Format("20060102-150405"))})
+			for _, w := range writers {
+				w.flush()
+			}
+			if sum.Failed() {
+				sum.WriteTable(c.App.ErrWriter)
+				return fmt.Errorf("diff failed on some machines")
+			}
+			return nil
+		},
+	}
+}

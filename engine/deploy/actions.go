@@ -337,3 +337,45 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 	}
 	return nil
 }
+
+// DiffSteps shows, per machine, what a deploy would change: it builds the
+// new system, fetches the one the machine runs (/run/current-system) into
+// the local store, and prints nix store diff-closures between them to
+// out(machine).
+func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func(machine string) io.Writer) ([]Step, error) {
+	if opts.Profile == "" {
+		opts.Profile = DefaultProfile
+	}
+	var steps []Step
+	for _, m := range machines {
+		target, err := Target(f, m, opts.Targets)
+		if err != nil {
+			return nil, err
+		}
+		d := &machineDeploy{m: m, target: target, o: opts}
+		d.o.BuildOn = "local"
+		var current string
+		build := Step{ID: m.Name + "/build", Machine: m.Name, Action: "build", Commands: []string{d.buildCommand()}, Run: d.build}
+		fetch := Step{ID: m.Name + "/fetch", Machine: m.Name, Action: "fetch", Needs: []string{build.ID},
+			Commands: []string{"ssh " + target + " readlink -f /run/current-system", "nix copy --from ssh-ng://" + target + " CURRENT"},
+			Run: func(ctx context.Context, w io.Writer) error {
+				var b bytes.Buffer
+				if err := opts.Runner.Remote(ctx, target, []string{"readlink", "-f", "/run/current-system"}, IO{Stdout: &b, Stderr: w}); err != nil {
+					return err
+				}
+				current = strings.TrimSpace(b.String())
+				if current == "" {
+					return fmt.Errorf("%s runs no NixOS or nix-darwin system yet (/run/current-system is missing)", m.Name)
+				}
+				return opts.Runner.Local(ctx, []string{"nix", "copy", "--from", "ssh-ng://" + target, current}, IO{Stdout: w, Stderr: w})
+			}}
+		diff := Step{ID: m.Name + "/diff", Machine: m.Name, Action: "diff", Needs: []string{fetch.ID},
+			Commands: []string{"nix store diff-closures CURRENT NEW"},
+			Run: func(ctx context.Context, w io.Writer) error {
+				o := out(m.Name)
+				return opts.Runner.Local(ctx, []string{"nix", "store", "diff-closures", current, d.system}, IO{Stdout: io.MultiWriter(o, w), Stderr: w})
+			}}
+		steps = append(steps, build, fetch, diff)
+	}
+	return steps, nil
+}

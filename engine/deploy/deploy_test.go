@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -289,5 +290,42 @@ func TestTargets(t *testing.T) {
 		if got != tc.want || err != nil {
 			t.Errorf("Target(%s) = %q, %v; want %q", tc.m.Name, got, err, tc.want)
 		}
+	}
+}
+
+// TestDiff builds, fetches what runs and diffs the closures.
+func TestDiff(t *testing.T) {
+	web := nixos("web")
+	r := newRig(t, web)
+	current := r.srv.StorePath("running")
+	r.srv.Stub("readlink", "echo "+current+"\n")
+	r.srv.RecordScript("nix", fmt.Sprintf(`case "$1" in
+build) echo %s ;;
+store) echo "firefox: 120.0 → 121.0, +1.2 MiB" ;;
+esac
+`, r.srv.StorePath("web")))
+	var out strings.Builder
+	steps, err := deploy.DiffSteps(r.fleet, r.fleet.Machines, deploy.Options{Runner: r.runner, Tree: "/tree"},
+		func(string) io.Writer { return &out })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := deploy.Execute(context.Background(), steps, deploy.ExecOptions{LogDir: t.TempDir()}); sum.Failed() {
+		t.Fatalf("%+v", sum.Machines)
+	}
+	nix := r.calls("nix")
+	want := []string{
+		"build --no-link --print-out-paths /tree#nixosConfigurations.web.config.system.build.toplevel",
+		"copy --from ssh-ng://" + r.srv.Target() + " " + current,
+		"store diff-closures " + current + " " + r.srv.StorePath("web"),
+	}
+	if strings.Join(nix, "\n") != strings.Join(want, "\n") {
+		t.Errorf("nix calls:\n%s\nwant\n%s", strings.Join(nix, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(out.String(), "firefox: 120.0 → 121.0") {
+		t.Errorf("diff output: %q", out.String())
+	}
+	if len(r.srv.Calls("switch-to-configuration")) != 0 || len(r.calls("nix-env")) != 0 {
+		t.Error("diff must not activate anything")
 	}
 }
