@@ -46,17 +46,9 @@ others. --dry-run prints the exact commands and runs nothing.`,
 			if buildOn := c.String("build-on"); buildOn != "local" && buildOn != "target" {
 				return usagef("deploy: --build-on %q: use local or target", buildOn)
 			}
-			l, files, err := loadTree(c)
+			l, files, machines, tree, err := loadSelected(c)
 			if err != nil {
 				return err
-			}
-			machines, err := selectMachines(l.fleet, c.StringSlice("on"), c.StringSlice("exclude"))
-			if err != nil {
-				return err
-			}
-			tree := outDir(c, l)
-			if abs, err := filepath.Abs(tree); err == nil {
-				tree = abs
 			}
 			opts := deploy.Options{Tree: tree, Goal: goal, BuildOn: c.String("build-on"), ConfirmTimeout: c.Duration("confirm-timeout"),
 				Secrets: secretsReady(l.fleet)}
@@ -156,13 +148,11 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 	if err := writeTree(c.App.Writer, tree, files); err != nil {
 		return err
 	}
-	control, err := os.MkdirTemp("", "fleet-ssh-")
+	runner, closeRunner, err := newRunner()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(control)
-	runner := newRunner(control)
-	defer runner.Close()
+	defer closeRunner()
 	opts.Runner = runner
 	steps, err := deploy.Steps(l.fleet, machines, opts)
 	if err != nil {
@@ -216,13 +206,11 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			control, err := os.MkdirTemp("", "fleet-ssh-")
+			runner, done, err := newRunner()
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(control)
-			runner := newRunner(control)
-			defer runner.Close()
+			defer done()
 			var mu sync.Mutex
 			var steps []deploy.Step
 			for _, m := range machines {
@@ -279,12 +267,34 @@ func (p *prefixWriter) flush() {
 	}
 }
 
-// newRunner is the ssh runner of deploy and exec: the user's ssh (config,
-// agent, ProxyJump) plus FLEET_SSH_OPTS, extra ssh options separated by
-// spaces (like nix's NIX_SSHOPTS), with connections shared per host
-// through control sockets in controlDir.
-func newRunner(controlDir string) *deploy.SSHRunner {
-	return &deploy.SSHRunner{ControlDir: controlDir, Options: strings.Fields(os.Getenv("FLEET_SSH_OPTS"))}
+// newRunner is the ssh runner of deploy, exec and diff: the user's ssh
+// (config, agent, ProxyJump) plus FLEET_SSH_OPTS, extra ssh options
+// separated by spaces (like nix's NIX_SSHOPTS), with one connection per
+// host through control sockets in a private folder; done closes them.
+func newRunner() (r *deploy.SSHRunner, done func(), err error) {
+	control, err := os.MkdirTemp("", "fleet-ssh-")
+	if err != nil {
+		return nil, nil, err
+	}
+	r = &deploy.SSHRunner{ControlDir: control, Options: strings.Fields(os.Getenv("FLEET_SSH_OPTS"))}
+	return r, func() { r.Close(); os.RemoveAll(control) }, nil
+}
+
+// loadSelected is loadTree plus --on/--exclude and the tree's absolute path.
+func loadSelected(c *cli.Context) (*loaded, []outdir.File, []*model.Machine, string, error) {
+	l, files, err := loadTree(c)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	machines, err := selectMachines(l.fleet, c.StringSlice("on"), c.StringSlice("exclude"))
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	tree := outDir(c, l)
+	if abs, err := filepath.Abs(tree); err == nil {
+		tree = abs
+	}
+	return l, files, machines, tree, nil
 }
 
 func diffCommand() *cli.Command {
@@ -300,28 +310,18 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			&cli.IntFlag{Name: "parallel", Value: 10, Usage: "machines at once"},
 		),
 		Action: func(c *cli.Context) error {
-			l, files, err := loadTree(c)
+			l, files, machines, tree, err := loadSelected(c)
 			if err != nil {
 				return err
-			}
-			machines, err := selectMachines(l.fleet, c.StringSlice("on"), c.StringSlice("exclude"))
-			if err != nil {
-				return err
-			}
-			tree := outDir(c, l)
-			if abs, err := filepath.Abs(tree); err == nil {
-				tree = abs
 			}
 			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
 				return err
 			}
-			control, err := os.MkdirTemp("", "fleet-ssh-")
+			runner, done, err := newRunner()
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(control)
-			runner := newRunner(control)
-			defer runner.Close()
+			defer done()
 			var mu sync.Mutex
 			writers := map[string]*prefixWriter{}
 			out := func(machine string) io.Writer {
