@@ -22,10 +22,11 @@ import (
 // variables a user sets (HCLOUD_TOKEN, GOOGLE_APPLICATION_CREDENTIALS ...),
 // with fast polling and retries.
 type clouds struct {
-	hz   *hetznerfake.Server
-	gce  *gcpfake.Server
-	env  map[string]string
-	file string
+	hz       *hetznerfake.Server
+	gce      *gcpfake.Server
+	env      map[string]string
+	file     string
+	installs string
 }
 
 func newClouds(t *testing.T) *clouds {
@@ -45,7 +46,22 @@ func newClouds(t *testing.T) *clouds {
 		"HOME": t.TempDir(),
 	}
 	c.file = copyFleet(t, "testdata/cloud/fleet.star", nil)
+	// apply installs NixOS on the hosts it creates: a stand-in
+	// nixos-anywhere records its arguments (and reaches nothing).
+	bin := t.TempDir()
+	c.installs = filepath.Join(bin, "installs.log")
+	script := "#!/bin/sh\necho \"$*\" >> " + c.installs + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "nixos-anywhere"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return c
+}
+
+// installed returns the nixos-anywhere calls so far.
+func (c *clouds) installed() []string {
+	data, _ := os.ReadFile(c.installs)
+	return strings.Split(strings.TrimSpace(string(data)), "\n")
 }
 
 // copyFleet copies a fleet file, applying string replacements, so a test
@@ -135,6 +151,22 @@ func TestCloudFirstApplyThenNothing(t *testing.T) {
 	out := c.apply(t, "apply", c.file)
 	if !strings.Contains(out, "applied 5 of 5 changes") {
 		t.Fatalf("apply output:\n%s", out)
+	}
+	// NixOS was installed on each new host, at its new address, from
+	// the flake tree apply wrote.
+	installs := c.installed()
+	if len(installs) != 3 || !strings.Contains(out, "installing NixOS on the new hosts: db, gpu, web") {
+		t.Fatalf("installs: %q\n%s", installs, out)
+	}
+	ips := map[string]string{}
+	for _, s := range c.hz.Servers() {
+		ips[s.Name] = s.IPv4
+	}
+	for _, name := range []string{"web", "db"} {
+		want := "#" + name + " --target-host root@" + ips[name]
+		if !slices.ContainsFunc(installs, func(l string) bool { return strings.Contains(l, want) && strings.Contains(l, "--flake ") }) {
+			t.Errorf("no install of %s (%s) in %q", name, want, installs)
+		}
 	}
 	// The truth is in the clouds: a second plan and apply change nothing.
 	if _, changes := c.plan(t, c.file); len(changes) != 0 {

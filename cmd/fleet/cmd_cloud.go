@@ -5,15 +5,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/cloud/gcp"
 	"github.com/fleet-nix/fleet/engine/cloud/hetzner"
+	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
 )
 
@@ -63,6 +68,10 @@ func applyFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "apply without asking (required when stdin is not a terminal)"},
 		&cli.StringSliceFlag{Name: "on", Usage: "only change the hosts of these machines (name, @tag, glob, all); repeatable"},
 		&cli.IntFlag{Name: "parallel", Value: 10, Usage: "changes in flight at once"},
+		&cli.BoolFlag{Name: "no-install", Usage: "do not install NixOS on the hosts this apply creates"},
+		&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, EnvVars: []string{"FLEET_AGE_IDENTITY"},
+			Usage: "age identity that decrypts the new hosts' generated ssh host keys"},
+		outFlag(),
 	)
 }
 
@@ -74,7 +83,9 @@ func applyCommand(d deps) *cli.Command {
 		Description: `Makes the plan, shows it, asks for confirmation (or --yes), and carries it out:
 concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
 change does not stop the others; the summary lists what failed and the exit code is 1.
-Creation is by unique name, so running apply again after a failure or Ctrl-C converges.`,
+Creation is by unique name, so running apply again after a failure or Ctrl-C converges.
+NixOS is then installed on the hosts it created (nixos-anywhere, with the machine's
+generated ssh host key), unless --no-install.`,
 		Flags: applyFlags(),
 		Action: func(c *cli.Context) error {
 			return applyWith(c, d, c.Args().Slice(), nil)
@@ -172,6 +183,9 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 	})
 	failed := res.Failed()
 	fmt.Fprintf(w, "applied %d of %s\n", len(res.Outcomes)-len(failed), count(len(res.Outcomes), "change"))
+	// New hosts boot the provider's image: install NixOS on them, whatever
+	// else failed (the next apply retries the rest).
+	installErr := installCreated(c, l, res)
 	if len(failed) > 0 {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s failed:", count(len(failed), "change"))
@@ -179,9 +193,127 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 			fmt.Fprintf(&b, "\n  %s %s %s %s: %v", o.Change.Action, o.Change.Provider, o.Change.Resource, o.Change.Name, o.Err)
 		}
 		b.WriteString("\nrun fleet apply again to retry: what was created is found by its labels")
+		if installErr != nil {
+			b.WriteString("\n" + installErr.Error())
+		}
 		return fmt.Errorf("%s", b.String())
 	}
+	if installErr != nil {
+		return installErr
+	}
 	return unreachableErr(plan)
+}
+
+// installCreated installs NixOS (nixos-anywhere, with the machine's
+// generated ssh host key) on the hosts an apply created or replaced, at
+// their new public address.
+func installCreated(c *cli.Context, l *loaded, res *cloud.Result) error {
+	if c.Bool("no-install") {
+		return nil
+	}
+	targets := map[string]string{}
+	install := map[string]bool{}
+	var machines []*model.Machine
+	for _, o := range res.Outcomes {
+		ch := o.Change
+		if o.Err != nil || ch.Machine == "" || o.Result == nil || o.Result.IPv4 == "" ||
+			ch.Action != cloud.Create && ch.Action != cloud.Replace {
+			continue
+		}
+		if m := l.fleet.Machine(ch.Machine); m != nil && m.Class == model.NixOS {
+			targets[m.Name], install[m.Name] = "root@"+o.Result.IPv4, true
+			machines = append(machines, m)
+		}
+	}
+	if len(machines) == 0 {
+		return nil
+	}
+	sort.Slice(machines, func(i, j int) bool { return machines[i].Name < machines[j].Name })
+	w := c.App.Writer
+	names := make([]string, len(machines))
+	for i, m := range machines {
+		names[i] = m.Name
+	}
+	fmt.Fprintf(w, "installing NixOS on the new hosts: %s\n", strings.Join(names, ", "))
+	files, err := nixgen.Generate(l.fleet)
+	if err != nil {
+		return err
+	}
+	tree, err := filepath.Abs(outDir(c, l))
+	if err != nil {
+		return err
+	}
+	if err := writeTree(w, tree, files); err != nil {
+		return err
+	}
+	runner, done, err := newRunner()
+	if err != nil {
+		return err
+	}
+	defer done()
+	steps, err := deploy.Steps(l.fleet, machines, deploy.Options{Tree: tree, Goal: deploy.Switch, Targets: targets,
+		Runner: runner, Install: install, Secrets: secretsReady(l.fleet), ExtraFiles: hostKeyFiles(c, l.fleet)})
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "install-"+time.Now().UTC().Format("20060102-150405"))
+	events, finish := deploy.Progress(w, isTerminal(w))
+	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
+	finish()
+	sum.WriteTable(w)
+	if sum.Failed() {
+		return fmt.Errorf("installing the new hosts failed (logs: %s); run fleet apply again to retry", logDir)
+	}
+	return nil
+}
+
+// hostKeyFiles puts a machine's generated ssh host key where nixos-anywhere
+// copies it (--extra-files <dir>/etc/ssh/...), decrypted with the admin
+// identity into a private folder that cleanup removes. A machine without a
+// generated host key gets none (NixOS makes one on first boot).
+func hostKeyFiles(c *cli.Context, f *model.Fleet) func(m *model.Machine) (string, func(), error) {
+	return func(m *model.Machine) (string, func(), error) {
+		s := f.Secret(m.HostKeySecret)
+		if s == nil {
+			return "", func() {}, nil
+		}
+		ids, err := loadIdentities(c)
+		if err != nil {
+			return "", nil, fmt.Errorf("machine %s: its host key must be decrypted for the install: %w", m.Name, err)
+		}
+		dir, err := os.MkdirTemp("", "fleet-extra-files-")
+		if err != nil {
+			return "", nil, err
+		}
+		cleanup := func() { os.RemoveAll(dir) }
+		st := &secrets.Store{Root: f.Root}
+		sshDir := filepath.Join(dir, "etc", "ssh")
+		if err := os.MkdirAll(sshDir, 0o755); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		for _, file := range s.Files {
+			var data []byte
+			if file.Secret {
+				data, err = st.Read(secrets.FilePath(s, m.Name, file), ids)
+			} else {
+				data, err = os.ReadFile(filepath.Join(f.Root, filepath.FromSlash(secrets.FilePath(s, m.Name, file))))
+			}
+			if err != nil {
+				cleanup()
+				return "", nil, fmt.Errorf("machine %s: host key: %w", m.Name, err)
+			}
+			name, mode := "ssh_host_ed25519_key", os.FileMode(0o600)
+			if !file.Secret {
+				name, mode = "ssh_host_ed25519_key.pub", 0o644
+			}
+			if err := os.WriteFile(filepath.Join(sshDir, name), data, mode); err != nil {
+				cleanup()
+				return "", nil, err
+			}
+		}
+		return dir, cleanup, nil
+	}
 }
 
 // unreachableErr fails an apply that could not reach a provider it needed.
