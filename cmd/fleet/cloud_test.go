@@ -50,7 +50,11 @@ func newClouds(t *testing.T) *clouds {
 	// nixos-anywhere records its arguments (and reaches nothing).
 	bin := t.TempDir()
 	c.installs = filepath.Join(bin, "installs.log")
-	script := "#!/bin/sh\necho \"$*\" >> " + c.installs + "\n"
+	// With --extra-files, it also records the host key it would copy:
+	// the public half and the private half's mode.
+	script := "#!/bin/sh\necho \"$*\" >> " + c.installs + "\n" +
+		`while [ $# -gt 0 ]; do if [ "$1" = --extra-files ]; then d="$2"; ` +
+		`echo "extra $(cat "$d/etc/ssh/ssh_host_ed25519_key.pub") mode=$(stat -c %a "$d/etc/ssh/ssh_host_ed25519_key")" >> ` + c.installs + `; fi; shift; done` + "\n"
 	if err := os.WriteFile(filepath.Join(bin, "nixos-anywhere"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -426,4 +430,40 @@ func powerOff(t *testing.T, c *clouds, name string) {
 		}
 	}
 	t.Fatalf("no server %s", name)
+}
+
+// A machine with a generated host key gets it at install time, decrypted
+// with the admin identity into a private folder that is removed after.
+func TestCloudInstallWithGeneratedHostKey(t *testing.T) {
+	c := newClouds(t)
+	id := filepath.Join(t.TempDir(), "admin.txt")
+	_, out, _ := fleetCmd(t, "secrets", "keygen", "--identity", id)
+	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	file := copyFleet(t, c.file, map[string]string{
+		`fleet(name = "cloudtest", admins = ["alice"])`: `fleet(name = "cloudtest", admins = ["` + recipient + `"])
+input("agenix", url = "github:ryantm/agenix")
+hk = secret("host-key", machines = "web", generate = gen.ssh_keypair(), needed_for = "activation")`,
+		`machine("web", system = "x86_64-linux", tags = ["cloud"],`: `machine("web", system = "x86_64-linux", tags = ["cloud"], host_key = hk,`,
+	})
+	if code, out, stderr := fleetCmd(t, "secrets", "generate", file, "--identity", id); code != exitOK {
+		t.Fatalf("generate: %s%s", out, stderr)
+	}
+	pub, _ := os.ReadFile(filepath.Join(filepath.Dir(file), "secrets/web/host-key/key.pub"))
+	c.apply(t, "apply", file, "--on", "web", "--identity", id)
+	var extra string
+	for _, l := range c.installed() {
+		if strings.HasPrefix(l, "extra ") {
+			extra = l
+		}
+	}
+	if extra != "extra "+strings.TrimSpace(string(pub))+" mode=600" {
+		t.Fatalf("the install did not get web's host key: %q (installs %q)", extra, c.installed())
+	}
+	// The decrypted key does not outlive the install.
+	leftovers, _ := filepath.Glob(filepath.Join(os.TempDir(), "fleet-extra-files-*"))
+	for _, d := range leftovers {
+		if _, err := os.Stat(filepath.Join(d, "etc/ssh/ssh_host_ed25519_key")); err == nil {
+			t.Errorf("a decrypted host key was left in %s", d)
+		}
+	}
 }
