@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,20 +90,7 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$2"; printf 'public-of-%s
 	}
 	// No plaintext: the passphrase and the values set appear in no file.
 	leaks := []string{strings.TrimSpace(string(pw)), "value-of-hetzner-api-token", "value-of-gcp-service-account-json"}
-	for _, root := range []string{dir, nixOut} {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, _ := os.ReadFile(p)
-			for _, l := range leaks {
-				if strings.Contains(string(data), l) {
-					t.Errorf("%s holds a plaintext secret", p)
-				}
-			}
-			return nil
-		})
-	}
+	assertNoPlaintext(t, leaks, dir, nixOut)
 }
 
 func copyFile(src, dst string) error {

@@ -111,21 +111,30 @@ func TestSecretsCLI(t *testing.T) {
 
 	// Nothing fleet printed or wrote in plain text holds a secret value.
 	leaks := []string{pw, strings.ToUpper(pw), "s3cr3t-token-value"}
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == id {
-			return err
-		}
-		data, _ := os.ReadFile(p)
-		for _, l := range leaks {
-			if strings.Contains(string(data), l) {
-				t.Errorf("%s contains a secret value", p)
-			}
-		}
-		return nil
-	})
+	assertNoPlaintext(t, leaks, dir)
 	for _, l := range leaks {
 		if strings.Contains(printed.String(), l) {
 			t.Errorf("fleet printed a secret value outside `secrets get`")
 		}
+	}
+}
+
+// assertNoPlaintext fails for every file under roots that holds one of
+// the leaks (secret values that must only exist encrypted).
+func assertNoPlaintext(t *testing.T, leaks []string, roots ...string) {
+	t.Helper()
+	for _, root := range roots {
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, _ := os.ReadFile(p)
+			for _, l := range leaks {
+				if strings.Contains(string(data), l) {
+					t.Errorf("%s holds a plaintext secret", p)
+				}
+			}
+			return nil
+		})
 	}
 }

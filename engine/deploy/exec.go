@@ -13,6 +13,7 @@ package deploy
 // order (started before succeeded or failed, a machine's done last).
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -553,45 +554,23 @@ func stepLabel(machine, id, action string) string {
 	return id
 }
 
-// readyHeap is a min-heap of step indices.
+// readyHeap is a min-heap of step indices (container/heap): ready steps
+// start in the order they were given.
 type readyHeap []int32
 
-func (h *readyHeap) push(i int32) {
-	*h = append(*h, i)
-	s := *h
-	for k := len(s) - 1; k > 0; {
-		parent := (k - 1) / 2
-		if s[parent] <= s[k] {
-			break
-		}
-		s[parent], s[k] = s[k], s[parent]
-		k = parent
-	}
+func (h readyHeap) Len() int           { return len(h) }
+func (h readyHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h readyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *readyHeap) Push(x any)        { *h = append(*h, x.(int32)) }
+func (h *readyHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
-func (h *readyHeap) pop() int32 {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for k := 0; ; {
-		small, l, r := k, 2*k+1, 2*k+2
-		if l < len(s) && s[l] < s[small] {
-			small = l
-		}
-		if r < len(s) && s[r] < s[small] {
-			small = r
-		}
-		if small == k {
-			break
-		}
-		s[k], s[small] = s[small], s[k]
-		k = small
-	}
-	*h = s
-	return top
-}
+func (h *readyHeap) push(i int32) { heap.Push(h, i) }
+func (h *readyHeap) pop() int32   { return heap.Pop(h).(int32) }
 
 // openMachineLogs creates the run's folder and one log per machine.
 func openMachineLogs(dir string, machines []string) ([]*machineLog, error) {

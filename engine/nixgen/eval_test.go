@@ -115,6 +115,19 @@ func stubEnv(t *testing.T, f *model.Fleet, files []nixgen.File) (dir, stubs stri
 	return dir, fmt.Sprintf("(import ./stubs.nix { root = %q; pkgNames = builtins.fromJSON %q; })", dir, string(names))
 }
 
+// stubbed evaluates a fleet, generates its tree and lays it out with the
+// stubs (see stubEnv).
+func stubbed(t *testing.T, file string) (f *model.Fleet, files []nixgen.File, dir, stubs string) {
+	t.Helper()
+	f = evalFleet(t, file)
+	files, err := nixgen.Generate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, stubs = stubEnv(t, f, files)
+	return f, files, dir, stubs
+}
+
 // exprValues evaluates the fleet's raw nix.expr values against the stubs;
 // an expression that needs more than the stubs have (config.boot...) is
 // absent from the result, and the modules holding it are not compared.
@@ -227,12 +240,7 @@ func TestModulesEvaluate(t *testing.T) {
 	testtool.Require(t, "nix-instantiate", "nix-bin")
 	for name, file := range fleets(t) {
 		t.Run(name, func(t *testing.T) {
-			f := evalFleet(t, file)
-			files, err := nixgen.Generate(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir, stubs := stubEnv(t, f, files)
+			f, files, dir, stubs := stubbed(t, file)
 			x := expect{exprs: exprValues(t, dir, stubs, f)}
 			have := map[string]bool{}
 			for _, fl := range files {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/fleet-nix/fleet/engine/model"
-	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
@@ -21,12 +20,7 @@ func TestFlakeOutputs(t *testing.T) {
 	testtool.Require(t, "nix-instantiate", "nix-bin")
 	for name, file := range fleets(t) {
 		t.Run(name, func(t *testing.T) {
-			f := evalFleet(t, file)
-			files, err := nixgen.Generate(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir, stubs := stubEnv(t, f, files)
+			f, _, dir, stubs := stubbed(t, file)
 			os.WriteFile(filepath.Join(dir, "stub-nixpkgs.nix"), []byte(`{ system, overlays }: { inherit system; overlays = builtins.length overlays; }`), 0o644)
 			src := fmt.Sprintf(`let
   s = %s;

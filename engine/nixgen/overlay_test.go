@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/fleet-nix/fleet/engine/model"
-	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
@@ -22,15 +21,10 @@ func TestOverlayLayers(t *testing.T) {
 	testtool.Require(t, "nix-instantiate", "nix-bin")
 	for name, file := range fleets(t) {
 		t.Run(name, func(t *testing.T) {
-			f := evalFleet(t, file)
+			f, _, dir, stubs := stubbed(t, file)
 			if len(f.Overlays) == 0 && len(f.Channels) < 2 {
 				t.Skip("no overlay entries")
 			}
-			files, err := nixgen.Generate(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir, stubs := stubEnv(t, f, files)
 			var names []string
 			for _, o := range f.Overlays {
 				names = append(names, o.Name)

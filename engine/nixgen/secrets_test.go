@@ -16,13 +16,7 @@ func TestSecretsRules(t *testing.T) {
 	testtool.Require(t, "nix-instantiate", "nix-bin")
 	for name, file := range fleets(t) {
 		t.Run(name, func(t *testing.T) {
-			f := evalFleet(t, file)
-			files, err := nixgen.Generate(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			writeFiles(t, dir, files)
+			f, _, dir, _ := stubbed(t, file)
 			var got map[string]struct{ PublicKeys []string }
 			if err := evalNix(t, dir, "import ./secrets.nix", &got); err != nil {
 				t.Fatal(err)
