@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +28,8 @@ type clouds struct {
 	env      map[string]string
 	file     string
 	installs string
+	commands string
+	state    string
 }
 
 func newClouds(t *testing.T) *clouds {
@@ -46,20 +49,70 @@ func newClouds(t *testing.T) *clouds {
 		"HOME": t.TempDir(),
 	}
 	c.file = copyFleet(t, "testdata/cloud/fleet.star", nil)
-	// apply installs NixOS on the hosts it creates: a stand-in
-	// nixos-anywhere records its arguments (and reaches nothing).
+	// apply installs NixOS on the hosts it creates and deploys the others
+	// whose system changed. The hosts' addresses are made up, so nothing
+	// may reach them: stand-ins for nix, nixos-anywhere and ssh play the
+	// machines, keeping each host's running system in a file of state/
+	// named by its ssh destination. The system a machine's build prints
+	// is /nix/store/<version>-nixos-system-<name>, the version v1 unless
+	// state/<name>.built says otherwise (setBuilt).
 	bin := t.TempDir()
-	c.installs = filepath.Join(bin, "installs.log")
-	// With --extra-files, it also records the host key it would copy:
-	// the public half and the private half's mode.
-	script := "#!/bin/sh\necho \"$*\" >> " + c.installs + "\n" +
-		`while [ $# -gt 0 ]; do if [ "$1" = --extra-files ]; then d="$2"; ` +
-		`echo "extra $(cat "$d/etc/ssh/ssh_host_ed25519_key.pub") mode=$(stat -c %a "$d/etc/ssh/ssh_host_ed25519_key")" >> ` + c.installs + `; fi; shift; done` + "\n"
-	if err := os.WriteFile(filepath.Join(bin, "nixos-anywhere"), []byte(script), 0o755); err != nil {
+	c.state = filepath.Join(bin, "state")
+	if err := os.Mkdir(c.state, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	c.installs = filepath.Join(bin, "installs.log")
+	c.commands = filepath.Join(bin, "commands.log")
+	built := `built() { v=$(cat "` + c.state + `/$1.built" 2>/dev/null || echo v1); echo "/nix/store/$v-nixos-system-$1"; }` + "\n"
+	scripts := map[string]string{
+		// With --extra-files, it also records the host key it would copy:
+		// the public half and the private half's mode.
+		"nixos-anywhere": built + `echo "$*" >> ` + c.installs + "\n" +
+			`while [ $# -gt 0 ]; do case "$1" in` + "\n" +
+			`--extra-files) d="$2"; echo "extra $(cat "$d/etc/ssh/ssh_host_ed25519_key.pub") mode=$(stat -c %a "$d/etc/ssh/ssh_host_ed25519_key")" >> ` + c.installs + ";;\n" +
+			`--flake) name="${2##*#}";;` + "\n" +
+			`--target-host) host="$2";;` + "\n" +
+			"esac; shift; done\n" +
+			`built "$name" > "` + c.state + `/$host"` + "\n",
+		"nix": built + `echo "nix $*" >> ` + c.commands + "\n" +
+			`if [ "$1" = build ]; then for a; do :; done; a="${a#*Configurations.}"; built "${a%%.*}"; fi` + "\n",
+		// ssh: the master (-N) and its exit (-O) do nothing; a command
+		// (after --) is recorded and played on the destination's state.
+		"ssh": `while [ $# -gt 0 ] && [ "$1" != -- ]; do dest="$1"; shift; done` + "\n" +
+			`[ $# -gt 0 ] || exit 0` + "\n" +
+			`echo "ssh $dest $2" >> ` + c.commands + "\n" +
+			`f="` + c.state + `/$dest"; eval "set -- $2"` + "\n" +
+			`case "$1" in` + "\n" +
+			`readlink) [ -f "$f" ] && cat "$f";;` + "\n" +
+			`systemd-run) for a; do case "$a" in */bin/switch-to-configuration) echo "${a%/bin/switch-to-configuration}" > "$f";; esac; done;;` + "\n" +
+			"esac\n",
+	}
+	for name, script := range scripts {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return c
+}
+
+// setBuilt makes the machine's next build print a new system.
+func (c *clouds) setBuilt(t *testing.T, machine, version string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(c.state, machine+".built"), []byte(version+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// remoteCommands returns the commands run through the stand-in ssh and
+// nix, and forgets them.
+func (c *clouds) remoteCommands() []string {
+	data, _ := os.ReadFile(c.commands)
+	os.Remove(c.commands)
+	if len(data) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSpace(string(data)), "\n")
 }
 
 // installed returns the nixos-anywhere calls so far.
@@ -177,14 +230,69 @@ func TestCloudFirstApplyThenNothing(t *testing.T) {
 		t.Fatalf("plan after apply: %v", changes)
 	}
 	before := c.mutations()
+	c.remoteCommands()
 	out = c.apply(t, "apply", c.file)
-	if !strings.Contains(out, "nothing to apply") || c.mutations() != before {
+	if !strings.Contains(out, "no cloud change to apply") || c.mutations() != before {
 		t.Fatalf("second apply made %d mutating requests:\n%s", c.mutations()-before, out)
+	}
+	// Every host runs what was installed: each is asked, none is touched.
+	if !strings.Contains(out, "3 machines: 3 unchanged") {
+		t.Fatalf("second apply deployed:\n%s", out)
+	}
+	for _, cmd := range c.remoteCommands() {
+		if !strings.HasPrefix(cmd, "nix build ") && !strings.HasSuffix(cmd, " readlink -f /run/current-system") {
+			t.Errorf("second apply ran %q on an unchanged host", cmd)
+		}
 	}
 	// hosts shows what runs, where, with its address and cost.
 	code, out, stderr := c.fleet(t, "hosts", c.file)
 	if code != exitOK || !strings.Contains(out, "web") || !strings.Contains(out, "running") || !strings.Contains(out, "(enabled = False)") {
 		t.Fatalf("hosts: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// apply deploys a host whose system changed (and only it), as deploy
+// would, and the next apply finds it up to date; --no-deploy changes
+// the cloud only.
+func TestCloudApplyDeploysChangedSystems(t *testing.T) {
+	c := newClouds(t)
+	c.apply(t, "apply", c.file)
+	ips := map[string]string{}
+	for _, s := range c.hz.Servers() {
+		ips[s.Name] = s.IPv4
+	}
+	c.setBuilt(t, "web", "v2")
+	c.remoteCommands()
+	out := c.apply(t, "apply", c.file, "--no-deploy")
+	if strings.Contains(out, "deploying") || len(c.remoteCommands()) != 0 {
+		t.Fatalf("--no-deploy deployed:\n%s", out)
+	}
+	out = c.apply(t, "apply", c.file)
+	if !strings.Contains(out, "deploying where the system changed: db, gpu, web") ||
+		!regexp.MustCompile(`(?m)^web +ok `).MatchString(out) || !strings.Contains(out, "3 machines: 1 ok, 2 unchanged") {
+		t.Fatalf("apply after web changed:\n%s", out)
+	}
+	web := "root@" + ips["web"]
+	var webCmds []string
+	for _, cmd := range c.remoteCommands() {
+		if strings.Contains(cmd, "nix copy") || strings.Contains(cmd, "nix-env") || strings.Contains(cmd, "systemd-run") {
+			if !strings.Contains(cmd, web) {
+				t.Errorf("a host that did not change got %q", cmd)
+			}
+			webCmds = append(webCmds, cmd)
+		}
+	}
+	sys := "/nix/store/v2-nixos-system-web"
+	want := []string{
+		"nix copy --to ssh-ng://" + web + " " + sys,
+		"ssh " + web + " nix-env -p /nix/var/nix/profiles/system --set " + sys,
+		"ssh " + web + " systemd-run --wait --collect --quiet --service-type=exec --unit=fleet-activate -- " + sys + "/bin/switch-to-configuration switch",
+	}
+	if !slices.Equal(webCmds, want) {
+		t.Fatalf("web's deploy:\n%s\nwant\n%s", strings.Join(webCmds, "\n"), strings.Join(want, "\n"))
+	}
+	if out := c.apply(t, "apply", c.file); !strings.Contains(out, "3 machines: 3 unchanged") {
+		t.Fatalf("apply after the deploy:\n%s", out)
 	}
 }
 

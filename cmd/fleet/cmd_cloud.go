@@ -68,7 +68,7 @@ func applyFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "apply without asking (required when stdin is not a terminal)"},
 		&cli.StringSliceFlag{Name: "on", Usage: "only change the hosts of these machines (name, @tag, glob, all); repeatable"},
 		&cli.IntFlag{Name: "parallel", Value: 10, Usage: "changes in flight at once"},
-		&cli.BoolFlag{Name: "no-install", Usage: "do not install NixOS on the hosts this apply creates"},
+		&cli.BoolFlag{Name: "no-deploy", Usage: "change the cloud only: install nothing on new hosts, deploy nothing to the others"},
 		&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, EnvVars: []string{"FLEET_AGE_IDENTITY"},
 			Usage: "age identity that decrypts the new hosts' generated ssh host keys"},
 		outFlag(),
@@ -84,8 +84,10 @@ func applyCommand(d deps) *cli.Command {
 concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
 change does not stop the others; the summary lists what failed and the exit code is 1.
 Creation is by unique name, so running apply again after a failure or Ctrl-C converges.
-NixOS is then installed on the hosts it created (nixos-anywhere, with the machine's
-generated ssh host key), unless --no-install.`,
+Then, unless --no-deploy, the machines with a cloud host are brought up to date: NixOS is
+installed on the hosts it created (nixos-anywhere, with the machine's generated ssh host
+key), and every other host whose system differs from the one built now is deployed
+(as fleet deploy --only-changed; hosts already running it are left alone).`,
 		Flags: applyFlags(),
 		Action: func(c *cli.Context) error {
 			return applyWith(c, d, c.Args().Slice(), nil)
@@ -147,7 +149,10 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 		}
 	}
 	if n == 0 {
-		fmt.Fprintln(w, "nothing to apply")
+		fmt.Fprintln(w, "no cloud change to apply")
+		if err := deployHosts(c, l, plan, nil); err != nil {
+			return err
+		}
 		return unreachableErr(plan)
 	}
 	if !c.Bool("yes") {
@@ -183,9 +188,10 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 	})
 	failed := res.Failed()
 	fmt.Fprintf(w, "applied %d of %s\n", len(res.Outcomes)-len(failed), count(len(res.Outcomes), "change"))
-	// New hosts boot the provider's image: install NixOS on them, whatever
-	// else failed (the next apply retries the rest).
-	installErr := installCreated(c, l, res)
+	// New hosts boot the provider's image and the others may run an old
+	// system: bring them up to date, whatever else failed (the next apply
+	// retries the rest).
+	deployErr := deployHosts(c, l, plan, res)
 	if len(failed) > 0 {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s failed:", count(len(failed), "change"))
@@ -193,48 +199,81 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 			fmt.Fprintf(&b, "\n  %s %s %s %s: %v", o.Change.Action, o.Change.Provider, o.Change.Resource, o.Change.Name, o.Err)
 		}
 		b.WriteString("\nrun fleet apply again to retry: what was created is found by its labels")
-		if installErr != nil {
-			b.WriteString("\n" + installErr.Error())
+		if deployErr != nil {
+			b.WriteString("\n" + deployErr.Error())
 		}
 		return fmt.Errorf("%s", b.String())
 	}
-	if installErr != nil {
-		return installErr
+	if deployErr != nil {
+		return deployErr
 	}
 	return unreachableErr(plan)
 }
 
-// installCreated installs NixOS (nixos-anywhere, with the machine's
-// generated ssh host key) on the hosts an apply created or replaced, at
-// their new public address.
-func installCreated(c *cli.Context, l *loaded, res *cloud.Result) error {
-	if c.Bool("no-install") {
+// deployHosts brings the machines with cloud hosts in the plan up to
+// date after the cloud changes (res; nil when there were none): NixOS is
+// installed (nixos-anywhere, with the machine's generated ssh host key)
+// on the hosts created or replaced, at their new public address, and
+// every other running host is deployed when the system built differs
+// from the one it runs. Hosts deleted, switched off, failed or on an
+// unreachable cloud are left alone.
+func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result) error {
+	if c.Bool("no-deploy") {
 		return nil
+	}
+	created := map[string]*cloud.Outcome{}
+	if res != nil {
+		for i := range res.Outcomes {
+			o := &res.Outcomes[i]
+			if o.Change.Machine != "" && (o.Change.Action == cloud.Create || o.Change.Action == cloud.Replace) {
+				created[o.Change.Machine] = o
+			}
+		}
 	}
 	targets := map[string]string{}
 	install := map[string]bool{}
+	var fresh, update []string
 	var machines []*model.Machine
-	for _, o := range res.Outcomes {
-		ch := o.Change
-		if o.Err != nil || ch.Machine == "" || o.Result == nil || o.Result.IPv4 == "" ||
-			ch.Action != cloud.Create && ch.Action != cloud.Replace {
+	for _, ch := range plan.Changes {
+		m := l.fleet.Machine(ch.Machine)
+		if m == nil || m.Class != model.NixOS || ch.Want == nil || ch.Want.Spec["power"] == "off" {
 			continue
 		}
-		if m := l.fleet.Machine(ch.Machine); m != nil && m.Class == model.NixOS {
+		switch ch.Action {
+		case cloud.Create, cloud.Replace:
+			o := created[m.Name]
+			if ch.Refused != "" || o == nil || o.Err != nil || o.Result == nil || o.Result.IPv4 == "" {
+				continue
+			}
 			targets[m.Name], install[m.Name] = "root@"+o.Result.IPv4, true
-			machines = append(machines, m)
+			fresh = append(fresh, m.Name)
+		case cloud.NoOp, cloud.Update:
+			if _, err := deploy.Target(l.fleet, m, nil); err != nil {
+				if ch.Have == nil || ch.Have.IPv4 == "" {
+					fmt.Fprintf(c.App.Writer, "not deploying %s: %v\n", m.Name, err)
+					continue
+				}
+				targets[m.Name] = "root@" + ch.Have.IPv4
+			}
+			update = append(update, m.Name)
+		default:
+			continue
 		}
+		machines = append(machines, m)
 	}
 	if len(machines) == 0 {
 		return nil
 	}
 	sort.Slice(machines, func(i, j int) bool { return machines[i].Name < machines[j].Name })
+	sort.Strings(fresh)
+	sort.Strings(update)
 	w := c.App.Writer
-	names := make([]string, len(machines))
-	for i, m := range machines {
-		names[i] = m.Name
+	if len(fresh) > 0 {
+		fmt.Fprintf(w, "installing NixOS on the new hosts: %s\n", strings.Join(fresh, ", "))
 	}
-	fmt.Fprintf(w, "installing NixOS on the new hosts: %s\n", strings.Join(names, ", "))
+	if len(update) > 0 {
+		fmt.Fprintf(w, "deploying where the system changed: %s\n", strings.Join(update, ", "))
+	}
 	files, err := nixgen.Generate(l.fleet)
 	if err != nil {
 		return err
@@ -252,17 +291,17 @@ func installCreated(c *cli.Context, l *loaded, res *cloud.Result) error {
 	}
 	defer done()
 	steps, err := deploy.Steps(l.fleet, machines, deploy.Options{Tree: tree, Goal: deploy.Switch, Targets: targets,
-		Runner: runner, Install: install, Secrets: secretsReady(l.fleet), ExtraFiles: hostKeyFiles(c, l.fleet)})
+		Runner: runner, Install: install, OnlyChanged: true, Secrets: secretsReady(l.fleet), ExtraFiles: hostKeyFiles(c, l.fleet)})
 	if err != nil {
 		return err
 	}
-	logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "install-"+time.Now().UTC().Format("20060102-150405"))
+	logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "apply-"+time.Now().UTC().Format("20060102-150405"))
 	events, finish := deploy.Progress(w, isTerminal(w))
 	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
 	finish()
 	sum.WriteTable(w)
 	if sum.Failed() {
-		return fmt.Errorf("installing the new hosts failed (logs: %s); run fleet apply again to retry", logDir)
+		return fmt.Errorf("deploying the hosts failed (logs: %s); run fleet apply again to retry, or fleet deploy", logDir)
 	}
 	return nil
 }

@@ -29,7 +29,8 @@ system, copies the closure (nix copy over ssh-ng), sets the system profile (swit
 boot), activates it (switch-to-configuration through systemd-run, or nix-darwin's
 activate) and runs its checks; machines with rollback = True whose checks fail are
 switched back. Machines deploy in parallel (--parallel); one failing does not stop the
-others. --dry-run prints the exact commands and runs nothing.`,
+others. --only-changed first asks each machine what it runs and leaves those already
+running the system built alone. --dry-run prints the exact commands and runs nothing.`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -38,6 +39,7 @@ others. --dry-run prints the exact commands and runs nothing.`,
 			&cli.StringFlag{Name: "build-on", Value: "local", Usage: "local or target"},
 			&cli.DurationFlag{Name: "confirm-timeout", Value: 30 * time.Second, Usage: "how long checks may take to pass"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "start nothing new after the first failure"},
+			&cli.BoolFlag{Name: "only-changed", Usage: "leave machines already running the system built alone (no copy, no activation)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands per machine and run none"},
 			&cli.BoolFlag{Name: "json", Usage: "print a stream of JSON events (one per line) instead of progress"},
 		),
@@ -51,7 +53,7 @@ others. --dry-run prints the exact commands and runs nothing.`,
 				return err
 			}
 			opts := deploy.Options{Tree: tree, Goal: goal, BuildOn: c.String("build-on"), ConfirmTimeout: c.Duration("confirm-timeout"),
-				Secrets: secretsReady(l.fleet)}
+				Secrets: secretsReady(l.fleet), OnlyChanged: c.Bool("only-changed")}
 			steps, err := deploy.Steps(l.fleet, machines, opts)
 			if err != nil {
 				return err

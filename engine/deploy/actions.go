@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,6 +41,10 @@ type Options struct {
 	// Profile is the system profile on the machines (default
 	// /nix/var/nix/profiles/system).
 	Profile string
+	// OnlyChanged adds a compare step after the build: a machine already
+	// running the system built (or, for boot, with it as its profile) is
+	// up to date, and nothing is copied or activated there.
+	OnlyChanged bool
 }
 
 // DefaultProfile is where NixOS and nix-darwin keep system generations.
@@ -115,6 +120,10 @@ func machineSteps(m *model.Machine, target string, o Options) []Step {
 		add("install", []string{ShellJoin(d.installArgv("$EXTRA_FILES"))}, d.install)
 	} else {
 		add("build", []string{d.buildCommand()}, d.build)
+		if o.OnlyChanged {
+			add("compare", []string{"ssh " + target + " " + ShellJoin(d.currentArgv()),
+				"(when it prints " + system + ", the machine is up to date: nothing more runs)"}, d.compare)
+		}
 		if o.BuildOn != "target" {
 			add("copy", []string{"nix copy --to ssh-ng://" + target + " " + system}, d.copy)
 		}
@@ -171,6 +180,37 @@ func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("nix build printed no store path")
 	}
 	d.system = lines[len(lines)-1]
+	return nil
+}
+
+// currentArgv prints the system the machine runs, or for the boot goal
+// the one it boots next.
+func (d *machineDeploy) currentArgv() []string {
+	current := "/run/current-system"
+	if d.o.Goal == Boot {
+		current = d.o.Profile
+	}
+	return []string{"readlink", "-f", current}
+}
+
+// compare ends the machine's deploy (ErrUpToDate) when it already runs
+// the system built. A machine that cannot say (no current system yet,
+// readlink failing) is deployed.
+func (d *machineDeploy) compare(ctx context.Context, w io.Writer) error {
+	var out bytes.Buffer
+	if err := d.o.Runner.Remote(ctx, d.target, d.currentArgv(), IO{Stdout: &out, Stderr: w}); err != nil {
+		var ce *CommandError
+		if errors.As(err, &ce) && ce.ExitCode > 0 && ce.ExitCode != 255 {
+			fmt.Fprintf(w, "no current system to compare with: deploying\n")
+			return nil
+		}
+		return err
+	}
+	current := strings.TrimSpace(out.String())
+	fmt.Fprintf(w, "running: %s\nbuilt:   %s\n", current, d.system)
+	if current == d.system {
+		return ErrUpToDate
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"io"
 )
 
@@ -45,6 +46,13 @@ const (
 	Test        Goal = "test"
 	DryActivate Goal = "dry-activate"
 )
+
+// ErrUpToDate is what a step returns when it finds its machine already
+// as the deploy would leave it (the system built is the one running).
+// The step counts as succeeded; the machine's steps that need it are not
+// needed and do not run (EventUnneeded), and the machine's outcome is
+// OutcomeUnchanged.
+var ErrUpToDate = errors.New("the machine is up to date")
 
 // Step is one action of one machine.
 type Step struct {

@@ -329,3 +329,56 @@ esac
 		t.Error("diff must not activate anything")
 	}
 }
+
+// TestOnlyChanged: with OnlyChanged, a machine already running the
+// system built is left alone (unchanged, nothing copied or activated);
+// one running something else, or unable to say, is deployed.
+func TestOnlyChanged(t *testing.T) {
+	web := nixos("web")
+	r := newRig(t, web)
+	r.srv.Record("readlink")
+	system := r.srv.StorePath("web")
+	activations := func() int { return len(r.srv.Calls("switch-to-configuration")) }
+
+	for _, tc := range []struct {
+		name     string
+		running  string // what readlink prints; "" fails
+		goal     deploy.Goal
+		outcome  deploy.Outcome
+		activate bool
+		current  string
+	}{
+		{"other system", "/nix/store/old-web\n", deploy.Switch, deploy.OutcomeOK, true, "/run/current-system"},
+		{"same system", system + "\n", deploy.Switch, deploy.OutcomeUnchanged, false, "/run/current-system"},
+		{"no current system", "", deploy.Switch, deploy.OutcomeOK, true, "/run/current-system"},
+		{"boot compares the profile", system + "\n", deploy.Boot, deploy.OutcomeUnchanged, false, deploy.DefaultProfile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.srv.Reset("readlink")
+			if tc.running == "" {
+				r.srv.Fail("readlink", 1)
+			} else {
+				r.srv.Output("readlink", tc.running)
+			}
+			before, calls := activations(), len(r.srv.Calls("readlink"))
+			sum := r.deploy(t, context.Background(), deploy.Options{Goal: tc.goal, OnlyChanged: true})
+			if sum.Failed() || sum.Machines[0].Outcome != tc.outcome {
+				t.Fatalf("outcome %+v, want %s", sum.Machines, tc.outcome)
+			}
+			if got := activations() > before; got != tc.activate {
+				t.Errorf("activated: %v, want %v", got, tc.activate)
+			}
+			rl := r.calls("readlink")
+			if len(rl) != calls+1 || rl[len(rl)-1] != "-f "+tc.current {
+				t.Errorf("readlink calls %q, want one more of -f %s", rl, tc.current)
+			}
+			if tc.outcome == deploy.OutcomeUnchanged {
+				for _, s := range sum.Machines[0].Steps {
+					if (s.Action == "copy" || s.Action == "profile" || s.Action == "activate") && s.Kind != deploy.EventUnneeded {
+						t.Errorf("step %s: %s, want not needed", s.ID, s.Kind)
+					}
+				}
+			}
+		})
+	}
+}

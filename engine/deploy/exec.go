@@ -397,15 +397,15 @@ func (r *execRun) finish(d execDone) {
 	}
 	res := &r.steps[d.i]
 	res.Duration = d.end.Sub(res.Start)
+	if errors.Is(d.err, ErrUpToDate) {
+		res.UpToDate = true
+		r.final(d.i, EventSucceeded, d.end)
+		r.unneedDependents(d.i)
+		return
+	}
 	if d.err == nil {
 		r.final(d.i, EventSucceeded, d.end)
-		for _, j := range r.g.dependents[d.i] {
-			if r.state[j] == statePending {
-				if r.left[j]--; r.left[j] == 0 {
-					r.ready.push(j)
-				}
-			}
-		}
+		r.release(d.i)
 		return
 	}
 	res.Err = d.err
@@ -414,6 +414,51 @@ func (r *execRun) finish(d execDone) {
 	r.skipDependents(d.i)
 	if r.opts.FailFast {
 		r.stop(false)
+	}
+}
+
+// release counts step i, which succeeded or is not needed, as done for
+// the steps that need it, and makes ready those it was the last need of.
+func (r *execRun) release(i int32) {
+	for _, j := range r.g.dependents[i] {
+		if r.state[j] == statePending {
+			if r.left[j]--; r.left[j] == 0 {
+				r.ready.push(j)
+			}
+		}
+	}
+}
+
+// unneedDependents ends, without running them, the pending steps of the
+// same machine that need step i (directly or not), which found the
+// machine up to date. Steps of other machines that need them are
+// released as if they had succeeded: the machine is as they expect.
+func (r *execRun) unneedDependents(upToDate int32) {
+	m := r.g.machineOf[upToDate]
+	cause := r.g.steps[upToDate].ID
+	stack := []int32{upToDate}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, j := range r.g.dependents[i] {
+			if r.state[j] != statePending {
+				continue
+			}
+			if r.g.machineOf[j] != m {
+				if r.left[j]--; r.left[j] == 0 {
+					r.ready.push(j)
+				}
+				continue
+			}
+			r.steps[j].Cause = cause
+			now := time.Now()
+			if log := r.logs[m]; log != nil {
+				s := &r.g.steps[j]
+				log.line(now, stepLabel(s.Machine, s.ID, s.Action), "not needed: "+cause+" found the machine up to date")
+			}
+			r.final(j, EventUnneeded, now)
+			stack = append(stack, j)
+		}
 	}
 }
 
@@ -487,13 +532,14 @@ func (r *execRun) final(i int32, kind EventKind, now time.Time) {
 func (r *execRun) conclude(mr *MachineResult, steps []int32) {
 	mr.Steps = make([]StepResult, len(steps))
 	var failed, interrupted, skipped *StepResult
-	succeeded := 0
+	succeeded, upToDate := 0, false
 	for k, i := range steps {
 		mr.Steps[k] = r.steps[i]
 		s := &mr.Steps[k]
 		switch s.Kind {
-		case EventSucceeded:
+		case EventSucceeded, EventUnneeded:
 			succeeded++
+			upToDate = upToDate || s.UpToDate
 		case EventFailed:
 			if s.Interrupted {
 				if interrupted == nil {
@@ -520,6 +566,8 @@ func (r *execRun) conclude(mr *MachineResult, steps []int32) {
 		}
 	case interrupted != nil:
 		mr.Outcome, mr.FailedStep, mr.Err = OutcomeCancelled, interrupted.ID, interrupted.Err
+	case succeeded == len(steps) && upToDate:
+		mr.Outcome = OutcomeUnchanged
 	case succeeded == len(steps):
 		mr.Outcome = OutcomeOK
 	case skipped != nil:

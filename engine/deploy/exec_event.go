@@ -19,6 +19,9 @@ const (
 	EventFailed    EventKind = "failed"
 	// EventSkipped: a step it needs failed (Event.Cause).
 	EventSkipped EventKind = "skipped"
+	// EventUnneeded: a step of the same machine it needs found the
+	// machine already up to date (ErrUpToDate, Event.Cause names it).
+	EventUnneeded EventKind = "not-needed"
 	// EventNotStarted: fail-fast or cancellation stopped the run first.
 	EventNotStarted EventKind = "not-started"
 	// EventDone: every step of the machine has ended. Outcome, Err and

@@ -15,6 +15,9 @@ type Outcome string
 const (
 	// OutcomeOK: every step succeeded.
 	OutcomeOK Outcome = "ok"
+	// OutcomeUnchanged: a step found the machine already running what
+	// the deploy would activate (ErrUpToDate); the rest were not needed.
+	OutcomeUnchanged Outcome = "unchanged"
 	// OutcomeFailed: a step failed (FailedStep, Err).
 	OutcomeFailed Outcome = "failed"
 	// OutcomeRolledBack: the checks failed after activation and the
@@ -68,13 +71,17 @@ type MachineResult struct {
 type StepResult struct {
 	ID     string
 	Action string
-	// Kind is EventSucceeded, EventFailed, EventSkipped or
-	// EventNotStarted.
+	// Kind is EventSucceeded, EventFailed, EventSkipped, EventUnneeded
+	// or EventNotStarted.
 	Kind EventKind
 	Err  error
+	// UpToDate: the step succeeded by finding the machine up to date
+	// (ErrUpToDate).
+	UpToDate bool
 	// Interrupted: the step failed while the run was being cancelled.
 	Interrupted bool
-	// Cause is the ID of the failed step that made this one skipped.
+	// Cause is the ID of the failed step that made this one skipped, or
+	// of the up-to-date step that made it not needed.
 	Cause string
 	// Start is zero, and Duration too, when the step did not run.
 	Start    time.Time
@@ -88,7 +95,7 @@ func (s *Summary) Failed() bool {
 		return true
 	}
 	for i := range s.Machines {
-		if s.Machines[i].Outcome != OutcomeOK {
+		if o := s.Machines[i].Outcome; o != OutcomeOK && o != OutcomeUnchanged {
 			return true
 		}
 	}
@@ -127,7 +134,7 @@ func (s *Summary) WriteTable(w io.Writer) {
 		io.WriteString(w, strings.TrimRight(line, " \n")+"\n")
 	}
 	var parts []string
-	for _, o := range []Outcome{OutcomeOK, OutcomeFailed, OutcomeRolledBack, OutcomeCancelled, OutcomeSkipped, OutcomePartial, OutcomeNotStarted} {
+	for _, o := range []Outcome{OutcomeOK, OutcomeUnchanged, OutcomeFailed, OutcomeRolledBack, OutcomeCancelled, OutcomeSkipped, OutcomePartial, OutcomeNotStarted} {
 		if n := counts[o]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, o))
 		}

@@ -151,7 +151,7 @@ func (l *eventLog) check(steps []Step) {
 				t.Errorf("%s %s before it started", e.Step, e.Kind)
 			}
 			fallthrough
-		case EventSkipped, EventNotStarted:
+		case EventSkipped, EventNotStarted, EventUnneeded:
 			if k, ok := final[e.Step]; ok {
 				t.Errorf("%s ended twice: %s, %s", e.Step, k, e.Kind)
 			}
@@ -683,5 +683,40 @@ scheelite  cancelled    1m5s      activate       context canceled
 	s.WriteTable(&b)
 	if b.String() != want {
 		t.Errorf("WriteTable:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// A step returning ErrUpToDate succeeds: the rest of its machine is not
+// needed (and does not run), while another machine's step needing it
+// runs as if the machine had been deployed.
+func TestUpToDate(t *testing.T) {
+	tr := newTrace()
+	specs := chain("a", "build", "compare", "copy", "activate")
+	specs = with(specs, "a/compare", func(context.Context, io.Writer) error { return fmt.Errorf("compared: %w", ErrUpToDate) })
+	specs = append(specs, chain("b", "build", "activate")...)
+	specs[len(specs)-1].needs = append(specs[len(specs)-1].needs, "a/activate")
+	steps := makeSteps(tr, specs)
+	l := &eventLog{t: t}
+	sum := Execute(context.Background(), steps, ExecOptions{Parallel: 2, Events: l.record})
+	l.check(steps)
+	if sum.Failed() {
+		t.Fatalf("failed: %+v", sum.Machines)
+	}
+	if got := []Outcome{sum.Machines[0].Outcome, sum.Machines[1].Outcome}; !slices.Equal(got, []Outcome{OutcomeUnchanged, OutcomeOK}) {
+		t.Fatalf("outcomes %v", got)
+	}
+	for _, id := range []string{"a/copy", "a/activate"} {
+		if tr.ran(id) {
+			t.Errorf("%s ran", id)
+		}
+	}
+	if !tr.ran("b/activate") {
+		t.Errorf("b/activate, which needs a/activate, did not run")
+	}
+	for _, s := range sum.Machines[0].Steps {
+		if want := map[string]EventKind{"build": EventSucceeded, "compare": EventSucceeded}[s.Action]; want != "" && s.Kind != want ||
+			want == "" && (s.Kind != EventUnneeded || s.Cause != "a/compare") {
+			t.Errorf("step %s: %s (cause %q)", s.ID, s.Kind, s.Cause)
+		}
 	}
 }

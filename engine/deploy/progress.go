@@ -69,6 +69,10 @@ func progressLine(e Event) string {
 		return step + " failed " + formatDuration(e.Duration) + ": " + errorLine(e.Err)
 	case EventSkipped:
 		return step + " skipped: needs " + e.Cause + ", which failed"
+	case EventUnneeded:
+		// The machine's done line says it is unchanged; a line per step
+		// not run would only repeat it.
+		return ""
 	case EventNotStarted:
 		return step + " not started"
 	case EventDone:
@@ -81,7 +85,7 @@ func progressLine(e Event) string {
 func machineLine(e Event) string {
 	step := stepLabel(e.Machine, e.Step, "")
 	switch e.Outcome {
-	case OutcomeOK, OutcomePartial:
+	case OutcomeOK, OutcomePartial, OutcomeUnchanged:
 		return string(e.Outcome) + " " + formatDuration(e.Duration)
 	case OutcomeFailed, OutcomeRolledBack, OutcomeCancelled:
 		return fmt.Sprintf("%s at %s %s: %s", e.Outcome, step, formatDuration(e.Duration), errorLine(e.Err))
