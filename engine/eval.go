@@ -34,6 +34,16 @@ type Options struct {
 	Stderr io.Writer
 	// Stdlib replaces the embedded @stdlib tree (tests).
 	Stdlib fs.FS
+	// Deps resolves a pinned dependency: the local directory holding the
+	// files of @name (a verified cache entry or an override). Nil: every
+	// @name// load is an "unknown dependency" error.
+	Deps func(name string) (dir string, err error)
+	// Files are in-memory files by label ("tests/x.star"); they take
+	// precedence over the disk (fleet test's snippets, the REPL).
+	Files map[string][]byte
+	// Entry, if set, receives the entry file's frozen globals after it
+	// ran (the REPL puts them in scope).
+	Entry func(globals starlark.StringDict)
 }
 
 // fileOptions are the strict dialect every fleet file is compiled with.
@@ -63,6 +73,8 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 		maxSteps: opts.MaxSteps,
 		stderr:   opts.Stderr,
 		stdlib:   opts.Stdlib,
+		deps:     opts.Deps,
+		files:    opts.Files,
 		modules:  map[string]*module{},
 		included: map[string]model.Pos{},
 	}
@@ -87,8 +99,12 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 
 	entry := filepath.ToSlash(rel)
 	e.included[entry] = model.Pos{}
-	if _, err := e.exec(entry, builtins.FleetModule, nil); err != nil {
+	globals, err := e.exec(entry, builtins.FleetModule, nil)
+	if err != nil {
 		return nil, err
+	}
+	if opts.Entry != nil {
+		opts.Entry(globals)
 	}
 	f, err := e.rec.Build(entry)
 	if err != nil {
@@ -109,6 +125,8 @@ type evaluator struct {
 	maxSteps    uint64
 	stderr      io.Writer
 	stdlib      fs.FS
+	deps        func(name string) (string, error)
+	files       map[string][]byte
 	rec         *builtins.Recorder
 	predeclared starlark.StringDict
 
@@ -230,8 +248,22 @@ func (e *evaluator) read(label string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	if repo, _, ok := splitRepo(label); ok {
-		return nil, fmt.Errorf("unknown dependency %q in %s: pinned dependencies (fleet.deps) are not supported yet; copy the library into the fleet and load it by relative path", "@"+repo, label)
+	if b, ok := e.files[label]; ok {
+		return b, nil
+	}
+	if repo, rest, ok := splitRepo(label); ok {
+		if e.deps == nil {
+			return nil, fmt.Errorf("unknown dependency %q in %s: declare it in fleet.deps next to the fleet file (dep(%q, git = \"...\", ref = \"...\")) and run fleet deps lock", "@"+repo, label, repo)
+		}
+		dir, err := e.deps(repo)
+		if err != nil {
+			return nil, err
+		}
+		p, err := insidePath(dir, rest, label)
+		if err != nil {
+			return nil, err
+		}
+		return readLabelled(p, label)
 	}
 	p, err := e.localPath(label)
 	if err != nil {
@@ -262,6 +294,36 @@ func (e *evaluator) localPath(label string) (string, error) {
 		return "", fmt.Errorf("%s: a symlink leads outside the fleet root", label)
 	}
 	return real, nil
+}
+
+// insidePath maps rest (a cleaned slash path) inside the directory dir
+// of a dependency, refusing symlinks that lead out of it: a dependency's
+// files cannot reach the fleet's or another dependency's.
+func insidePath(dir, rest, label string) (string, error) {
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", label, err)
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(realDir, filepath.FromSlash(rest)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: no such file", label)
+		}
+		return "", err
+	}
+	if !strings.HasPrefix(real, realDir+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s: a symlink leads outside the dependency", label)
+	}
+	return real, nil
+}
+
+// readLabelled reads the file of a label.
+func readLabelled(p, label string) ([]byte, error) {
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such file", label)
+	}
+	return b, err
 }
 
 // load implements load(): resolve, detect cycles, evaluate once, cache.
