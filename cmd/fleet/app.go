@@ -115,6 +115,11 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			execCommand(),
 			diffCommand(),
 			graphCommand(),
+			replCommand(d),
+			depsCommand(),
+			testCommand(),
+			fmtCommand(),
+			lintCommand(),
 			docCommand(),
 			versionCommand(),
 		},
@@ -135,6 +140,8 @@ func evalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "root", Usage: "fleet root: loads and paths may not leave it (default: the directory of FILE)"},
 		&cli.Uint64Flag{Name: "max-steps", Value: engine.DefaultMaxSteps, Usage: "Starlark step budget of the whole evaluation"},
+		&cli.BoolFlag{Name: "offline", Usage: "use only pinned dependencies already in the cache; fetch nothing"},
+		&cli.StringSliceFlag{Name: "override", Usage: "use a local folder for a dependency: NAME=DIR (repeatable; for developing a library)"},
 	}
 }
 
@@ -157,10 +164,15 @@ func load(c *cli.Context) (*loaded, error) {
 
 // loadPath evaluates file with the command's evaluation flags.
 func loadPath(c *cli.Context, file string) (*loaded, error) {
+	resolve, err := depsFor(c, file)
+	if err != nil {
+		return nil, err
+	}
 	f, err := engine.Eval(c.Context, file, engine.Options{
 		Root:     c.String("root"),
 		MaxSteps: c.Uint64("max-steps"),
 		Stderr:   c.App.ErrWriter,
+		Deps:     resolve,
 	})
 	if err != nil {
 		return nil, err
