@@ -45,7 +45,15 @@ type Options struct {
 	// running the system built (or, for boot, with it as its profile) is
 	// up to date, and nothing is copied or activated there.
 	OnlyChanged bool
+	// WatchdogGrace is how long, after the confirm timeout, a NixOS
+	// machine with rollback waits for fleet's confirmation before it
+	// switches back by itself (default 30s). See watchdog.
+	WatchdogGrace time.Duration
 }
+
+// WatchdogUnit is the systemd unit of the rollback watchdog (a transient
+// timer, fleet-watchdog.timer, and its service).
+const WatchdogUnit = "fleet-watchdog"
 
 // DefaultProfile is where NixOS and nix-darwin keep system generations.
 const DefaultProfile = "/nix/var/nix/profiles/system"
@@ -86,6 +94,9 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	}
 	if opts.Profile == "" {
 		opts.Profile = DefaultProfile
+	}
+	if opts.WatchdogGrace <= 0 {
+		opts.WatchdogGrace = 30 * time.Second
 	}
 	var steps []Step
 	for _, m := range machines {
@@ -132,13 +143,24 @@ func machineSteps(m *model.Machine, target string, o Options) []Step {
 		}
 		add("activate", []string{"ssh " + target + " " + ShellJoin(d.activateArgv(system, o.Goal))}, d.activate)
 	}
-	if len(m.Checks) > 0 && o.Goal != DryActivate {
+	// With rollback on, the check step runs even without checks: the
+	// machine must answer again after activation.
+	if (len(m.Checks) > 0 || m.Rollback) && o.Goal != DryActivate && o.Goal != Boot || len(m.Checks) > 0 && o.Goal == Boot {
 		var cmds []string
+		if m.Rollback && o.Goal != Boot {
+			cmds = append(cmds, "ssh "+target+" true")
+		}
 		for _, c := range m.Checks {
 			cmds = append(cmds, describeCheck(c, target))
 		}
+		if d.watchdog() {
+			cmds = append(cmds, "on success: ssh "+target+" "+ShellJoin(d.confirmArgv()))
+		}
 		if m.Rollback {
 			cmds = append(cmds, "on failure: ssh "+target+" "+ShellJoin(d.rollbackArgv()))
+		}
+		if d.watchdog() {
+			cmds = append(cmds, fmt.Sprintf("unreachable: the machine switches back by itself %s after activation", d.watchdogDelay()))
 		}
 		add("check", cmds, d.check)
 	}
@@ -151,6 +173,31 @@ type machineDeploy struct {
 	target string
 	o      Options
 	system string // the store path built
+	// activated is when activation ended: the watchdog's delay runs
+	// from there.
+	activated time.Time
+}
+
+// watchdog reports whether activation arms a rollback watchdog on the
+// machine: a systemd timer that switches the previous generation back
+// unless fleet confirms the deploy in time. It is what makes rollback
+// work when the new system cuts the machine off (a broken network or
+// sshd): fleet cannot reach it to switch back, but the machine can. The
+// timer is armed by the activation unit itself, after
+// switch-to-configuration, so a dropped ssh session does not stop it.
+// nix-darwin has no systemd: there, rollback is fleet's alone.
+func (d *machineDeploy) watchdog() bool {
+	return d.m.Rollback && d.m.Class == model.NixOS && (d.o.Goal == Switch || d.o.Goal == Test)
+}
+
+// watchdogDelay is how long the machine waits for the confirmation.
+func (d *machineDeploy) watchdogDelay() time.Duration {
+	return d.o.ConfirmTimeout + d.o.WatchdogGrace
+}
+
+// confirmArgv disarms the watchdog after the checks passed.
+func (d *machineDeploy) confirmArgv() []string {
+	return d.sudo([]string{"systemctl", "stop", WatchdogUnit + ".timer"})
 }
 
 func (d *machineDeploy) attr() string {
@@ -242,12 +289,23 @@ func (d *machineDeploy) activateArgv(system string, goal Goal) []string {
 	if d.m.Class == model.Darwin {
 		return d.sudo([]string{system + "/activate"})
 	}
-	return d.sudo([]string{"systemd-run", "--wait", "--collect", "--quiet", "--service-type=exec",
-		"--unit=fleet-activate", "--", system + "/bin/switch-to-configuration", string(goal)})
+	stc := []string{system + "/bin/switch-to-configuration", string(goal)}
+	if d.watchdog() {
+		// Switch, then arm the watchdog whatever the switch did (a failed
+		// switch may have half-activated), keeping the switch's status.
+		arm := ShellJoin([]string{"systemd-run", "--unit=" + WatchdogUnit, "--collect", "--quiet",
+			fmt.Sprintf("--on-active=%ds", int(d.watchdogDelay().Round(time.Second)/time.Second)),
+			"--timer-property=AccuracySec=1s", "--", "sh", "-c", d.rollbackScript()})
+		stc = []string{"sh", "-c", ShellJoin(stc) + "; rc=$?; systemctl stop " + WatchdogUnit + ".timer 2>/dev/null; " + arm + "; exit $rc"}
+	}
+	return d.sudo(append([]string{"systemd-run", "--wait", "--collect", "--quiet", "--service-type=exec",
+		"--unit=fleet-activate", "--"}, stc...))
 }
 
 func (d *machineDeploy) activate(ctx context.Context, w io.Writer) error {
-	return d.o.Runner.Remote(ctx, d.target, d.activateArgv(d.system, d.o.Goal), IO{Stdout: w, Stderr: w})
+	err := d.o.Runner.Remote(ctx, d.target, d.activateArgv(d.system, d.o.Goal), IO{Stdout: w, Stderr: w})
+	d.activated = time.Now()
+	return err
 }
 
 func (d *machineDeploy) installArgv(extraFiles string) []string {
@@ -276,8 +334,18 @@ func (d *machineDeploy) install(ctx context.Context, w io.Writer) error {
 	return d.o.Runner.Local(ctx, d.installArgv(dir), IO{Stdout: w, Stderr: w})
 }
 
-// rollbackArgv switches the previous generation back.
+// rollbackArgv switches the previous generation back (disarming the
+// watchdog first, so that it does not switch back a second time).
 func (d *machineDeploy) rollbackArgv() []string {
+	script := d.rollbackScript()
+	if d.watchdog() {
+		script = "systemctl stop " + WatchdogUnit + ".timer 2>/dev/null; " + script
+	}
+	return d.sudo([]string{"sh", "-c", script})
+}
+
+// rollbackScript is the shell script that switches back.
+func (d *machineDeploy) rollbackScript() string {
 	p := ShellQuote(d.o.Profile)
 	script := "nix-env -p " + p + " --rollback && " + p + "/bin/switch-to-configuration switch"
 	if d.o.Goal == Test {
@@ -287,7 +355,7 @@ func (d *machineDeploy) rollbackArgv() []string {
 	if d.m.Class == model.Darwin {
 		script = "nix-env -p " + p + " --rollback && " + p + "/activate"
 	}
-	return d.sudo([]string{"sh", "-c", script})
+	return script
 }
 
 func describeCheck(c model.Check, target string) string {
@@ -301,14 +369,17 @@ func describeCheck(c model.Check, target string) string {
 }
 
 // check runs the machine's checks until all pass or the confirm timeout
-// ends; then, with rollback, switches the previous generation back.
+// ends. Passing, it disarms the watchdog. Failing, with rollback, it
+// switches the previous generation back over ssh; when the machine does
+// not answer any more, it waits for the machine's watchdog to have done
+// so and looks again.
 func (d *machineDeploy) check(ctx context.Context, w io.Writer) error {
 	deadline := time.Now().Add(d.o.ConfirmTimeout)
 	var last error
 	for {
 		last = d.runChecks(ctx, w)
 		if last == nil {
-			return nil
+			break
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			break
@@ -318,29 +389,100 @@ func (d *machineDeploy) check(ctx context.Context, w io.Writer) error {
 		case <-time.After(min(time.Second, time.Until(deadline)+time.Millisecond)):
 		}
 	}
+	if last == nil {
+		if !d.watchdog() {
+			return nil
+		}
+		if err := d.remote(ctx, 30*time.Second, d.confirmArgv(), w); err != nil {
+			return fmt.Errorf("checks passed, but the watchdog could not be disarmed (%w): the machine switches back %s after activation unless you run: ssh %s %s",
+				err, d.watchdogDelay(), d.target, ShellJoin(d.confirmArgv()))
+		}
+		return nil
+	}
 	if !d.m.Rollback {
 		return fmt.Errorf("checks did not pass within %s: %w", d.o.ConfirmTimeout, last)
 	}
 	fmt.Fprintf(w, "checks failed (%v): rolling back\n", last)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-	defer cancel()
-	if err := d.o.Runner.Remote(rctx, d.target, d.rollbackArgv(), IO{Stdout: w, Stderr: w}); err != nil {
+	err := d.remote(context.WithoutCancel(ctx), 5*time.Minute, d.rollbackArgv(), w)
+	if err == nil {
+		return &RolledBackError{Machine: d.m.Name, Cause: last}
+	}
+	if !d.watchdog() || !unreachable(err) {
 		return fmt.Errorf("checks did not pass (%v), and rolling back failed: %w", last, err)
 	}
-	return &RolledBackError{Machine: d.m.Name, Cause: last}
+	return d.awaitWatchdog(ctx, w, last)
+}
+
+// awaitWatchdog waits until the machine's watchdog has switched back,
+// then reaches the machine again (for up to a minute) to see that it no
+// longer runs the system deployed.
+func (d *machineDeploy) awaitWatchdog(ctx context.Context, w io.Writer, cause error) error {
+	due := d.activated.Add(d.watchdogDelay() + 2*time.Second)
+	fmt.Fprintf(w, "the machine does not answer: its watchdog switches back at %s\n", due.Format(time.TimeOnly))
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("checks did not pass (%v) and the machine does not answer; its watchdog switches back at %s", cause, due.Format(time.TimeOnly))
+	case <-time.After(time.Until(due)):
+	}
+	var err error
+	for end := time.Now().Add(time.Minute); ; {
+		var out bytes.Buffer
+		if err = d.remote(ctx, 10*time.Second, []string{"readlink", "-f", "/run/current-system"}, &out); err == nil {
+			current := strings.TrimSpace(out.String())
+			if current == d.system {
+				return fmt.Errorf("checks did not pass (%v) and the machine still runs %s after its watchdog was due: switch back by hand", cause, current)
+			}
+			fmt.Fprintf(w, "the machine answers again, running %s\n", current)
+			return &RolledBackError{Machine: d.m.Name, Cause: cause, ByWatchdog: true}
+		}
+		if ctx.Err() != nil || time.Now().After(end) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return fmt.Errorf("checks did not pass (%v) and the machine does not answer (%v): its watchdog was due to switch back at %s; check it", cause, err, due.Format(time.TimeOnly))
+}
+
+// remote runs argv on the machine with a time limit.
+func (d *machineDeploy) remote(ctx context.Context, limit time.Duration, argv []string, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return d.o.Runner.Remote(ctx, d.target, argv, IO{Stdout: w, Stderr: w})
+}
+
+// unreachable reports whether a remote command failed because ssh could
+// not reach the machine (ssh's status 255, or no answer in time).
+func unreachable(err error) bool {
+	var ce *CommandError
+	return errors.As(err, &ce) && (ce.ExitCode == 255 || errors.Is(ce.Err, context.DeadlineExceeded))
 }
 
 // RolledBackError: the checks failed and the previous generation runs again.
 type RolledBackError struct {
 	Machine string
 	Cause   error
+	// ByWatchdog: the machine did not answer, and switched back by
+	// itself when fleet did not confirm the deploy.
+	ByWatchdog bool
 }
 
 func (e *RolledBackError) Error() string {
+	if e.ByWatchdog {
+		return fmt.Sprintf("checks did not pass (%v): the machine stopped answering and its watchdog rolled it back to the previous generation", e.Cause)
+	}
 	return fmt.Sprintf("checks did not pass (%v): rolled back to the previous generation", e.Cause)
 }
 
 func (d *machineDeploy) runChecks(ctx context.Context, w io.Writer) error {
+	if d.m.Rollback && d.o.Goal != Boot {
+		// The machine must answer again after activation.
+		if err := d.remote(ctx, 30*time.Second, []string{"true"}, w); err != nil {
+			return fmt.Errorf("ssh %s true: %w", d.target, err)
+		}
+	}
 	for _, c := range d.m.Checks {
 		var err error
 		switch c.Kind {

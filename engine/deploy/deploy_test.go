@@ -382,3 +382,70 @@ func TestOnlyChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreachableAfterActivationWatchdogRollsBack: the new system cuts
+// the machine off (here: its sshd goes away right after activation), so
+// fleet cannot switch back over ssh. The watchdog that activation armed
+// on the machine does, since nobody confirmed; when the machine answers
+// again, fleet sees it runs something else and reports the rollback.
+func TestUnreachableAfterActivationWatchdogRollsBack(t *testing.T) {
+	web := nixos("web")
+	web.Checks = []model.Check{{Kind: "command", Command: "true"}}
+	web.Rollback = true
+	r := newRig(t, web)
+	profile := t.TempDir() + "/system"
+	previous := r.srv.StorePath("previous")
+	if err := os.Symlink(previous, profile); err != nil {
+		t.Fatal(err)
+	}
+	// After the rollback, the machine runs the previous system.
+	r.srv.RecordScript("readlink", "echo "+previous)
+	steps, err := deploy.Steps(r.fleet, r.fleet.Machines, deploy.Options{Runner: r.runner, Tree: "/tree", Profile: profile,
+		ConfirmTimeout: 500 * time.Millisecond, WatchdogGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := make(chan struct{})
+	events := func(e deploy.Event) {
+		if e.Action == "activate" && e.Kind == deploy.EventSucceeded {
+			r.srv.Stop()
+			// The host comes back after its watchdog was due.
+			time.AfterFunc(2500*time.Millisecond, func() { r.srv.Restart(); close(back) })
+		}
+	}
+	sum := deploy.Execute(context.Background(), steps, deploy.ExecOptions{Parallel: 4, LogDir: t.TempDir(), Events: events})
+	<-back
+	m := sum.Machines[0]
+	var rb *deploy.RolledBackError
+	if m.Outcome != deploy.OutcomeRolledBack || !errors.As(m.Err, &rb) || !rb.ByWatchdog {
+		t.Fatalf("outcome %s, err %v", m.Outcome, m.Err)
+	}
+	// The machine itself ran the rollback: nix-env --rollback, then the
+	// previous generation's switch-to-configuration.
+	env := r.calls("nix-env")
+	if len(env) != 2 || env[1] != "-p "+profile+" --rollback" {
+		t.Fatalf("nix-env calls: %q", env)
+	}
+	stc := r.srv.Calls("switch-to-configuration")
+	if len(stc) != 2 || stc[1][0] != profile+"/bin/switch-to-configuration" || stc[1][1] != "switch" {
+		t.Fatalf("activation then the watchdog's rollback: %q", stc)
+	}
+}
+
+// A confirmed deploy disarms the watchdog: nothing switches back later.
+func TestConfirmedDeployDisarmsWatchdog(t *testing.T) {
+	web := nixos("web")
+	web.Rollback = true
+	r := newRig(t, web)
+	sum := r.deploy(t, context.Background(), deploy.Options{ConfirmTimeout: 500 * time.Millisecond, WatchdogGrace: 500 * time.Millisecond})
+	if sum.Failed() {
+		t.Fatalf("%+v", sum.Machines)
+	}
+	if sc := r.calls("systemctl"); len(sc) == 0 || sc[len(sc)-1] != "stop "+deploy.WatchdogUnit+".timer" {
+		t.Fatalf("systemctl calls: %q", sc)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the watchdog's delay
+	if env := r.calls("nix-env"); len(env) != 1 {
+		t.Fatalf("the disarmed watchdog rolled back: %q", env)
+	}
+}

@@ -76,7 +76,8 @@ func (s *Stubs) RecordScript(name, script string) {
 
 // SystemdRunScript makes a systemd-run recorder run the command it
 // wraps, as systemd-run --wait would: RecordScript("systemd-run",
-// SystemdRunScript). Options before the command are skipped.
+// SystemdRunScript). Options before the command are skipped. It does not
+// know timers: RecordDeploy's systemd-run does (systemdRunScript).
 const SystemdRunScript = `while [ $# -gt 0 ]; do
 	case $1 in
 	--) shift; break ;;
@@ -88,16 +89,58 @@ const SystemdRunScript = `while [ $# -gt 0 ]; do
 done
 exec "$@"`
 
+// systemdRunScript is SystemdRunScript that also plays transient
+// timers: with --on-active=<N>s and --unit=<U>, the command runs N
+// seconds later, in the background, unless "systemctl stop U.timer" ran
+// in between (the systemctl recorder of RecordDeploy marks that). Like a
+// systemd unit, the delayed command outlives the ssh session and Stop:
+// it leaves sshd's process tree, and its PATH does not start with the
+// stubs' directory, by which Stop finds the host's orphans.
+func (s *Stubs) systemdRunScript() string {
+	timers := shQuote(filepath.Join(s.state, "timers"))
+	return `unit= delay=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--) shift; break ;;
+	--unit=*) unit=${1#--unit=}; shift ;;
+	--on-active=*) delay=${1#--on-active=}; delay=${delay%s}; shift ;;
+	-p|--property|-u|--unit|-E|--setenv|--description|--slice|--uid|--gid|--nice|--working-directory|-M|--machine|-H|--host|--service-type|--on-active|--on-calendar|-t|--timer-property|--path-property|--socket-property)
+		shift 2 ;;
+	-*) shift ;;
+	*) break ;;
+	esac
+done
+if [ -n "$delay" ]; then
+	mkdir -p ` + timers + `
+	rm -f ` + timers + `/"$unit.stopped"
+	(PATH="/systemd-timer:$PATH" setsid sh -c 'sleep "$1"; shift; [ -e "$1" ] || { shift; exec "$@"; }' timer "$delay" ` + timers + `/"$unit.stopped" "$@" </dev/null >/dev/null 2>&1 &)
+	exit 0
+fi
+exec "$@"`
+}
+
+// systemctlScript marks "systemctl stop U.timer" for systemdRunScript.
+func (s *Stubs) systemctlScript() string {
+	timers := shQuote(filepath.Join(s.state, "timers"))
+	return `if [ "$1" = stop ]; then
+	shift
+	mkdir -p ` + timers + `
+	for u; do case $u in *.timer) : > ` + timers + `/"${u%.timer}.stopped" ;; esac; done
+fi`
+}
+
 // RecordDeploy installs recorders for the programs a deploy runs by
 // name: nix, nix-env, nix-store, nixos-anywhere and systemctl, and
-// systemd-run and sudo, which then run the command they wrap.
+// systemd-run and sudo, which then run the command they wrap
+// (systemd-run a timer's command later: systemdRunScript).
 // switch-to-configuration and activate come with StorePath.
 func (s *Stubs) RecordDeploy() {
 	s.t.Helper()
-	for _, n := range []string{"nix", "nix-env", "nix-store", "nixos-anywhere", "systemctl"} {
+	for _, n := range []string{"nix", "nix-env", "nix-store", "nixos-anywhere"} {
 		s.Record(n)
 	}
-	s.RecordScript("systemd-run", SystemdRunScript)
+	s.RecordScript("systemctl", s.systemctlScript())
+	s.RecordScript("systemd-run", s.systemdRunScript())
 	s.RecordScript("sudo", `while [ $# -gt 0 ]; do
 	case $1 in
 	--) shift; break ;;
