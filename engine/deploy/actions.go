@@ -136,7 +136,7 @@ func machineSteps(m *model.Machine, target string, o Options) []Step {
 				"(when it prints " + system + ", the machine is up to date: nothing more runs)"}, d.compare)
 		}
 		if o.BuildOn != "target" {
-			add("copy", []string{"nix copy --to ssh-ng://" + target + " " + system}, d.copy)
+			add("copy", []string{nixCommand(target, "nix copy --to STORE "+system)}, d.copy)
 		}
 		if o.Goal == Switch || o.Goal == Boot {
 			add("profile", []string{"ssh " + target + " " + ShellJoin(d.profileArgv(system))}, d.profile)
@@ -210,16 +210,48 @@ func (d *machineDeploy) attr() string {
 func (d *machineDeploy) buildArgv() []string {
 	argv := []string{"nix", "build", "--no-link", "--print-out-paths"}
 	if d.o.BuildOn == "target" {
-		argv = append(argv, "--eval-store", "auto", "--store", "ssh-ng://"+d.target)
+		url, _ := storeOf(d.target)
+		argv = append(argv, "--eval-store", "auto", "--store", url)
 	}
 	return append(argv, d.attr())
 }
 
-func (d *machineDeploy) buildCommand() string { return ShellJoin(d.buildArgv()) }
+// storeOf is target's ssh-ng:// store and the ssh options nix needs for
+// it (see NixStoreURL). A target that does not parse is kept as written:
+// the step's ssh fails on it with the reason.
+func storeOf(target string) (string, []string) {
+	url, opts, err := NixStoreURL(target)
+	if err != nil {
+		return "ssh-ng://" + target, nil
+	}
+	return url, opts
+}
+
+// nixCommand shows a nix command on target's store (STORE in cmd) as it
+// runs, with the NIX_SSHOPTS it adds.
+func nixCommand(target, cmd string) string {
+	url, opts := storeOf(target)
+	cmd = strings.Replace(cmd, "STORE", url, 1)
+	if len(opts) > 0 {
+		cmd = "NIX_SSHOPTS+=" + ShellQuote(strings.Join(opts, " ")) + " " + cmd
+	}
+	return cmd
+}
+
+func (d *machineDeploy) buildCommand() string {
+	if d.o.BuildOn == "target" {
+		return nixCommand(d.target, ShellJoin(d.buildArgv()))
+	}
+	return ShellJoin(d.buildArgv())
+}
 
 func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
 	var out bytes.Buffer
-	if err := d.o.Runner.Local(ctx, d.buildArgv(), IO{Stdout: io.MultiWriter(&out, w), Stderr: w}); err != nil {
+	stdio := IO{Stdout: io.MultiWriter(&out, w), Stderr: w}
+	if d.o.BuildOn == "target" {
+		_, stdio.NixSSHOpts = storeOf(d.target)
+	}
+	if err := d.o.Runner.Local(ctx, d.buildArgv(), stdio); err != nil {
 		return err
 	}
 	lines := strings.Fields(out.String())
@@ -262,7 +294,8 @@ func (d *machineDeploy) compare(ctx context.Context, w io.Writer) error {
 }
 
 func (d *machineDeploy) copy(ctx context.Context, w io.Writer) error {
-	return d.o.Runner.Local(ctx, []string{"nix", "copy", "--to", "ssh-ng://" + d.target, d.system}, IO{Stdout: w, Stderr: w})
+	url, opts := storeOf(d.target)
+	return d.o.Runner.Local(ctx, []string{"nix", "copy", "--to", url, d.system}, IO{Stdout: w, Stderr: w, NixSSHOpts: opts})
 }
 
 // sudo prefixes a command for a target that does not log in as root
@@ -539,7 +572,7 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 		var current string
 		build := Step{ID: m.Name + "/build", Machine: m.Name, Action: "build", Commands: []string{d.buildCommand()}, Run: d.build}
 		fetch := Step{ID: m.Name + "/fetch", Machine: m.Name, Action: "fetch", Needs: []string{build.ID},
-			Commands: []string{"ssh " + target + " readlink -f /run/current-system", "nix copy --from ssh-ng://" + target + " CURRENT"},
+			Commands: []string{"ssh " + target + " readlink -f /run/current-system", nixCommand(target, "nix copy --from STORE CURRENT")},
 			Run: func(ctx context.Context, w io.Writer) error {
 				var b bytes.Buffer
 				if err := opts.Runner.Remote(ctx, target, []string{"readlink", "-f", "/run/current-system"}, IO{Stdout: &b, Stderr: w}); err != nil {
@@ -549,7 +582,8 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 				if current == "" {
 					return fmt.Errorf("%s runs no NixOS or nix-darwin system yet (/run/current-system is missing)", m.Name)
 				}
-				return opts.Runner.Local(ctx, []string{"nix", "copy", "--from", "ssh-ng://" + target, current}, IO{Stdout: w, Stderr: w})
+				url, sshOpts := storeOf(target)
+				return opts.Runner.Local(ctx, []string{"nix", "copy", "--from", url, current}, IO{Stdout: w, Stderr: w, NixSSHOpts: sshOpts})
 			}}
 		diff := Step{ID: m.Name + "/diff", Machine: m.Name, Action: "diff", Needs: []string{fetch.ID},
 			Commands: []string{"nix store diff-closures CURRENT NEW"},

@@ -26,6 +26,9 @@ type IO struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// NixSSHOpts are ssh options a local nix command's own ssh needs on
+	// top of the runner's (NIX_SSHOPTS), such as the target's port.
+	NixSSHOpts []string
 }
 
 // Runner runs programs here or on a machine.

@@ -38,8 +38,11 @@ func newRig(t testing.TB, machines ...*model.Machine) *rig {
 	for _, m := range machines {
 		fmt.Fprintf(&cases, "*.%s.*) echo %s ;;\n", m.Name, srv.StorePath(m.Name))
 	}
+	// nix copy records the NIX_SSHOPTS it got: the port is there, not in
+	// the store URL.
 	srv.RecordScript("nix", `if [ "$1" = build ]; then for a; do case "$a" in
 `+cases.String()+`esac; done; fi
+if [ "$1" = copy ]; then printf '%s\n' "$NIX_SSHOPTS" >> `+srv.StubDir+`/../nix-sshopts; fi
 `)
 	return r
 }
@@ -93,10 +96,14 @@ func TestGoalsNixOS(t *testing.T) {
 			nix := r.calls("nix")
 			want := []string{
 				"build --no-link --print-out-paths /tree#nixosConfigurations.web.config.system.build.toplevel",
-				"copy --to ssh-ng://" + r.srv.Target() + " " + system,
+				"copy --to ssh-ng://" + r.srv.User + "@127.0.0.1 " + system,
 			}
 			if strings.Join(nix, "\n") != strings.Join(want, "\n") {
 				t.Errorf("nix calls:\n%s\nwant\n%s", strings.Join(nix, "\n"), strings.Join(want, "\n"))
+			}
+			opts, _ := os.ReadFile(r.srv.StubDir + "/../nix-sshopts")
+			if !strings.HasSuffix(strings.TrimSpace(string(opts)), fmt.Sprintf(" -p %d", r.srv.Port)) {
+				t.Errorf("nix copy's NIX_SSHOPTS do not end with the port: %q", opts)
 			}
 			env := r.calls("nix-env")
 			if tc.profile && (len(env) != 1 || env[0] != "-p /nix/var/nix/profiles/system --set "+system) {
@@ -316,7 +323,7 @@ esac
 	nix := r.calls("nix")
 	want := []string{
 		"build --no-link --print-out-paths /tree#nixosConfigurations.web.config.system.build.toplevel",
-		"copy --from ssh-ng://" + r.srv.Target() + " " + current,
+		"copy --from ssh-ng://" + r.srv.User + "@127.0.0.1 " + current,
 		"store diff-closures " + current + " " + r.srv.StorePath("web"),
 	}
 	if strings.Join(nix, "\n") != strings.Join(want, "\n") {

@@ -72,12 +72,18 @@ func (r *SSHRunner) Local(ctx context.Context, argv []string, stdio IO) error {
 		return errors.New("local command: empty argv")
 	}
 	env := r.env()
-	if !hasEnv(r.Env, "NIX_SSHOPTS") {
+	if !hasEnv(r.Env, "NIX_SSHOPTS") || len(stdio.NixSSHOpts) > 0 {
 		// nix copy --to ssh-ng:// and friends start their own ssh: give them
-		// ours, after any the user set (ssh keeps the first value).
+		// ours, after any the user set (ssh keeps the first value), and
+		// the command's own (a port).
 		opts := NixSSHOpts(r)
-		if user := os.Getenv("NIX_SSHOPTS"); user != "" {
+		if set := envValue(r.Env, "NIX_SSHOPTS"); set != "" {
+			opts = set
+		} else if user := os.Getenv("NIX_SSHOPTS"); user != "" {
 			opts = user + " " + opts
+		}
+		for _, o := range stdio.NixSSHOpts {
+			opts += " " + ShellQuote(o)
 		}
 		env = append(env, "NIX_SSHOPTS="+opts)
 	}
@@ -465,6 +471,26 @@ func (t *stderrTail) lines(n int) string {
 
 // sshDestination turns a target into ssh's destination arguments:
 // [-p port] [user@]host.
+// NixStoreURL is the ssh-ng:// store of target for nix, and the ssh
+// options it needs (IO.NixSSHOpts): a port goes to ssh as -p, because
+// Nix before 2.31 does not read one in the store URL.
+func NixStoreURL(target string) (url string, sshOpts []string, err error) {
+	dest, err := sshDestination(target)
+	if err != nil {
+		return "", nil, err
+	}
+	host := dest[len(dest)-1]
+	if user, h, ok := strings.Cut(host, "@"); ok && strings.Contains(h, ":") {
+		host = user + "@[" + h + "]"
+	} else if !ok && strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if len(dest) == 3 && dest[0] == "-p" {
+		return "ssh-ng://" + host, []string{"-p", dest[1]}, nil
+	}
+	return "ssh-ng://" + host, nil, nil
+}
+
 func sshDestination(target string) ([]string, error) {
 	user, hostport, hasUser := strings.Cut(target, "@")
 	if !hasUser {
@@ -558,6 +584,16 @@ func runnerLookPath(file string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: %w", file, exec.ErrNotFound)
+}
+
+// envValue is the value of name in env (NAME=value entries), or "".
+func envValue(env []string, name string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func hasEnv(env []string, name string) bool {

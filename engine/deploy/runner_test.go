@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -318,5 +319,31 @@ func TestControlDirTooLong(t *testing.T) {
 	err := r.Remote(context.Background(), "root@host", []string{"true"}, IO{})
 	if err == nil || !strings.Contains(err.Error(), "too long for a Unix socket path") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestNixStoreURL(t *testing.T) {
+	for _, tc := range []struct {
+		target, url string
+		opts        []string
+		err         string
+	}{
+		{"root@web.zt", "ssh-ng://root@web.zt", nil, ""},
+		{"web.zt", "ssh-ng://web.zt", nil, ""},
+		{"root@127.0.0.1:2222", "ssh-ng://root@127.0.0.1", []string{"-p", "2222"}, ""},
+		{"admin@[2001:db8::1]:22", "ssh-ng://admin@[2001:db8::1]", []string{"-p", "22"}, ""},
+		{"root@[2001:db8::1]", "ssh-ng://root@[2001:db8::1]", nil, ""},
+		{"root@web:0", "", nil, "bad port"},
+	} {
+		url, opts, err := NixStoreURL(tc.target)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("NixStoreURL(%q): err %v, want %q", tc.target, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || url != tc.url || !slices.Equal(opts, tc.opts) {
+			t.Errorf("NixStoreURL(%q) = %q %q %v; want %q %q", tc.target, url, opts, err, tc.url, tc.opts)
+		}
 	}
 }
