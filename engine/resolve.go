@@ -12,12 +12,13 @@ const stdlibPrefix = "@stdlib//"
 // labelled from into the label of the file it names. It is purely lexical:
 //
 //	"lib.star", "./lib.star", "../x.star"   relative to from's directory
-//	"//lib/x.star"                          relative to the fleet root
+//	"//lib/x.star"                          relative to the fleet root (inside
+//	                                        @name: relative to @name's root)
 //	"@stdlib//x.star"                       the embedded standard library
 //	"@name//x.star"                         a pinned dependency
 //
-// A local result never leaves the root, and a relative path inside
-// @stdlib never leaves @stdlib.
+// A local result never leaves the root, and a relative or //-rooted path
+// inside @stdlib or @name never leaves that repository.
 func resolveLabel(from, p string) (string, error) {
 	switch {
 	case p == "":
@@ -35,7 +36,14 @@ func resolveLabel(from, p string) (string, error) {
 		}
 		return "@" + repo + "//" + inner, nil
 	case strings.HasPrefix(p, "//"):
-		return clean(p[2:], p)
+		inner, err := clean(p[2:], p)
+		if repo, _, ok := splitRepo(from); ok { // a repository's root is its own
+			if err != nil {
+				return "", fmt.Errorf("%s (inside @%s)", err, repo)
+			}
+			return "@" + repo + "//" + inner, nil
+		}
+		return inner, err
 	case strings.HasPrefix(p, "/"):
 		return "", fmt.Errorf("%q is an absolute path: write it relative to the loading file, or as //path from the fleet root", p)
 	}

@@ -1,0 +1,4 @@
+package deps
+
+// LsRemote exposes ref resolution to the tests.
+var LsRemote = lsRemote

@@ -1,0 +1,141 @@
+package deps_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fleet-nix/fleet/engine/deps"
+	"github.com/fleet-nix/fleet/engine/testtool"
+)
+
+// gitEnv isolates the tests' git from the machine's configuration, and
+// names the author of their commits, as on a clean CI machine.
+var gitEnv = map[string]string{
+	"GIT_CONFIG_GLOBAL":   os.DevNull,
+	"GIT_CONFIG_NOSYSTEM": "1",
+	"GIT_AUTHOR_NAME":     "fleet test",
+	"GIT_AUTHOR_EMAIL":    "test@fleet.invalid",
+	"GIT_COMMITTER_NAME":  "fleet test",
+	"GIT_COMMITTER_EMAIL": "test@fleet.invalid",
+}
+
+func TestMain(m *testing.M) {
+	for k, v := range gitEnv {
+		os.Setenv(k, v)
+	}
+	os.Exit(m.Run())
+}
+
+// setupGit skips without git, marks the test parallel and returns a fresh
+// cache root.
+func setupGit(t *testing.T) *deps.Cache {
+	t.Helper()
+	testtool.Require(t, "git", "git")
+	t.Parallel()
+	return &deps.Cache{Root: filepath.Join(t.TempDir(), "deps")}
+}
+
+// gitRun runs git in dir and returns its trimmed output.
+func gitRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// repo is a bare repository served by file path, and a work tree that
+// pushes to it.
+type repo struct {
+	t    *testing.T
+	url  string // the bare repository's path: what fleet.deps names
+	work string
+}
+
+func newRepo(t *testing.T, name string) *repo {
+	t.Helper()
+	dir := t.TempDir()
+	r := &repo{t: t, url: filepath.Join(dir, name+".git"), work: filepath.Join(dir, name)}
+	gitRun(t, dir, "init", "-q", "--bare", "-b", "main", r.url)
+	gitRun(t, dir, "init", "-q", "-b", "main", r.work)
+	gitRun(t, r.work, "remote", "add", "origin", r.url)
+	return r
+}
+
+// commit writes files (an empty content deletes the file), commits, pushes
+// main and returns the commit hash.
+func (r *repo) commit(files map[string]string) string {
+	r.t.Helper()
+	writeFiles(r.t, r.work, files)
+	gitRun(r.t, r.work, "add", "-A")
+	gitRun(r.t, r.work, "commit", "-q", "--allow-empty", "-m", "change")
+	gitRun(r.t, r.work, "push", "-q", "origin", "main")
+	return gitRun(r.t, r.work, "rev-parse", "HEAD")
+}
+
+// tag (re)points tag name at HEAD, annotated or not, and force-pushes it.
+func (r *repo) tag(name string, annotated bool) {
+	r.t.Helper()
+	args := []string{"tag", "-f", name}
+	if annotated {
+		args = []string{"tag", "-f", "-a", "-m", "release " + name, name}
+	}
+	gitRun(r.t, r.work, args...)
+	gitRun(r.t, r.work, "push", "-q", "-f", "origin", "refs/tags/"+name)
+}
+
+// writeFiles writes files (path -> content; "" removes) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if content == "" {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fleetDir writes a fleet (fleet.star and friends) into a new folder.
+func fleetDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	return dir
+}
+
+func project(dir string, c *deps.Cache) *deps.Project {
+	return &deps.Project{Dir: dir, Cache: c}
+}
+
+func depLine(name, url, ref string) string {
+	return "dep(\"" + name + "\", git = \"" + url + "\", ref = \"" + ref + "\")\n"
+}
+
+func wantErr(t *testing.T, err error, subs ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want one containing %q", subs)
+	}
+	for _, s := range subs {
+		if !strings.Contains(err.Error(), s) {
+			t.Fatalf("error %q\ndoes not contain %q", err, s)
+		}
+	}
+}
