@@ -67,6 +67,34 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return nil, fmt.Errorf("%s is outside the fleet root %s", file, root)
 	}
+	e, err := newEvaluator(ctx, root, opts, builtins.Predeclared())
+	if err != nil {
+		return nil, err
+	}
+
+	stop := context.AfterFunc(ctx, func() { e.cancelAll(context.Cause(ctx)) })
+	defer stop()
+
+	entry := filepath.ToSlash(rel)
+	e.included[entry] = model.Pos{}
+	globals, err := e.exec(entry, builtins.FleetModule, nil)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Entry != nil {
+		opts.Entry(globals)
+	}
+	f, err := e.rec.Build(entry)
+	if err != nil {
+		return nil, err
+	}
+	f.Root = root
+	return f, nil
+}
+
+// newEvaluator is the state of a run over the fleet rooted at root (an
+// absolute path), with env predeclared in every file (plus include).
+func newEvaluator(ctx context.Context, root string, opts Options, env starlark.StringDict) (*evaluator, error) {
 	e := &evaluator{
 		ctx:      ctx,
 		root:     root,
@@ -87,31 +115,13 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 	if e.stdlib == nil {
 		e.stdlib = stdlib.FS
 	}
+	var err error
 	if e.realRoot, err = filepath.EvalSymlinks(root); err != nil {
 		return nil, err
 	}
 	e.rec = builtins.NewRecorder(e.resolveFilePath)
-	e.predeclared = builtins.Predeclared()
-	e.predeclared = withInclude(e.predeclared, e.include)
-
-	stop := context.AfterFunc(ctx, func() { e.cancelAll(context.Cause(ctx)) })
-	defer stop()
-
-	entry := filepath.ToSlash(rel)
-	e.included[entry] = model.Pos{}
-	globals, err := e.exec(entry, builtins.FleetModule, nil)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Entry != nil {
-		opts.Entry(globals)
-	}
-	f, err := e.rec.Build(entry)
-	if err != nil {
-		return nil, err
-	}
-	f.Root = root
-	return f, nil
+	e.predeclared = withInclude(env, e.include)
+	return e, nil
 }
 
 // evaluator is the state of one run. Evaluation is sequential (a load or

@@ -3,12 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/fleet-nix/fleet/builtins"
-	"github.com/fleet-nix/fleet/engine/model"
-	"github.com/fleet-nix/fleet/stdlib"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -50,30 +47,6 @@ func NewLibraries(ctx context.Context, opts Options, extra starlark.StringDict) 
 	if err != nil {
 		return nil, err
 	}
-	e := &evaluator{
-		ctx:      ctx,
-		root:     root,
-		maxSteps: opts.MaxSteps,
-		stderr:   opts.Stderr,
-		stdlib:   opts.Stdlib,
-		deps:     opts.Deps,
-		files:    opts.Files,
-		modules:  map[string]*module{},
-		included: map[string]model.Pos{},
-	}
-	if e.maxSteps == 0 {
-		e.maxSteps = DefaultMaxSteps
-	}
-	if e.stderr == nil {
-		e.stderr = os.Stderr
-	}
-	if e.stdlib == nil {
-		e.stdlib = stdlib.FS
-	}
-	if e.realRoot, err = filepath.EvalSymlinks(root); err != nil {
-		return nil, err
-	}
-	e.rec = builtins.NewRecorder(e.resolveFilePath)
 	env := builtins.Predeclared()
 	if len(extra) > 0 {
 		env = starlark.StringDict{}
@@ -84,7 +57,10 @@ func NewLibraries(ctx context.Context, opts Options, extra starlark.StringDict) 
 			env[k] = v
 		}
 	}
-	e.predeclared = withInclude(env, e.include)
+	e, err := newEvaluator(ctx, root, opts, env)
+	if err != nil {
+		return nil, err
+	}
 	l := &Libraries{e: e}
 	l.stop = context.AfterFunc(ctx, func() { e.cancelAll(context.Cause(ctx)) })
 	return l, nil
