@@ -33,7 +33,7 @@ func unpack(fn string, args starlark.Tuple, kwargs []starlark.Tuple, pairs ...an
 		}
 		if !found {
 			return fmt.Errorf("%s: unexpected keyword argument %s%s; it takes %s",
-				fn, k, didYouMean(k, names), strings.Join(names, ", "))
+				fn, k, DidYouMean(k, names), strings.Join(names, ", "))
 		}
 	}
 	return starlark.UnpackArgs(fn, args, kwargs, pairs...)
@@ -257,11 +257,13 @@ func toValue(v starlark.Value, where string) (model.Value, error) {
 	return nil, fmt.Errorf("%s: %s %s has no Nix equivalent; use nix.expr(...) for raw Nix", where, v.Type(), shortRepr(v))
 }
 
-// fromValue converts a model value back to Starlark, for the attributes of
-// declared values (f.nixos). Nix constructs stay NixValues.
-func fromValue(v model.Value) starlark.Value {
+// FromValue converts a model value back to the Starlark that declares
+// it: data as frozen data, Nix constructs as NixValues whose repr reads
+// like the call that made them. Declared values' attributes (f.nixos),
+// fleet test's fixture and the REPL all show configuration through it.
+func FromValue(v model.Value) starlark.Value {
 	switch v := v.(type) {
-	case model.Null:
+	case nil, model.Null:
 		return starlark.None
 	case model.Bool:
 		return starlark.Bool(v)
@@ -274,21 +276,45 @@ func fromValue(v model.Value) starlark.Value {
 	case model.List:
 		l := make([]starlark.Value, len(v))
 		for i, x := range v {
-			l[i] = fromValue(x)
+			l[i] = FromValue(x)
 		}
-		return starlark.NewList(l)
+		list := starlark.NewList(l)
+		list.Freeze()
+		return list
 	case *model.Attrs:
-		return attrsDict(v)
+		return AttrsDict(v)
 	}
-	return &NixValue{v: v, repr: fmt.Sprintf("<%s>", v.Kind())}
+	return &NixValue{v: v, repr: NixRepr(v)}
 }
 
-// attrsDict renders attrs as a nested, frozen Starlark dict (nil -> {}).
-func attrsDict(a *model.Attrs) *starlark.Dict {
+// NixRepr reads like the call that makes a Nix construct.
+func NixRepr(v model.Value) string {
+	switch v := v.(type) {
+	case model.Expr:
+		return "nix.expr(" + quote(v.Code) + ")"
+	case model.Pkg:
+		return "nix.pkg(" + quote(v.Name) + ")"
+	case model.Path:
+		return "nix.path(" + quote(v.Path) + ")"
+	case model.Priority:
+		inner := FromValue(v.Value).String()
+		switch v.Fn {
+		case "before":
+			return "nix.order(" + inner + ")"
+		case "after":
+			return "nix.order(" + inner + ", before = False)"
+		}
+		return "nix." + v.Fn + "(" + inner + ")"
+	}
+	return "<" + v.Kind() + ">"
+}
+
+// AttrsDict renders attrs as a nested, frozen Starlark dict (nil -> {}).
+func AttrsDict(a *model.Attrs) *starlark.Dict {
 	d := starlark.NewDict(a.Len())
 	if a != nil {
 		for _, b := range a.Bindings {
-			_ = d.SetKey(starlark.String(b.Name), fromValue(b.Value))
+			_ = d.SetKey(starlark.String(b.Name), FromValue(b.Value))
 		}
 	}
 	d.Freeze()
@@ -318,7 +344,7 @@ func checkSystem(system string) (model.Class, error) {
 	c, ok := model.ClassOf(system)
 	if !ok {
 		return "", fmt.Errorf("system %q is not a supported platform: use one of %s%s",
-			system, strings.Join(model.Systems, ", "), didYouMean(system, model.Systems))
+			system, strings.Join(model.Systems, ", "), DidYouMean(system, model.Systems))
 	}
 	return c, nil
 }

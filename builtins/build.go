@@ -79,7 +79,7 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 	featureNames, userNames := keys(features), keys(users)
 	check := func(pos model.Pos, owner, kind, name string, ns map[string]named, all []string) {
 		if _, ok := ns[name]; !ok {
-			errf(pos, "%s: unknown %s %q%s", owner, kind, name, didYouMean(name, all))
+			errf(pos, "%s: unknown %s %q%s", owner, kind, name, DidYouMean(name, all))
 		}
 	}
 	chans, ins := map[string]named{}, map[string]named{}
@@ -101,7 +101,7 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 			target := in.Follows[k]
 			if _, ok := flakeInputs[target]; !ok {
 				errf(in.Pos, "input %s: follows %s = %q, which is no channel or input%s", in.Name, k, target,
-					didYouMean(target, append(channelNames, inputNames...)))
+					DidYouMean(target, append(channelNames, inputNames...)))
 			}
 		}
 	}
@@ -176,7 +176,7 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 		u := userByName[a]
 		switch {
 		case u == nil:
-			errf(f.Pos, "fleet: admin %q is no user, age recipient or ssh-ed25519 key%s", a, didYouMean(a, userNames))
+			errf(f.Pos, "fleet: admin %q is no user, age recipient or ssh-ed25519 key%s", a, DidYouMean(a, userNames))
 		case u.Age == "" && !hasEd25519(u.SSHKeys):
 			errf(f.Pos, "fleet: admin %q has no age key and no ssh-ed25519 key: set user(%q, age = \"age1...\")", a, a)
 		}
@@ -197,7 +197,7 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 				if sel.IsPattern() {
 					errf(s.Pos, "secret %s: selector %q matches no machine", s.Name, sel)
 				} else {
-					errf(s.Pos, "secret %s: unknown machine %q%s", s.Name, sel, didYouMean(string(sel), machineNames))
+					errf(s.Pos, "secret %s: unknown machine %q%s", s.Name, sel, DidYouMean(string(sel), machineNames))
 				}
 			}
 		}

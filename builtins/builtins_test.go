@@ -65,7 +65,7 @@ results = {
 		"host.type":       `"cx43"`,
 		"requires":        `["y", "z"]`,
 		"nixos":           `1`,
-		"force":           `"<nix.force>"`,
+		"force":           `"nix.force(True)"`,
 		"alice.home":      `["base"]`,
 		"secret.generate": `"gen.passphrase(separator = \"-\", words = 5)"`,
 		"secret.files":    `["value"]`,
@@ -110,8 +110,8 @@ func TestNearest(t *testing.T) {
 		{"completely-different", []string{"base", "ssh"}, ""},
 		{"x86_64-linx", []string{"x86_64-linux", "aarch64-linux"}, "x86_64-linux"},
 	} {
-		if got := nearest(tc.name, tc.cands); got != tc.want {
-			t.Errorf("nearest(%q) = %q, want %q", tc.name, got, tc.want)
+		if got := Nearest(tc.name, tc.cands); got != tc.want {
+			t.Errorf("Nearest(%q) = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

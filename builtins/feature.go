@@ -60,9 +60,9 @@ func builtinFeature(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	r.features = append(r.features, f)
 	return newDecl("feature", name, starlark.StringDict{
 		"doc":      starlark.String(doc),
-		"nixos":    attrsDict(f.NixOS),
-		"darwin":   attrsDict(f.Darwin),
-		"home":     attrsDict(f.Home),
+		"nixos":    AttrsDict(f.NixOS),
+		"darwin":   AttrsDict(f.Darwin),
+		"home":     AttrsDict(f.Home),
 		"packages": strList(packages),
 		"requires": strList(reqs),
 		"modules":  strList(mods),

@@ -157,9 +157,9 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		"users":    strList(users.names),
 		"target":   starlark.String(target),
 		"host":     hostAttr,
-		"nixos":    attrsDict(m.NixOS),
-		"darwin":   attrsDict(m.Darwin),
-		"home":     attrsDict(m.Home),
+		"nixos":    AttrsDict(m.NixOS),
+		"darwin":   AttrsDict(m.Darwin),
+		"home":     AttrsDict(m.Home),
 	}), nil
 }
 

@@ -78,7 +78,7 @@ func builtinSecret(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	if !contains(neededFor, s.NeededFor) {
 		return nil, fmt.Errorf("secret %s: needed_for = %q: use one of %s%s", name, s.NeededFor,
-			strings.Join(neededFor, ", "), didYouMean(s.NeededFor, neededFor))
+			strings.Join(neededFor, ", "), DidYouMean(s.NeededFor, neededFor))
 	}
 	if len(s.Mode) != 4 || strings.Trim(s.Mode, "01234567") != "" {
 		return nil, fmt.Errorf("secret %s: mode = %q: write an octal mode like \"0400\"", name, s.Mode)
@@ -128,7 +128,7 @@ func secretFiles(g *GenValue, rename map[string]string) ([]model.SecretFile, err
 	}
 	for k := range rename {
 		if !contains(known, k) {
-			return nil, fmt.Errorf("%s produces %s, not %q%s", g.gen.Kind, strings.Join(known, ", "), k, didYouMean(k, known))
+			return nil, fmt.Errorf("%s produces %s, not %q%s", g.gen.Kind, strings.Join(known, ", "), k, DidYouMean(k, known))
 		}
 	}
 	out := make([]model.SecretFile, len(g.outputs))
@@ -166,7 +166,7 @@ func newGen(kind string, params map[string]model.Value, outputs []model.SecretFi
 	kw := map[string]string{}
 	for k, v := range params {
 		_ = a.Set([]string{k}, v)
-		kw[k] = fmt.Sprint(fromValue(v))
+		kw[k] = fmt.Sprint(FromValue(v))
 	}
 	return &GenValue{gen: &model.Generator{Kind: kind, Params: nonEmpty(a)}, outputs: outputs, repr: callRepr("gen."+kind, nil, kw)}
 }
@@ -222,7 +222,7 @@ func genPrompt(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		return nil, err
 	}
 	if !contains(promptTypes, typ) {
-		return nil, fmt.Errorf("gen.prompt: type = %q: use one of %s%s", typ, strings.Join(promptTypes, ", "), didYouMean(typ, promptTypes))
+		return nil, fmt.Errorf("gen.prompt: type = %q: use one of %s%s", typ, strings.Join(promptTypes, ", "), DidYouMean(typ, promptTypes))
 	}
 	params := map[string]model.Value{"type": model.String(typ)}
 	if label != "" {

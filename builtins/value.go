@@ -3,11 +3,13 @@ package builtins
 import (
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"sort"
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 )
 
 // Decl is the frozen value a declaration returns: machine("x") gives a
@@ -67,6 +69,19 @@ func (n *NixValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: %s
 
 // Model returns the model value.
 func (n *NixValue) Model() model.Value { return n.v }
+
+// CompareSameType makes Nix values equal when they mean the same Nix
+// (nix.force("x") == nix.force("x")), for fleet test's assert.eq.
+func (n *NixValue) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	eq := reflect.DeepEqual(n.v, y.(*NixValue).v)
+	switch op {
+	case syntax.EQL:
+		return eq, nil
+	case syntax.NEQ:
+		return !eq, nil
+	}
+	return false, fmt.Errorf("%s %s %s not implemented", n.Type(), op, y.Type())
+}
 
 // HostValue is what hetzner.server and gcp.instance return.
 type HostValue struct {

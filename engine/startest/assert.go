@@ -3,7 +3,6 @@ package startest
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"strings"
 
@@ -37,7 +36,7 @@ func assertEq(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &x, "b", &y, "msg?", &msg); err != nil {
 		return nil, err
 	}
-	eq, err := equal(x, y, 0)
+	eq, err := equal(x, y)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
@@ -52,7 +51,7 @@ func assertNe(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "a", &x, "b", &y, "msg?", &msg); err != nil {
 		return nil, err
 	}
-	eq, err := equal(x, y, 0)
+	eq, err := equal(x, y)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
@@ -156,62 +155,10 @@ func fail(thread *starlark.Thread, fn string, msg starlark.Value, detail string)
 	return nil
 }
 
-// nixValued is a Nix construct: builtins.NixValue (nix.force(...) written
-// in the test) and the fixture's nixValue (read from a result).
-type nixValued interface{ Model() model.Value }
-
-// equal is Starlark's ==, except that Nix constructs compare by the Nix
-// they stand for (the builtins' nix.* values compare by identity, which no
-// test wants), also inside lists, tuples and dicts.
-func equal(x, y starlark.Value, depth int) (bool, error) {
-	if depth > 100 {
-		return false, fmt.Errorf("values nested too deeply to compare")
-	}
-	xm, xok := x.(nixValued)
-	ym, yok := y.(nixValued)
-	if xok || yok {
-		return xok && yok && reflect.DeepEqual(xm.Model(), ym.Model()), nil
-	}
-	switch x := x.(type) {
-	case *starlark.List:
-		y, ok := y.(*starlark.List)
-		if !ok || x.Len() != y.Len() {
-			return false, nil
-		}
-		return equalSeq(x, y, depth)
-	case starlark.Tuple:
-		y, ok := y.(starlark.Tuple)
-		if !ok || x.Len() != y.Len() {
-			return false, nil
-		}
-		return equalSeq(x, y, depth)
-	case *starlark.Dict:
-		y, ok := y.(*starlark.Dict)
-		if !ok || x.Len() != y.Len() {
-			return false, nil
-		}
-		for _, kv := range x.Items() {
-			yv, found, err := y.Get(kv[0])
-			if err != nil || !found {
-				return false, err
-			}
-			if eq, err := equal(kv[1], yv, depth+1); err != nil || !eq {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-	return starlark.Equal(x, y)
-}
-
-func equalSeq(x, y starlark.Indexable, depth int) (bool, error) {
-	for i := 0; i < x.Len(); i++ {
-		if eq, err := equal(x.Index(i), y.Index(i), depth+1); err != nil || !eq {
-			return false, err
-		}
-	}
-	return true, nil
-}
+// equal is Starlark's ==. Nix constructs (builtins.NixValue) compare by
+// the Nix they stand for, so nix.force("x") written in a test equals the
+// one read from a result.
+func equal(x, y starlark.Value) (bool, error) { return starlark.Equal(x, y) }
 
 // contains is the test of assert.contains.
 func contains(container, item starlark.Value) (bool, error) {
@@ -225,7 +172,7 @@ func contains(container, item starlark.Value) (bool, error) {
 	case *starlark.List, starlark.Tuple:
 		seq := c.(starlark.Indexable)
 		for i := 0; i < seq.Len(); i++ {
-			if eq, err := equal(seq.Index(i), item, 0); err != nil || eq {
+			if eq, err := equal(seq.Index(i), item); err != nil || eq {
 				return eq, err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleet-nix/fleet/builtins"
 	"github.com/fleet-nix/fleet/engine"
 	"github.com/fleet-nix/fleet/engine/graph"
 	"github.com/fleet-nix/fleet/engine/model"
@@ -240,9 +241,9 @@ func machineView(m *model.Machine) *view {
 		"host_key_secret": starlark.String(m.HostKeySecret),
 		"checks":          starlark.NewList(checks),
 		"rollback":        starlark.Bool(m.Rollback),
-		"nixos":           attrsDict(m.NixOS),
-		"darwin":          attrsDict(m.Darwin),
-		"home":            attrsDict(m.Home),
+		"nixos":           builtins.AttrsDict(m.NixOS),
+		"darwin":          builtins.AttrsDict(m.Darwin),
+		"home":            builtins.AttrsDict(m.Home),
 		"pos":             starlark.String(m.Pos.String()),
 	})
 }
@@ -285,9 +286,9 @@ func featureView(x *model.Feature) *view {
 		"requires": strs(x.Requires),
 		"packages": strs(x.Packages),
 		"modules":  strs(x.Modules),
-		"nixos":    attrsDict(x.NixOS),
-		"darwin":   attrsDict(x.Darwin),
-		"home":     attrsDict(x.Home),
+		"nixos":    builtins.AttrsDict(x.NixOS),
+		"darwin":   builtins.AttrsDict(x.Darwin),
+		"home":     builtins.AttrsDict(x.Home),
 		"pos":      starlark.String(x.Pos.String()),
 	})
 }

@@ -115,7 +115,7 @@ func globArg(fn, what string, sel starlark.Value, names []string) (func(string) 
 			return nil, fmt.Errorf("%s: %q is not a valid glob: %v", fn, p, err)
 		}
 		if p != "all" && !strings.ContainsAny(p, "*?[") && !contains(names, p) {
-			return nil, fmt.Errorf("%s: no %s is called %q%s", fn, what, p, didYouMean(p, names))
+			return nil, fmt.Errorf("%s: no %s is called %q%s", fn, what, p, builtins.DidYouMean(p, names))
 		}
 	}
 	return func(name string) bool {
@@ -355,7 +355,7 @@ func nixPaths(st *state, files map[string][]byte, x starlark.Value) ([]string, e
 				names = append(names, f.Name)
 			}
 			names = append(names, sortedKeys(files)...)
-			return nil, fmt.Errorf("no machine, feature, user or generated file is called %q%s", name, didYouMean(name, names))
+			return nil, fmt.Errorf("no machine, feature, user or generated file is called %q%s", name, builtins.DidYouMean(name, names))
 		}
 	default:
 		return nil, fmt.Errorf("want a machine or feature (a value or its name), a user's name or a generated path, not %s", x.Type())

@@ -133,7 +133,7 @@ func (st *state) resolveName(what, s string) (string, error) {
 		for _, n := range st.graph.Nodes() {
 			ids = append(ids, n.ID)
 		}
-		return "", fmt.Errorf("%s: no node %q in the graph%s", what, s, didYouMean(s, ids))
+		return "", fmt.Errorf("%s: no node %q in the graph%s", what, s, builtins.DidYouMean(s, ids))
 	}
 	var found, names []string
 	for _, n := range st.graph.Nodes() {
@@ -148,7 +148,7 @@ func (st *state) resolveName(what, s string) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("%s: nothing in the fleet is called %q%s", what, s, didYouMean(s, names))
+		return "", fmt.Errorf("%s: nothing in the fleet is called %q%s", what, s, builtins.DidYouMean(s, names))
 	case 1:
 		return found[0], nil
 	}
@@ -169,57 +169,11 @@ func (st *state) selectMachines(sels []string) ([]*model.Machine, error) {
 			for i, m := range st.fleet.Machines {
 				names[i] = m.Name
 			}
-			return nil, fmt.Errorf("no machine is called %q%s", s, didYouMean(s, names))
+			return nil, fmt.Errorf("no machine is called %q%s", s, builtins.DidYouMean(s, names))
 		}
 		ss = append(ss, sel)
 	}
 	return st.fleet.Select(ss...), nil
-}
-
-// didYouMean suggests the closest of names to s, when one is close: a
-// typo (one edit in three characters), not any short word.
-func didYouMean(s string, names []string) string {
-	best, bestD := "", max(1, len(s)/3)+1
-	seen := map[string]bool{}
-	for _, n := range names {
-		if seen[n] || n == s {
-			continue
-		}
-		seen[n] = true
-		if d := editDistance(s, n); d < bestD || (d == bestD && n < best) {
-			best, bestD = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance counts insertions, deletions, substitutions and swaps of
-// neighbours (the commonest typo: "wbe" for "web").
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // sortedKeys returns the keys of a map in order.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleet-nix/fleet/builtins"
 	"github.com/fleet-nix/fleet/engine/graph"
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
@@ -44,8 +45,9 @@ type hostView struct {
 	h       *model.Host
 }
 
-// opaque is a value that only has a repr: a Nix construct of the
-// configuration (nix.expr(...)) or a deploy check.
+// opaque is a value that only has a repr: a deploy check, a secret file.
+// (Configuration goes through builtins.FromValue, whose Nix constructs
+// read like the calls that made them.)
 type opaque struct {
 	typ, repr string
 }
@@ -137,11 +139,11 @@ func (v *machineView) Attr(name string) (starlark.Value, error) {
 	case "rollback":
 		return starlark.Bool(m.Rollback), nil
 	case "nixos":
-		return attrsDict(m.NixOS), nil
+		return builtins.AttrsDict(m.NixOS), nil
 	case "darwin":
-		return attrsDict(m.Darwin), nil
+		return builtins.AttrsDict(m.Darwin), nil
 	case "home":
-		return attrsDict(m.Home), nil
+		return builtins.AttrsDict(m.Home), nil
 	case "pos":
 		return starlark.String(m.Pos.String()), nil
 	}
@@ -182,11 +184,11 @@ func (v *featureView) Attr(name string) (starlark.Value, error) {
 	case "machines":
 		return strList(v.st.machinesReaching(graph.ID(graph.KindFeature, f.Name))), nil
 	case "nixos":
-		return attrsDict(f.NixOS), nil
+		return builtins.AttrsDict(f.NixOS), nil
 	case "darwin":
-		return attrsDict(f.Darwin), nil
+		return builtins.AttrsDict(f.Darwin), nil
 	case "home":
-		return attrsDict(f.Home), nil
+		return builtins.AttrsDict(f.Home), nil
 	case "pos":
 		return starlark.String(f.Pos.String()), nil
 	}
@@ -347,57 +349,6 @@ func checkValue(c model.Check) starlark.Value {
 		return &opaque{"check.tcp", "check.tcp(" + q(c.Address) + ")"}
 	}
 	return &opaque{"check." + c.Kind, "check." + c.Kind + "(...)"}
-}
-
-// fromModel converts configuration back to Starlark: data as data, Nix
-// constructs as opaque values that read like the call that made them.
-func fromModel(v model.Value) starlark.Value {
-	switch v := v.(type) {
-	case nil, model.Null:
-		return starlark.None
-	case model.Bool:
-		return starlark.Bool(v)
-	case model.Int:
-		return starlark.MakeInt64(int64(v))
-	case model.Float:
-		return starlark.Float(v)
-	case model.String:
-		return starlark.String(v)
-	case model.List:
-		out := make([]starlark.Value, len(v))
-		for i, x := range v {
-			out[i] = fromModel(x)
-		}
-		return frozenList(out)
-	case *model.Attrs:
-		return attrsDict(v)
-	case model.Expr:
-		return &opaque{"nix.expr", "nix.expr(" + starlark.String(v.Code).String() + ")"}
-	case model.Pkg:
-		return &opaque{"nix.pkg", "nix.pkg(" + starlark.String(v.Name).String() + ")"}
-	case model.Path:
-		return &opaque{"nix.path", "nix.path(" + starlark.String(v.Path).String() + ")"}
-	case model.Priority:
-		inner := fromModel(v.Value).String()
-		switch v.Fn {
-		case "before", "after":
-			return &opaque{"nix.order", fmt.Sprintf("nix.order(%s, before = %s)", inner, starlark.Bool(v.Fn == "before"))}
-		}
-		return &opaque{"nix." + v.Fn, "nix." + v.Fn + "(" + inner + ")"}
-	}
-	return &opaque{v.Kind(), "<" + v.Kind() + ">"}
-}
-
-// attrsDict renders an attribute set as a frozen, nested dict ({} for nil).
-func attrsDict(a *model.Attrs) *starlark.Dict {
-	d := starlark.NewDict(a.Len())
-	if a != nil {
-		for _, b := range a.Bindings {
-			_ = d.SetKey(starlark.String(b.Name), fromModel(b.Value))
-		}
-	}
-	d.Freeze()
-	return d
 }
 
 func strList(xs []string) *starlark.List {
