@@ -2,7 +2,8 @@ package builtins
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
@@ -97,7 +98,7 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 		ins[in.Name] = named{}
 	}
 	for _, in := range r.inputs {
-		for _, k := range sortedKeys(in.Follows) {
+		for _, k := range slices.Sorted(maps.Keys(in.Follows)) {
 			target := in.Follows[k]
 			if _, ok := flakeInputs[target]; !ok {
 				errf(in.Pos, "input %s: follows %s = %q, which is no channel or input%s", in.Name, k, target,
@@ -298,12 +299,6 @@ func keys[V any](m map[string]V) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := keys(m)
-	sort.Strings(out)
 	return out
 }
 

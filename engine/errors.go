@@ -46,16 +46,23 @@ func (e *evaluator) convert(err error) error {
 // evalError positions a runtime error at the innermost Starlark frame and
 // keeps the rest of the backtrace as notes, outermost first.
 func (e *evaluator) evalError(ee *starlark.EvalError) error {
-	frames := ee.CallStack
-	if n := len(frames); n > 0 && frames[n-1].Pos.Filename() == "<builtin>" {
-		frames = frames[:n-1]
-	}
 	msg := ee.Msg
 	switch {
 	case strings.Contains(msg, "too many steps"):
 		msg = fmt.Sprintf("evaluation exceeded the step limit of %d steps: look for a runaway loop or comprehension, or raise --max-steps", e.maxSteps)
 	case strings.Contains(msg, "Starlark computation cancelled"):
 		msg = "evaluation cancelled: " + strings.TrimPrefix(msg, "Starlark computation cancelled: ")
+	}
+	return PositionedError(msg, ee.CallStack)
+}
+
+// PositionedError is msg at the innermost Starlark frame of stack (a
+// builtin's own frame is skipped), with the calls that led there as
+// notes, outermost first. fleet test reports its errors the same way.
+func PositionedError(msg string, stack starlark.CallStack) *model.Error {
+	frames := stack
+	if n := len(frames); n > 0 && frames[n-1].Pos.Filename() == "<builtin>" {
+		frames = frames[:n-1]
 	}
 	out := &model.Error{Msg: msg}
 	if len(frames) == 0 {

@@ -340,10 +340,6 @@ func panicTrace() string {
 // reads "file_test.star:12:20: fleet.eval: <eval>:3:1: ...", naming both the
 // test line and the snippet line.
 func (fr *fileRun) evalError(ee *starlark.EvalError, what string) *model.Error {
-	frames := ee.CallStack
-	if n := len(frames); n > 0 && frames[n-1].Pos.Filename() == "<builtin>" {
-		frames = frames[:n-1]
-	}
 	msg := ee.Msg
 	switch {
 	case strings.Contains(msg, "too many steps"):
@@ -353,16 +349,7 @@ func (fr *fileRun) evalError(ee *starlark.EvalError, what string) *model.Error {
 	case strings.Contains(msg, "called outside a fleet evaluation"):
 		msg += " (tests declare inside fleet.eval(...))"
 	}
-	out := &model.Error{Msg: msg}
-	if len(frames) == 0 {
-		return out
-	}
-	out.Pos = posOf(frames[len(frames)-1].Pos)
-	for i := 0; i < len(frames)-1; i++ {
-		out.Notes = append(out.Notes, model.Note{Pos: posOf(frames[i].Pos),
-			Msg: fmt.Sprintf("in %s, calling %s", frames[i].Name, frames[i+1].Name)})
-	}
-	return out
+	return engine.PositionedError(msg, ee.CallStack)
 }
 
 // snippetLabel is the label fleet.eval gives its source: in the test

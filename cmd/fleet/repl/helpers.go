@@ -3,7 +3,9 @@ package repl
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/fleet-nix/fleet/builtins"
@@ -289,7 +291,7 @@ func (n *nixHelper) Type() string          { return "builtin_function_or_method"
 func (n *nixHelper) Freeze()               {}
 func (n *nixHelper) Truth() starlark.Bool  { return starlark.True }
 func (n *nixHelper) Hash() (uint32, error) { return hashName("builtin", "nix"), nil }
-func (n *nixHelper) AttrNames() []string   { return sortedKeys(n.members) }
+func (n *nixHelper) AttrNames() []string   { return slices.Sorted(maps.Keys(n.members)) }
 func (n *nixHelper) Attr(name string) (starlark.Value, error) {
 	if v, ok := n.members[name]; ok {
 		return v, nil
@@ -354,7 +356,7 @@ func nixPaths(st *state, files map[string][]byte, x starlark.Value) ([]string, e
 			for _, f := range st.fleet.Features {
 				names = append(names, f.Name)
 			}
-			names = append(names, sortedKeys(files)...)
+			names = append(names, slices.Sorted(maps.Keys(files))...)
 			return nil, fmt.Errorf("no machine, feature, user or generated file is called %q%s", name, builtins.DidYouMean(name, names))
 		}
 	default:

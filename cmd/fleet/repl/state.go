@@ -3,7 +3,6 @@ package repl
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/fleet-nix/fleet/builtins"
@@ -174,14 +173,4 @@ func (st *state) selectMachines(sels []string) ([]*model.Machine, error) {
 		ss = append(ss, sel)
 	}
 	return st.fleet.Select(ss...), nil
-}
-
-// sortedKeys returns the keys of a map in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,8 +2,9 @@ package gcp
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -95,7 +96,7 @@ func (p *Provider) Desired(f *model.Fleet) ([]*cloud.Resource, error) {
 			return nil, fmt.Errorf("%s: fleet %s: %w", f.Pos, f.Name, err)
 		}
 	}
-	for _, project := range sortedKeys(projects) {
+	for _, project := range slices.Sorted(maps.Keys(projects)) {
 		out = append(out, firewallResource(f.Name, project))
 	}
 	return out, nil
@@ -234,7 +235,7 @@ func checkLabels(labels map[string]string) error {
 	if len(labels) > 64 {
 		return fmt.Errorf("%d labels: GCE allows 64", len(labels))
 	}
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		if !labelKeyRE.MatchString(k) {
 			return fmt.Errorf("label key %q: GCE wants lowercase letters, digits, _ and -, starting with a letter, at most 63 characters", k)
 		}
@@ -245,19 +246,10 @@ func checkLabels(labels map[string]string) error {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func uniqueSorted(xs []string) []string {
 	set := map[string]bool{}
 	for _, x := range xs {
 		set[x] = true
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }

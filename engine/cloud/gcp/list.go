@@ -3,8 +3,10 @@ package gcp
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,7 +77,7 @@ func (p *Provider) List(ctx context.Context, fleet string, scopes []string) ([]*
 		}
 		out = append(out, rs...)
 	}
-	for _, project := range sortedKeys(projects) {
+	for _, project := range slices.Sorted(maps.Keys(projects)) {
 		named := projects[project]
 		wg.Go(func() {
 			rs, err := p.listInstances(ctx, svc, fleet, project)
@@ -136,7 +138,7 @@ func (p *Provider) listInstances(ctx context.Context, svc *compute.Service, flee
 		if err != nil {
 			return nil, fmt.Errorf("gcp: listing instances in %s: %w", project, err)
 		}
-		for _, key := range sortedKeys(page.Items) {
+		for _, key := range slices.Sorted(maps.Keys(page.Items)) {
 			// Zones without a match carry only a warning
 			// (NO_RESULTS_ON_PAGE) instead of instances.
 			for _, inst := range page.Items[key].Instances {
