@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,18 +31,6 @@ func depsSetup(t *testing.T) (cache string) {
 	return filepath.Join(cache, "deps")
 }
 
-// depsGit runs git in dir and returns its trimmed output.
-func depsGit(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return strings.TrimSpace(out.String())
-}
 
 // depsWrite writes files (path -> content) under dir.
 func depsWrite(t *testing.T, dir string, files map[string]string) {
@@ -87,12 +74,12 @@ func depsLibrary(t *testing.T, files map[string]string, tag string) (work, bare 
 	dir := t.TempDir()
 	work, bare = filepath.Join(dir, "fleet-lib"), filepath.Join(dir, "fleet-lib.git")
 	depsWrite(t, work, files)
-	depsGit(t, dir, "init", "-q", "-b", "main", work)
-	depsGit(t, work, "add", "-A")
-	depsGit(t, work, "commit", "-q", "-m", "fleet library")
-	depsGit(t, work, "tag", "-a", tag, "-m", "release "+tag)
-	depsGit(t, dir, "clone", "-q", "--bare", work, bare)
-	depsGit(t, work, "remote", "add", "origin", bare)
+	testtool.Git(t, dir, "init", "-q", "-b", "main", work)
+	testtool.Git(t, work, "add", "-A")
+	testtool.Git(t, work, "commit", "-q", "-m", "fleet library")
+	testtool.Git(t, work, "tag", "-a", tag, "-m", "release "+tag)
+	testtool.Git(t, dir, "clone", "-q", "--bare", work, bare)
+	testtool.Git(t, work, "remote", "add", "origin", bare)
 	return work, bare
 }
 
@@ -145,10 +132,10 @@ func TestDepsCommands(t *testing.T) {
 
 	// Someone moves the tag: verify says so, update accepts it.
 	depsWrite(t, work, map[string]string{"util.star": "PORT = 2222\n"})
-	depsGit(t, work, "commit", "-q", "-am", "port")
-	depsGit(t, work, "tag", "-f", "-a", "v1", "-m", "moved")
-	depsGit(t, work, "push", "-q", "-f", "origin", "main", "v1")
-	moved := depsGit(t, work, "rev-parse", "HEAD")
+	testtool.Git(t, work, "commit", "-q", "-am", "port")
+	testtool.Git(t, work, "tag", "-f", "-a", "v1", "-m", "moved")
+	testtool.Git(t, work, "push", "-q", "-f", "origin", "main", "v1")
+	moved := testtool.Git(t, work, "rev-parse", "HEAD")
 	depsExpect(t, exitError, `dependency team: ref "v1" of `+bare+" now names commit "+moved, "fleet deps verify: 1 problem", "deps", "verify", file)
 	depsExpect(t, exitOK, "features: ssh", "", "run", file, "--out", out) // still the locked commit
 	depsExpect(t, exitOK, "updated from", "", "deps", "update", "team", "--file", file)
@@ -245,9 +232,9 @@ func TestDepsSharedLibraryExample(t *testing.T) {
 		t.Fatal("lib/lib/util.star no longer sets SSH_PORT = 22, which the README edits")
 	}
 	depsWrite(t, work, map[string]string{"lib/util.star": strings.Replace(string(u), "SSH_PORT = 22\n", "SSH_PORT = 2222\n", 1)})
-	depsGit(t, work, "commit", "-q", "-am", "sshd on 2222")
-	depsGit(t, work, "tag", "-a", "v1.1.0", "-m", "sshd on 2222")
-	depsGit(t, work, "push", "-q", "origin", "main", "v1.1.0")
+	testtool.Git(t, work, "commit", "-q", "-am", "sshd on 2222")
+	testtool.Git(t, work, "tag", "-a", "v1.1.0", "-m", "sshd on 2222")
+	testtool.Git(t, work, "push", "-q", "origin", "main", "v1.1.0")
 	b, _ = os.ReadFile(deps)
 	depsWrite(t, dir, map[string]string{"fleet.deps": strings.Replace(string(b), "v1.0.0", "v1.1.0", 1)})
 	depsExpect(t, exitError, "", "fleet.deps has changed since fleet.lock was written", "run", file, "--out", out)
@@ -260,9 +247,9 @@ func TestDepsSharedLibraryExample(t *testing.T) {
 
 	// 6. Verify; a force-pushed tag is reported.
 	depsExpect(t, exitOK, "fleet.lock: 1 dependency verified", "", "deps", "verify", file)
-	depsGit(t, work, "commit", "-q", "--allow-empty", "-m", "sneaky")
-	depsGit(t, work, "tag", "-f", "-a", "v1.1.0", "-m", "moved")
-	depsGit(t, work, "push", "-q", "-f", "origin", "main", "v1.1.0")
+	testtool.Git(t, work, "commit", "-q", "--allow-empty", "-m", "sneaky")
+	testtool.Git(t, work, "tag", "-f", "-a", "v1.1.0", "-m", "moved")
+	testtool.Git(t, work, "push", "-q", "-f", "origin", "main", "v1.1.0")
 	depsExpect(t, exitError, `ref "v1.1.0" of `+bare+" now names commit", "1 problem", "deps", "verify", file)
 
 	// 7. The example as shipped, against the library folder next to it.

@@ -12,6 +12,7 @@ import (
 	"github.com/fleet-nix/fleet/engine"
 	"github.com/fleet-nix/fleet/engine/deps"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // The library every test depends on: features/ssh.star loads a file next
@@ -118,12 +119,12 @@ func TestDepsRefs(t *testing.T) {
 	c1 := r.commit(map[string]string{"a.star": "A = 1\n"})
 	r.tag("light", false)
 	r.tag("annotated", true)
-	gitRun(t, r.work, "tag", "same")
-	gitRun(t, r.work, "branch", "both")
-	gitRun(t, r.work, "push", "-q", "origin", "both", "refs/tags/same")
+	testtool.Git(t, r.work, "tag", "same")
+	testtool.Git(t, r.work, "branch", "both")
+	testtool.Git(t, r.work, "push", "-q", "origin", "both", "refs/tags/same")
 	c2 := r.commit(map[string]string{"a.star": "A = 2\n"})
-	gitRun(t, r.work, "tag", "both") // a tag "both" at c2, a branch "both" at c1
-	gitRun(t, r.work, "push", "-q", "origin", "refs/tags/both")
+	testtool.Git(t, r.work, "tag", "both") // a tag "both" at c2, a branch "both" at c1
+	testtool.Git(t, r.work, "push", "-q", "origin", "refs/tags/both")
 	for _, tc := range []struct{ ref, commit, err string }{
 		{"light", c1, ""},
 		{"annotated", c1, ""},
@@ -374,13 +375,13 @@ func TestDepsEscape(t *testing.T) {
 		"up.star":   "load(\"../x.star\", \"x\")\n",
 		"root.star": "load(\"//../x.star\", \"x\")\n",
 	})
-	gitRun(t, r.work, "rm", "-q", "--cached", "up.star") // keep the tree simple
+	testtool.Git(t, r.work, "rm", "-q", "--cached", "up.star") // keep the tree simple
 	if err := os.Symlink("/etc/passwd", filepath.Join(r.work, "link.star")); err != nil {
 		t.Fatal(err)
 	}
-	gitRun(t, r.work, "add", "-A")
-	gitRun(t, r.work, "commit", "-q", "-m", "link")
-	gitRun(t, r.work, "push", "-q", "origin", "main")
+	testtool.Git(t, r.work, "add", "-A")
+	testtool.Git(t, r.work, "commit", "-q", "-m", "link")
+	testtool.Git(t, r.work, "push", "-q", "origin", "main")
 	for _, tc := range []struct{ load, err string }{
 		{"@esc//up.star", `cannot load ../x.star: "../x.star" leaves the fleet root (inside @esc)`},
 		{"@esc//root.star", `(inside @esc)`},

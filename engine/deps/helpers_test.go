@@ -1,9 +1,7 @@
 package deps_test
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,18 +37,6 @@ func setupGit(t *testing.T) *deps.Cache {
 	return &deps.Cache{Root: filepath.Join(t.TempDir(), "deps")}
 }
 
-// gitRun runs git in dir and returns its trimmed output.
-func gitRun(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return strings.TrimSpace(out.String())
-}
 
 // repo is a bare repository served by file path, and a work tree that
 // pushes to it.
@@ -64,9 +50,9 @@ func newRepo(t *testing.T, name string) *repo {
 	t.Helper()
 	dir := t.TempDir()
 	r := &repo{t: t, url: filepath.Join(dir, name+".git"), work: filepath.Join(dir, name)}
-	gitRun(t, dir, "init", "-q", "--bare", "-b", "main", r.url)
-	gitRun(t, dir, "init", "-q", "-b", "main", r.work)
-	gitRun(t, r.work, "remote", "add", "origin", r.url)
+	testtool.Git(t, dir, "init", "-q", "--bare", "-b", "main", r.url)
+	testtool.Git(t, dir, "init", "-q", "-b", "main", r.work)
+	testtool.Git(t, r.work, "remote", "add", "origin", r.url)
 	return r
 }
 
@@ -75,10 +61,10 @@ func newRepo(t *testing.T, name string) *repo {
 func (r *repo) commit(files map[string]string) string {
 	r.t.Helper()
 	writeFiles(r.t, r.work, files)
-	gitRun(r.t, r.work, "add", "-A")
-	gitRun(r.t, r.work, "commit", "-q", "--allow-empty", "-m", "change")
-	gitRun(r.t, r.work, "push", "-q", "origin", "main")
-	return gitRun(r.t, r.work, "rev-parse", "HEAD")
+	testtool.Git(r.t, r.work, "add", "-A")
+	testtool.Git(r.t, r.work, "commit", "-q", "--allow-empty", "-m", "change")
+	testtool.Git(r.t, r.work, "push", "-q", "origin", "main")
+	return testtool.Git(r.t, r.work, "rev-parse", "HEAD")
 }
 
 // tag (re)points tag name at HEAD, annotated or not, and force-pushes it.
@@ -88,8 +74,8 @@ func (r *repo) tag(name string, annotated bool) {
 	if annotated {
 		args = []string{"tag", "-f", "-a", "-m", "release " + name, name}
 	}
-	gitRun(r.t, r.work, args...)
-	gitRun(r.t, r.work, "push", "-q", "-f", "origin", "refs/tags/"+name)
+	testtool.Git(r.t, r.work, args...)
+	testtool.Git(r.t, r.work, "push", "-q", "-f", "origin", "refs/tags/"+name)
 }
 
 // writeFiles writes files (path -> content; "" removes) under dir.

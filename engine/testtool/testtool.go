@@ -9,8 +9,10 @@
 package testtool
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -28,4 +30,19 @@ func Require(t testing.TB, program, debianPackage string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Git runs git in dir (main as the default branch, whatever the machine's
+// configuration says) and returns its trimmed output; a failure fails t
+// with git's stderr.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
 }
