@@ -31,7 +31,6 @@ func depsSetup(t *testing.T) (cache string) {
 	return filepath.Join(cache, "deps")
 }
 
-
 // depsWrite writes files (path -> content) under dir.
 func depsWrite(t *testing.T, dir string, files map[string]string) {
 	t.Helper()

@@ -37,7 +37,6 @@ func setupGit(t *testing.T) *deps.Cache {
 	return &deps.Cache{Root: filepath.Join(t.TempDir(), "deps")}
 }
 
-
 // repo is a bare repository served by file path, and a work tree that
 // pushes to it.
 type repo struct {
