@@ -31,7 +31,8 @@ Expressions print their value; nix(...) and plan() print their text as it is. Ev
 statement has the --max-steps budget. Ctrl-C cancels a running statement (or clears the
 line), Ctrl-D exits. On a terminal the history is kept in $FLEET_REPL_HISTORY, else
 $XDG_STATE_HOME/fleet/repl_history (~/.local/state/fleet/repl_history), and TAB completes
-names and attributes.
+names and attributes. A fleet file that does not evaluate starts an empty session on a
+terminal (with the error shown): fix it and reload().
 
 When standard input is not a terminal, statements are read line by line without prompts
 (printf 'len(machines())\n' | fleet repl fleet.star): results go to standard output,

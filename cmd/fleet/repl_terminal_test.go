@@ -187,3 +187,25 @@ func TestReplTerminal(t *testing.T) {
 		}
 	}
 }
+
+// On a terminal, a fleet file that does not evaluate starts an empty
+// session (the error shown): fixing the file and reload() picks it up.
+func TestReplTerminalBrokenFleetThenReload(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fleet.star")
+	replWriteFile(t, file, "fleet(name = \"t\")\nmachine(\"web\", system = \"x86_64-linux\", features = [\"nope\"])\n")
+	r := startReplTTY(t, []string{"FLEET_REPL_HISTORY=" + filepath.Join(t.TempDir(), "history")}, "repl", file)
+	r.expect(`unknown feature "nope"`)
+	r.expect("the session starts without it; fix it and reload()")
+	r.expect(">>> ")
+	r.send("len(machines())\r")
+	r.expect("0")
+	replWriteFile(t, file, "fleet(name = \"t\")\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\nmachine(\"web\", system = \"x86_64-linux\")\n")
+	r.send("reload()\r")
+	r.expect("reloaded")
+	r.send("machines()[0].name\r")
+	r.expect(`"web"`)
+	r.send("\x04")
+	if code := r.exitCode(); code != 0 {
+		t.Errorf("exit %d after Ctrl-D", code)
+	}
+}

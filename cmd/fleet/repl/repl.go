@@ -160,7 +160,16 @@ func New(ctx context.Context, cfg Config) (*Session, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		if !cfg.Terminal || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			return nil, err
+		}
+		// On a terminal, a fleet file that does not evaluate is what one
+		// comes to fix: start without it, and let reload() pick up the
+		// fix. (A script stops: its statements would all fail.)
+		fmt.Fprintf(cfg.Stderr, "%v\n%s does not evaluate: the session starts without it; fix it and reload()\n", err, cfg.File)
+		if st, err = evaluate(ctx, "", nil); err != nil {
+			return nil, err
+		}
 	}
 	s.cur = st
 	s.rebuild()
