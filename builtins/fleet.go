@@ -16,7 +16,8 @@ func fleetGroup() []Builtin {
 			Text: `Names the fleet. Exactly one fleet() per fleet, in any fleet file.
 
 name is used in cloud labels (fleet=<name>) and the generated flake's description.
-domain is the DNS domain machines are reached under (target defaults use it when set).
+domain is the DNS domain machines are reached under: a NixOS machine without a cloud
+host or a target is deployed at root@<name>.<domain>.
 admins are the recipients every secret is encrypted to: user names (their age key),
 raw age recipients ("age1...") or ssh-ed25519 public keys.`}},
 		{Fn: builtinChannel, Doc: Doc{Name: "channel", Group: "declarations",

@@ -25,8 +25,9 @@ user's age recipient, used when the user is one of the fleet's admins.`}},
 *-darwin machines nix-darwin. name must match ^[a-z0-9-]+$ (it is the host name).
 
 tags are free-form words for selectors ("@cloud"). features and users are names or
-values. target is the ssh destination for deploys (default root@ the host's public
-address). host is hetzner.server(...) or gcp.instance(...) for cloud machines.
+values. target is the ssh destination for deploys (default: root@ the public address
+of its cloud host, asked of the cloud at deploy time; without a host,
+root@<name>.<domain>). host is hetzner.server(...) or gcp.instance(...) for cloud machines.
 host_key is the machine's ssh-ed25519 host public key, or a secret declared with
 generate = gen.ssh_keypair() for this machine, generated before its first install: the
 machine decrypts its secrets with it. checks (check.command, check.http, check.tcp) must

@@ -575,3 +575,53 @@ hk = secret("host-key", machines = "web", generate = gen.ssh_keypair(), needed_f
 		}
 	}
 }
+
+// A machine with a cloud host and no target is deployed at its host's
+// public address, as the cloud lists it now; without credentials the
+// dry run still prints (with a placeholder) and a deploy says why not.
+func TestCloudDeployGoesToHostAddress(t *testing.T) {
+	c := newClouds(t)
+	c.apply(t, "apply", c.file, "--no-deploy")
+	ips := map[string]string{}
+	for _, s := range c.hz.Servers() {
+		ips[s.Name] = s.IPv4
+	}
+	web := "root@" + ips["web"]
+	code, out, stderr := c.fleet(t, "deploy", c.file, "--on", "web", "--dry-run")
+	if code != exitOK || !strings.Contains(out, "ssh "+web+" nix-env -p /nix/var/nix/profiles/system --set") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, stderr)
+	}
+	c.remoteCommands()
+	if code, out, stderr := c.fleet(t, "deploy", c.file, "--on", "web"); code != exitOK {
+		t.Fatalf("deploy: exit %d\n%s%s", code, out, stderr)
+	}
+	cmds := c.remoteCommands()
+	if !slices.ContainsFunc(cmds, func(s string) bool { return strings.HasPrefix(s, "ssh "+web+" systemd-run ") }) {
+		t.Fatalf("web was not activated at %s: %q", web, cmds)
+	}
+	if code, out, stderr := c.fleet(t, "exec", c.file, "--on", "db", "--", "true"); code != exitOK || !slices.Contains(c.remoteCommands(), "ssh root@"+ips["db"]+" true") {
+		t.Fatalf("exec: exit %d\n%s%s", code, out, stderr)
+	}
+	// A switched-off host has no address: the error says how to fix it.
+	code, _, stderr = c.fleet(t, "deploy", c.file, "--on", "batch")
+	if code != exitError || !strings.Contains(stderr, "its host is switched off (enabled = False)") {
+		t.Fatalf("deploy of a switched-off host: exit %d\n%s", code, stderr)
+	}
+
+	// No credentials: the dry run prints a placeholder, a deploy refuses.
+	none := deps{providers: func() []cloud.Provider {
+		cfg := cloud.Config{Getenv: func(string) string { return "" }}
+		return []cloud.Provider{gcp.New(cfg), hetzner.New(cfg)}
+	}}
+	var o, e bytes.Buffer
+	code = runWith(context.Background(), none, []string{"fleet", "deploy", c.file, "--on", "web", "--dry-run"}, strings.NewReader(""), &o, &e)
+	if code != exitOK || !strings.Contains(o.String(), "ssh root@<public address of web's host> ") || !strings.Contains(e.String(), "shown as placeholders") {
+		t.Fatalf("dry run without credentials: exit %d\n%s%s", code, o.String(), e.String())
+	}
+	o.Reset()
+	e.Reset()
+	code = runWith(context.Background(), none, []string{"fleet", "deploy", c.file, "--on", "web"}, strings.NewReader(""), &o, &e)
+	if code != exitError || !strings.Contains(e.String(), "the hetzner API could not be asked") || !strings.Contains(e.String(), "HCLOUD_TOKEN") {
+		t.Fatalf("deploy without credentials: exit %d\n%s%s", code, o.String(), e.String())
+	}
+}

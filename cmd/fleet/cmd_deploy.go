@@ -19,7 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func deployCommand() *cli.Command {
+func deployCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "deploy",
 		Usage:     "build, copy and activate machines, in parallel, with health checks and rollback",
@@ -52,8 +52,12 @@ running the system built alone. --dry-run prints the exact commands and runs not
 			if err != nil {
 				return err
 			}
+			targets, err := hostTargets(c.Context, d, l.fleet, machines, c.Bool("dry-run"), c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
 			opts := deploy.Options{Tree: tree, Goal: goal, BuildOn: c.String("build-on"), ConfirmTimeout: c.Duration("confirm-timeout"),
-				Secrets: secretsReady(l.fleet), OnlyChanged: c.Bool("only-changed")}
+				Secrets: secretsReady(l.fleet), OnlyChanged: c.Bool("only-changed"), Targets: targets}
 			steps, err := deploy.Steps(l.fleet, machines, opts)
 			if err != nil {
 				return err
@@ -178,7 +182,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 	return nil
 }
 
-func execCommand() *cli.Command {
+func execCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "exec",
 		Usage:     "run a command on many machines in parallel, with output prefixed by machine",
@@ -208,6 +212,10 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			targets, err := hostTargets(c.Context, d, l.fleet, machines, false, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
 			runner, done, err := newRunner()
 			if err != nil {
 				return err
@@ -216,7 +224,7 @@ func execCommand() *cli.Command {
 			var mu sync.Mutex
 			var steps []deploy.Step
 			for _, m := range machines {
-				target, err := deploy.Target(l.fleet, m, nil)
+				target, err := deploy.Target(l.fleet, m, targets)
 				if err != nil {
 					return err
 				}
@@ -299,7 +307,7 @@ func loadSelected(c *cli.Context) (*loaded, []outdir.File, []*model.Machine, str
 	return l, files, machines, tree, nil
 }
 
-func diffCommand() *cli.Command {
+func diffCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "diff",
 		Usage:     "show, per machine, how the closure a deploy would activate differs from what runs",
@@ -313,6 +321,10 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 		),
 		Action: func(c *cli.Context) error {
 			l, files, machines, tree, err := loadSelected(c)
+			if err != nil {
+				return err
+			}
+			targets, err := hostTargets(c.Context, d, l.fleet, machines, false, c.App.ErrWriter)
 			if err != nil {
 				return err
 			}
@@ -334,7 +346,7 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 				}
 				return writers[machine]
 			}
-			steps, err := deploy.DiffSteps(l.fleet, machines, deploy.Options{Tree: tree, Runner: runner}, out)
+			steps, err := deploy.DiffSteps(l.fleet, machines, deploy.Options{Tree: tree, Runner: runner, Targets: targets}, out)
 			if err != nil {
 				return err
 			}

@@ -58,8 +58,11 @@ const WatchdogUnit = "fleet-watchdog"
 // DefaultProfile is where NixOS and nix-darwin keep system generations.
 const DefaultProfile = "/nix/var/nix/profiles/system"
 
-// Target is where a machine is reached: machine(target = ...), an
-// override (its cloud host's public address), or root@<name>.<domain>.
+// Target is where a machine is reached: an override (the public address
+// of its cloud host, looked up by the caller), machine(target = ...), or,
+// for a NixOS machine without a cloud host, root@<name>.<domain>. A
+// machine with a cloud host and no target is reached at its host's public
+// address, so without an override it has no target yet.
 func Target(f *model.Fleet, m *model.Machine, overrides map[string]string) (string, error) {
 	if t := overrides[m.Name]; t != "" {
 		return t, nil
@@ -67,11 +70,13 @@ func Target(f *model.Fleet, m *model.Machine, overrides map[string]string) (stri
 	if m.Target != "" {
 		return m.Target, nil
 	}
+	if m.Host != nil {
+		return "", fmt.Errorf("machine %s (%s): deploys go to its %s host's public address, which is not known (the host does not exist, or its cloud was not asked); set machine(target = \"root@host\") to reach it another way", m.Name, m.Pos, m.Host.Provider)
+	}
 	if f.Domain != "" && m.Class == model.NixOS {
 		return "root@" + m.Name + "." + f.Domain, nil
 	}
-	return "", fmt.Errorf("machine %s (%s): no ssh target: set machine(target = \"root@host\")%s", m.Name, m.Pos,
-		map[bool]string{true: ", or apply its cloud host first so its address is known", false: ""}[m.Host != nil])
+	return "", fmt.Errorf("machine %s (%s): no ssh target: set machine(target = \"root@host\")", m.Name, m.Pos)
 }
 
 // Steps returns the deploy of machines: per machine a chain
