@@ -324,6 +324,8 @@ func AttrsDict(a *model.Attrs) *starlark.Dict {
 // Name patterns. Machine names become host names and file names, so they
 // are the strictest.
 var (
+	// restartUnitRE: a systemd unit name (model.SplitUnit says which).
+	restartUnitRE = regexp.MustCompile(`^[A-Za-z0-9@_:.\\-]+$`)
 	machineNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 	// Features, channels and inputs become file names and Nix attribute
 	// names.

@@ -29,7 +29,8 @@ generate says how the value is made (gen.*). files renames a generator's outputs
 {"key": "ssh_host_ed25519_key"}. needed_for is when the machine needs it:
 "activation", "users" (before user accounts, e.g. password hashes) or "services".
 owner, group and mode set the decrypted file's ownership; restart_units are systemd
-units restarted when it changes; depends are secrets whose values the generator uses.`}},
+units (services, sockets, timers, paths; NixOS only) restarted by the activation that
+changes it; depends are secrets whose values the generator uses.`}},
 		gen("password", `password(length = 32)`, `A random password of letters and digits. Output: value.`, genPassword),
 		gen("passphrase", `passphrase(words = 6, separator = "-")`, `A passphrase of random words from a word list. Output: value.`, genPassphrase),
 		gen("hex", `hex(bytes = 32)`, `Random bytes, hex encoded. Output: value.`, genHex),
@@ -82,6 +83,17 @@ func builtinSecret(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	if len(s.Mode) != 4 || strings.Trim(s.Mode, "01234567") != "" {
 		return nil, fmt.Errorf("secret %s: mode = %q: write an octal mode like \"0400\"", name, s.Mode)
+	}
+	units := map[string]string{}
+	for _, u := range restart {
+		kind, unit, ok := model.SplitUnit(u)
+		if !ok || !restartUnitRE.MatchString(u) {
+			return nil, fmt.Errorf("secret %s: restart_units: %q is not a unit fleet can restart: name a service, socket, timer or path unit (\"nginx.service\"; no suffix means a service)", name, u)
+		}
+		if prev, dup := units[kind+"."+unit]; dup {
+			return nil, fmt.Errorf("secret %s: restart_units names one unit twice: %q and %q", name, prev, u)
+		}
+		units[kind+"."+unit] = u
 	}
 	if !generate.set {
 		generate.v = newGen("prompt", map[string]model.Value{"type": model.String("hidden"), "label": model.String(name)},

@@ -21,6 +21,7 @@ package model
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Pos is a position in a .star file. File is relative to the fleet root
@@ -309,6 +310,24 @@ type Check struct {
 	URL     string `json:"url,omitempty"`
 	Status  int    `json:"status,omitempty"`
 	Address string `json:"address,omitempty"`
+}
+
+// SplitUnit splits a systemd unit a secret restarts into its kind as
+// NixOS names the option set ("services", "sockets", "timers", "paths")
+// and its name without the suffix; no suffix means a service. Other unit
+// types (mounts, targets ...) have no restart triggers: ok is false.
+func SplitUnit(unit string) (kind, name string, ok bool) {
+	for _, k := range []string{"service", "socket", "timer", "path"} {
+		if n, found := strings.CutSuffix(unit, "."+k); found && n != "" {
+			return k + "s", n, true
+		}
+	}
+	for _, other := range []string{".mount", ".automount", ".target", ".device", ".scope", ".slice", ".swap"} {
+		if strings.HasSuffix(unit, other) {
+			return "", "", false
+		}
+	}
+	return "services", unit, unit != ""
 }
 
 // Provider names a cloud provider.

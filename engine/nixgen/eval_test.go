@@ -1,6 +1,8 @@
 package nixgen_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -436,6 +438,35 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 	if len(secrets) > 0 {
 		imports = append(imports, "module:agenix."+kind+".default")
 		set(out, secrets, "age", "secrets")
+	}
+	// restart_units: each unit's triggers are the hashes of the stored
+	// files of the secrets that restart it (files not generated: none).
+	if m.Class == model.NixOS {
+		triggers := map[string]map[string][]any{}
+		for _, s := range f.Secrets {
+			if !contains(s.Machines, m.Name) {
+				continue
+			}
+			for _, u := range s.RestartUnits {
+				kind, name, _ := model.SplitUnit(u)
+				for _, file := range s.Files {
+					data, err := os.ReadFile(filepath.Join(f.Root, nixgen.SecretPath(s, m.Name, file)))
+					if !file.Secret || err != nil {
+						continue
+					}
+					if triggers[kind] == nil {
+						triggers[kind] = map[string][]any{}
+					}
+					sum := sha256.Sum256(data)
+					triggers[kind][name] = append(triggers[kind][name], "sha256:"+hex.EncodeToString(sum[:])+" "+nixgen.SecretName(s, file))
+				}
+			}
+		}
+		for kind, units := range triggers {
+			for name, ts := range units {
+				set(out, ts, "systemd", kind, name, "restartTriggers")
+			}
+		}
 	}
 	ok := true
 	if cfg := m.Config(); cfg != nil {

@@ -1,6 +1,8 @@
 package nixgen
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path"
@@ -315,6 +317,11 @@ func (g *gen) machine(m *model.Machine) {
 		imports = append(imports, Sel("inputs", "agenix", modulesAttr, "default"))
 		body.Set(secrets, "age", "secrets")
 	}
+	if m.Class == model.NixOS {
+		for _, t := range g.restartTriggers(m) {
+			body.Set(Strs(t.triggers), "systemd", t.kind, t.name, "restartTriggers")
+		}
+	}
 	mergeAttrs(body, s.attrs(m.Config()), s.lib)
 	g.write(p, header("machine "+m.Name, m.Pos), module(moduleArgs("inputs"), imports, body))
 }
@@ -495,6 +502,62 @@ func (g *gen) machineSecrets(p string, m *model.Machine) *Attrs {
 			entry.Set(Str{s.Group}, "group")
 			out.Set(entry, SecretName(s, file))
 		}
+	}
+	return out
+}
+
+// unitTriggers are the restart triggers of one systemd unit.
+type unitTriggers struct {
+	kind, name string
+	triggers   []string
+}
+
+// restartTriggers lowers secrets' restart_units: each unit gets, in
+// restartTriggers, "sha256:<hash of the encrypted file> <name>" for every
+// file of a secret that restarts it, so the activation that brings a
+// changed secret restarts the unit (NixOS restarts a unit whose triggers
+// changed), and no other activation does. The hash is of the file as
+// stored, computed here: no evaluation reads it. A file not generated yet
+// has no trigger (the machine needs its secrets before a deploy anyway).
+func (g *gen) restartTriggers(m *model.Machine) []unitTriggers {
+	byUnit := map[string]*unitTriggers{}
+	var order []string
+	for _, s := range g.f.Secrets {
+		if len(s.RestartUnits) == 0 || !containsStr(s.Machines, m.Name) {
+			continue
+		}
+		var hashes []string
+		for _, file := range s.Files {
+			if !file.Secret {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(g.f.Root, filepath.FromSlash(SecretPath(s, m.Name, file))))
+			if err != nil {
+				continue
+			}
+			sum := sha256.Sum256(data)
+			hashes = append(hashes, "sha256:"+hex.EncodeToString(sum[:])+" "+SecretName(s, file))
+		}
+		if len(hashes) == 0 {
+			continue
+		}
+		for _, u := range s.RestartUnits {
+			kind, name, ok := model.SplitUnit(u)
+			if !ok {
+				continue // the builtins refused it
+			}
+			key := kind + "." + name
+			if byUnit[key] == nil {
+				byUnit[key] = &unitTriggers{kind: kind, name: name}
+				order = append(order, key)
+			}
+			byUnit[key].triggers = append(byUnit[key].triggers, hashes...)
+		}
+	}
+	sort.Strings(order)
+	out := make([]unitTriggers, len(order))
+	for i, k := range order {
+		out[i] = *byUnit[k]
 	}
 	return out
 }

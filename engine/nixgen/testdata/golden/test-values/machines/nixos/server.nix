@@ -50,6 +50,16 @@
   networking.hostName = lib.mkMerge [ "server" (lib.mkForce "srv") ];
   nixpkgs.hostPlatform = "x86_64-linux";
   system.stateVersion = "26.05";
+  systemd = {
+    services.nginx.restartTriggers = [
+      "sha256:864d8f3dd3cda359b8b8540ca7cfe7937ba15f0abd29bec5be1664d469d3c7c6 pair-a"
+      "sha256:65ae5a5abdcf6b7c17e77c7902df149f736eff6ebdb493d09a6513906e179b1a pair-b"
+    ];
+    timers.backup.restartTriggers = [
+      "sha256:864d8f3dd3cda359b8b8540ca7cfe7937ba15f0abd29bec5be1664d469d3c7c6 pair-a"
+      "sha256:65ae5a5abdcf6b7c17e77c7902df149f736eff6ebdb493d09a6513906e179b1a pair-b"
+    ];
+  };
   users.users = {
     alice = {
       description = "Alice";
