@@ -42,7 +42,12 @@
 //     lib.mkMerge [ fleet's user's ], and the module system combines them
 //     (lists concatenate; nix.force wins).
 //   - age.secrets.<name>: the secret's name when it has one encrypted file,
-//     else <secret>-<file>.
+//     else <secret>-<file>. agenix decrypts every secret before the users
+//     activation script, which satisfies needed_for = "activation" and
+//     "users" alike. A secret's restart_units get, on NixOS machines,
+//     systemd.<services|sockets|timers|paths>.<unit>.restartTriggers =
+//     [ "sha256:<hash of the stored file> <name>" ]: the activation that
+//     brings a changed secret restarts them, and no other does.
 //   - Inside overlays/default.nix, nix.pkg("x") means final.x; in modules,
 //     pkgs.x. Fallback conditions read prev, never final, so the overlay's
 //     attribute names never depend on its own result.
