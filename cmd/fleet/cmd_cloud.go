@@ -78,7 +78,7 @@ func applyFlags() []cli.Flag {
 func applyCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
-		Usage:     "create, update and delete the fleet's cloud hosts",
+		Usage:     "create, update and delete the fleet's cloud hosts, then install or deploy them",
 		ArgsUsage: "FILE",
 		Description: `Makes the plan, shows it, asks for confirmation (or --yes), and carries it out:
 concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
