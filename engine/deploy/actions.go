@@ -413,9 +413,13 @@ func describeCheck(c model.Check, target string) string {
 // so and looks again.
 func (d *machineDeploy) check(ctx context.Context, w io.Writer) error {
 	deadline := time.Now().Add(d.o.ConfirmTimeout)
+	// A check that hangs (a command, a connection) ends at the deadline:
+	// past it, the watchdog's grace is all that is left.
+	checkCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	var last error
 	for {
-		last = d.runChecks(ctx, w)
+		last = d.runChecks(checkCtx, w)
 		if last == nil {
 			break
 		}
@@ -430,6 +434,12 @@ func (d *machineDeploy) check(ctx context.Context, w io.Writer) error {
 	if last == nil {
 		if !d.watchdog() {
 			return nil
+		}
+		// Disarming must reach the machine before the timer fires, with
+		// room for the ssh round trip.
+		if left := time.Until(d.activated.Add(d.watchdogDelay())); left < min(2*time.Second, d.o.WatchdogGrace/2) {
+			return fmt.Errorf("checks passed only %s after activation, too close to the watchdog's %s: the machine may have switched back by itself; look at it (fleet diff) and deploy again",
+				time.Since(d.activated).Round(time.Second), d.watchdogDelay())
 		}
 		if err := d.remote(ctx, 30*time.Second, d.confirmArgv(), w); err != nil {
 			return fmt.Errorf("checks passed, but the watchdog could not be disarmed (%w): the machine switches back %s after activation unless you run: ssh %s %s",

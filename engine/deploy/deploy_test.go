@@ -456,3 +456,19 @@ func TestConfirmedDeployDisarmsWatchdog(t *testing.T) {
 		t.Fatalf("the disarmed watchdog rolled back: %q", env)
 	}
 }
+
+// A check that hangs ends at the confirm timeout: the deploy does not
+// wait for it (with a watchdog, past that point only its grace is left).
+func TestHangingCheckEndsAtConfirmTimeout(t *testing.T) {
+	web := nixos("web")
+	web.Checks = []model.Check{{Kind: "command", Command: "sleep 30"}}
+	r := newRig(t, web)
+	start := time.Now()
+	sum := r.deploy(t, context.Background(), deploy.Options{ConfirmTimeout: 500 * time.Millisecond})
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the deploy waited %s for a hanging check", took)
+	}
+	if m := sum.Machines[0]; m.Outcome != deploy.OutcomeFailed || m.FailedStep != "web/check" {
+		t.Fatalf("%+v", m)
+	}
+}
