@@ -39,8 +39,8 @@ func (p *Provider) Create(ctx context.Context, want *cloud.Resource) (*cloud.Res
 	return nil, fmt.Errorf("gcp: cannot create a %s", want.Kind)
 }
 
-// Update changes the power state or labels of an instance, or patches a
-// firewall rule, and waits.
+// Update changes the labels, network tags, ssh keys or power state of an
+// instance, or patches a firewall rule, and waits.
 func (p *Provider) Update(ctx context.Context, want, have *cloud.Resource, fields []string) (*cloud.Resource, error) {
 	svc, err := p.service()
 	if err != nil {
@@ -138,13 +138,24 @@ func (p *Provider) createInstance(ctx context.Context, svc *compute.Service, wan
 func (p *Provider) updateInstance(ctx context.Context, svc *compute.Service, want, have *cloud.Resource, fields []string) (*cloud.Resource, error) {
 	project, zone := splitScope(want.Scope)
 	fields = append([]string(nil), fields...)
-	// Labels first: a failed start should not leave stale labels behind.
-	sort.SliceStable(fields, func(i, j int) bool { return fields[i] == "labels" && fields[j] != "labels" })
+	// Labels, tags and ssh keys first, power last: a failed start should
+	// not leave stale labels, tags or keys behind, and an instance started
+	// after them comes up with the keys the fleet wants.
+	sort.SliceStable(fields, func(i, j int) bool { return updateOrder(fields[i]) < updateOrder(fields[j]) })
 	for _, f := range fields {
 		switch f {
 		case "labels":
-			fp, _ := have.Extra[extraLabelFingerprint].(string)
-			if err := p.setLabels(ctx, svc, project, zone, want.Name, want.Labels, fp); err != nil {
+			if err := p.setLabels(ctx, svc, project, zone, want.Name, want.Labels, have); err != nil {
+				return nil, err
+			}
+		case "tags":
+			tags, _ := want.Extra[extraTags].([]string)
+			if err := p.setTags(ctx, svc, project, zone, want.Name, tags, have); err != nil {
+				return nil, err
+			}
+		case "ssh_keys":
+			keys, _ := want.Extra[extraSSHKeys].([]string)
+			if err := p.setSSHKeys(ctx, svc, project, zone, want.Name, keys, have); err != nil {
 				return nil, err
 			}
 		case "power":
@@ -157,6 +168,22 @@ func (p *Provider) updateInstance(ctx context.Context, svc *compute.Service, wan
 	}
 	// Starting gives the instance a new ephemeral address.
 	return p.readBack(ctx, svc, project, zone, want.Name, "updated")
+}
+
+// updateOrder ranks the fields of an instance update: labels, tags, ssh
+// keys, then whatever else, power last.
+func updateOrder(field string) int {
+	switch field {
+	case "labels":
+		return 0
+	case "tags":
+		return 1
+	case "ssh_keys":
+		return 2
+	case "power":
+		return 4
+	}
+	return 3
 }
 
 func (p *Provider) setPower(ctx context.Context, svc *compute.Service, project, zone, name, state string) error {
@@ -186,27 +213,107 @@ func (p *Provider) setPower(ctx context.Context, svc *compute.Service, project, 
 	return p.wait(ctx, svc, project, zone, op, what)
 }
 
-// setLabels replaces the instance's labels. GCE guards them with a
-// fingerprint; when the listed one is stale (someone else changed them
-// since the plan) it reads the current one and tries once more.
-func (p *Provider) setLabels(ctx context.Context, svc *compute.Service, project, zone, name string, labels map[string]string, fingerprint string) error {
+// setLabels replaces the instance's labels.
+func (p *Provider) setLabels(ctx context.Context, svc *compute.Service, project, zone, name string, labels map[string]string, have *cloud.Resource) error {
 	what := fmt.Sprintf("setting labels of instance %s in %s/%s", name, project, zone)
+	return p.guarded(ctx, svc, project, zone, name, what, have, extraLabelFingerprint,
+		func(cur *cloud.Resource, reqID string) (*compute.Operation, error) {
+			fp, _ := cur.Extra[extraLabelFingerprint].(string)
+			req := &compute.InstancesSetLabelsRequest{Labels: labels, LabelFingerprint: fp}
+			if len(labels) == 0 {
+				req.ForceSendFields = []string{"Labels"}
+			}
+			return svc.Instances.SetLabels(project, zone, name, req).RequestId(reqID).Context(ctx).Do()
+		})
+}
+
+// setTags replaces the instance's network tags (which decide the firewall
+// rules that apply to it).
+func (p *Provider) setTags(ctx context.Context, svc *compute.Service, project, zone, name string, tags []string, have *cloud.Resource) error {
+	what := fmt.Sprintf("setting network tags of instance %s in %s/%s", name, project, zone)
+	return p.guarded(ctx, svc, project, zone, name, what, have, extraTagsFingerprint,
+		func(cur *cloud.Resource, reqID string) (*compute.Operation, error) {
+			fp, _ := cur.Extra[extraTagsFingerprint].(string)
+			req := &compute.Tags{Fingerprint: fp, Items: tags}
+			if len(tags) == 0 {
+				req.ForceSendFields = []string{"Items"}
+			}
+			return svc.Instances.SetTags(project, zone, name, req).RequestId(reqID).Context(ctx).Do()
+		})
+}
+
+// setSSHKeys replaces the ssh-keys metadata item of the instance with
+// keys (removes it if there are none). SetMetadata replaces all of the
+// metadata: every other item (the image marker, what someone else put
+// there) is sent back as the instance has it.
+func (p *Provider) setSSHKeys(ctx context.Context, svc *compute.Service, project, zone, name string, keys []string, have *cloud.Resource) error {
+	what := fmt.Sprintf("setting the ssh keys of instance %s in %s/%s", name, project, zone)
+	return p.guarded(ctx, svc, project, zone, name, what, have, extraMetadataFingerprint,
+		func(cur *cloud.Resource, reqID string) (*compute.Operation, error) {
+			fp, _ := cur.Extra[extraMetadataFingerprint].(string)
+			items, _ := cur.Extra[extraMetadataItems].([]*compute.MetadataItems)
+			req := &compute.Metadata{Fingerprint: fp, Items: withSSHKeys(items, keys)}
+			if len(req.Items) == 0 {
+				req.ForceSendFields = []string{"Items"}
+			}
+			return svc.Instances.SetMetadata(project, zone, name, req).RequestId(reqID).Context(ctx).Do()
+		})
+}
+
+// withSSHKeys is items with the ssh-keys item's value replaced by keys,
+// one a line, added if missing, or removed if keys is empty. items is not
+// changed; the other items keep their order.
+func withSSHKeys(items []*compute.MetadataItems, keys []string) []*compute.MetadataItems {
+	var value *string
+	if len(keys) > 0 {
+		v := strings.Join(keys, "\n")
+		value = &v
+	}
+	out := make([]*compute.MetadataItems, 0, len(items)+1)
+	for _, it := range items {
+		if it == nil {
+			continue
+		}
+		if it.Key != metaSSHKeys {
+			out = append(out, it)
+			continue
+		}
+		if value != nil {
+			out = append(out, &compute.MetadataItems{Key: metaSSHKeys, Value: value})
+			value = nil // GCE refuses a key twice
+		}
+	}
+	if value != nil {
+		out = append(out, &compute.MetadataItems{Key: metaSSHKeys, Value: value})
+	}
+	return out
+}
+
+// guarded makes a change that GCE guards with a fingerprint (labels, tags,
+// metadata): call sends the request built from cur, the instance as last
+// seen, with the fingerprint Extra[fingerprintKey]. That is have, as the
+// plan listed it, unless it lacks the fingerprint; when it is stale
+// (someone else changed the instance since the plan: 412) guarded reads
+// the current instance and tries once more. Transient errors are retried
+// with the same request id; the operation is waited for.
+func (p *Provider) guarded(ctx context.Context, svc *compute.Service, project, zone, name, what string, have *cloud.Resource,
+	fingerprintKey string, call func(cur *cloud.Resource, reqID string) (*compute.Operation, error)) error {
+	cur := have
 	for attempt := 0; ; attempt++ {
-		if fingerprint == "" || attempt > 0 {
-			have, err := p.getInstance(ctx, svc, project, zone, name)
-			if err != nil {
+		fp := ""
+		if cur != nil {
+			fp, _ = cur.Extra[fingerprintKey].(string)
+		}
+		if fp == "" || attempt > 0 {
+			var err error
+			if cur, err = p.getInstance(ctx, svc, project, zone, name); err != nil {
 				return fmt.Errorf("gcp: %s: %w", what, err)
 			}
-			fingerprint, _ = have.Extra[extraLabelFingerprint].(string)
-		}
-		req := &compute.InstancesSetLabelsRequest{Labels: labels, LabelFingerprint: fingerprint}
-		if len(labels) == 0 {
-			req.ForceSendFields = []string{"Labels"}
 		}
 		reqID := newRequestID()
 		var op *compute.Operation
 		err := p.retry(ctx, func() (err error) {
-			op, err = svc.Instances.SetLabels(project, zone, name, req).RequestId(reqID).Context(ctx).Do()
+			op, err = call(cur, reqID)
 			return err
 		})
 		if isStatus(err, http.StatusPreconditionFailed) && attempt == 0 {
@@ -316,7 +423,7 @@ func instanceFor(want *cloud.Resource) (*compute.Instance, error) {
 	items := []*compute.MetadataItems{{Key: metaImage, Value: &image}}
 	if len(sshKeys) > 0 {
 		v := strings.Join(sshKeys, "\n")
-		items = append(items, &compute.MetadataItems{Key: "ssh-keys", Value: &v})
+		items = append(items, &compute.MetadataItems{Key: metaSSHKeys, Value: &v})
 	}
 	inst := &compute.Instance{
 		Name:        want.Name,

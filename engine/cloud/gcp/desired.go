@@ -1,6 +1,8 @@
 package gcp
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"regexp"
@@ -27,13 +29,25 @@ const (
 	diskType = "pd-balanced"
 )
 
-// Keys of Extra that Desired fills and Create reads.
+// Keys of Extra. Desired fills the first two; Create and Update read them.
 const (
 	extraTags    = "network_tags" // []string
 	extraSSHKeys = "ssh_keys"     // []string, "root:<key>" lines
-	// extraLabelFingerprint is set on listed instances: SetLabels needs it.
-	extraLabelFingerprint = "label_fingerprint" // string
+	// Set on listed instances: the fingerprints GCE guards SetLabels,
+	// SetTags and SetMetadata with, and the metadata items as they are,
+	// so that changing ssh-keys keeps the items fleet does not own.
+	extraLabelFingerprint    = "label_fingerprint"    // string
+	extraTagsFingerprint     = "tags_fingerprint"     // string
+	extraMetadataFingerprint = "metadata_fingerprint" // string
+	extraMetadataItems       = "metadata_items"       // []*compute.MetadataItems
 )
+
+// metaSSHKeys is the instance metadata key holding the "user:key" lines
+// of the keys GCE's guest agent authorizes.
+const metaSSHKeys = "ssh-keys"
+
+// instanceMutable are the Spec keys of an instance changed in place.
+var instanceMutable = []string{"power", "tags", "ssh_keys"}
 
 // metaImage is the instance metadata key recording the boot image asked
 // for: GCE does not report it on the instance.
@@ -140,6 +154,7 @@ func instanceResource(f *model.Fleet, m *model.Machine, sshKeys []string) (*clou
 	if disk == 0 {
 		disk = DefaultDiskGB
 	}
+	tags = uniqueSorted(tags)
 	gpu, gpus := g.GPU, g.GPUs
 	if gpu != "" && gpus == 0 {
 		gpus = 1
@@ -160,16 +175,18 @@ func instanceResource(f *model.Fleet, m *model.Machine, sshKeys []string) (*clou
 		Machine:  m.Name,
 		Labels:   labels,
 		Spec: map[string]string{
-			"type":    g.Type,
-			"image":   image,
-			"disk_gb": strconv.Itoa(disk),
-			"gpu":     gpu,
-			"gpus":    strconv.Itoa(gpus),
-			"power":   "on",
+			"type":     g.Type,
+			"image":    image,
+			"disk_gb":  strconv.Itoa(disk),
+			"gpu":      gpu,
+			"gpus":     strconv.Itoa(gpus),
+			"power":    "on",
+			"tags":     tagsSpec(tags),
+			"ssh_keys": sshKeysSpec(sshKeys),
 		},
-		Mutable: []string{"power"},
+		Mutable: slices.Clone(instanceMutable),
 		Extra: map[string]any{
-			extraTags:    uniqueSorted(tags),
+			extraTags:    tags,
 			extraSSHKeys: sshKeys,
 		},
 	}, nil
@@ -244,6 +261,48 @@ func checkLabels(labels map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// tagsSpec is Spec["tags"]: the network tags, sorted and unique, joined
+// by commas.
+func tagsSpec(tags []string) string {
+	return strings.Join(uniqueSorted(tags), ",")
+}
+
+// sshKeysSpec is Spec["ssh_keys"]: a short digest of ssh-keys metadata
+// lines that shows in a plan and compares them regardless of order,
+// surrounding blanks and repeats: "" for none, else "<n> key(s), sha256
+// <first 8 hex digits>" of the sorted unique lines joined by newlines,
+// such as "2 keys, sha256 1a2b3c4d".
+func sshKeysSpec(lines []string) string {
+	var keys []string
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			keys = append(keys, l)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	keys = uniqueSorted(keys)
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+	noun := "keys"
+	if len(keys) == 1 {
+		noun = "key"
+	}
+	return fmt.Sprintf("%d %s, sha256 %s", len(keys), noun, hex.EncodeToString(sum[:4]))
+}
+
+// sshKeyLines splits an ssh-keys metadata value into its lines, trimmed,
+// without empty ones.
+func sshKeyLines(value string) []string {
+	var out []string
+	for _, l := range strings.Split(value, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func uniqueSorted(xs []string) []string {

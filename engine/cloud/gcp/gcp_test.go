@@ -141,13 +141,14 @@ func TestDesired(t *testing.T) {
 
 	g := want[0]
 	if got, w := g.Spec, map[string]string{"type": "e2-standard-8", "image": DefaultImage, "disk_gb": "100",
-		"gpu": "", "gpus": "0", "power": "on"}; !reflect.DeepEqual(got, w) {
+		"gpu": "", "gpus": "0", "power": "on", "tags": "builder,fleet-demo",
+		"ssh_keys": "2 keys, sha256 fbbe6cb5"}; !reflect.DeepEqual(got, w) {
 		t.Errorf("galena spec = %v, want %v", got, w)
 	}
 	if got, w := g.Labels, map[string]string{"managed-by": "fleet", "fleet": "demo", "machine": "galena", "role": "build"}; !reflect.DeepEqual(got, w) {
 		t.Errorf("galena labels = %v, want %v", got, w)
 	}
-	if g.Machine != "galena" || !reflect.DeepEqual(g.Mutable, []string{"power"}) {
+	if g.Machine != "galena" || !reflect.DeepEqual(g.Mutable, []string{"power", "tags", "ssh_keys"}) {
 		t.Errorf("galena machine %q mutable %q", g.Machine, g.Mutable)
 	}
 	if got, w := g.Extra[extraTags], []string{"builder", "fleet-demo"}; !reflect.DeepEqual(got, w) {
@@ -338,6 +339,10 @@ func TestCreateAndList(t *testing.T) {
 	}
 	for _, w := range want {
 		sameAsWanted(t, w, find(have, w.Kind, w.Name))
+	}
+	// Tags and ssh keys are read back from GCE, not copied from the plan.
+	if h := find(have, KindInstance, "galena"); h.Spec["tags"] != "builder,fleet-demo" || h.Spec["ssh_keys"] != "2 keys, sha256 fbbe6cb5" {
+		t.Errorf("listed galena: tags %q, ssh_keys %q", h.Spec["tags"], h.Spec["ssh_keys"])
 	}
 	if h := find(have, KindInstance, "galena"); h.IPv4 != g.IPv4 || h.Status != "RUNNING" || h.Machine != "galena" {
 		t.Errorf("listed galena = %+v", h)
@@ -550,6 +555,291 @@ func TestUpdateLabels(t *testing.T) {
 	if n := e.fake.Count("POST", "projects/demo-project/zones/us-central1-b/instances/galena/setLabels"); n != 2 {
 		t.Errorf("%d setLabels requests, want 2 (stale fingerprint, then current)", n)
 	}
+}
+
+func TestSSHKeysSpec(t *testing.T) {
+	alice, raw := "root:"+aliceSSH, "root:"+rawSSH
+	for _, c := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"none", nil, ""},
+		{"only blanks", []string{"", "  ", "\r"}, ""},
+		{"one", []string{alice}, "1 key, sha256 67b359cb"},
+		{"two", []string{alice, raw}, "2 keys, sha256 fbbe6cb5"},
+		{"any order", []string{raw, alice}, "2 keys, sha256 fbbe6cb5"},
+		{"blanks and repeats", []string{" " + raw + "\r", "", alice, alice}, "2 keys, sha256 fbbe6cb5"},
+		{"others", []string{"root:y", "root:x"}, "2 keys, sha256 2c0036e2"},
+	} {
+		if got := sshKeysSpec(c.lines); got != c.want {
+			t.Errorf("%s: sshKeysSpec(%q) = %q, want %q", c.name, c.lines, got, c.want)
+		}
+	}
+	if got, want := sshKeyLines("root:a\r\n\n  root:b \n"), []string{"root:a", "root:b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("sshKeyLines = %q, want %q", got, want)
+	}
+	if got := tagsSpec([]string{"web", "fleet-demo", "web"}); got != "fleet-demo,web" {
+		t.Errorf("tagsSpec = %q", got)
+	}
+}
+
+// A listed instance has the Spec values Desired computes from the same
+// tags and keys, however GCE orders and spaces them, and keeps what an
+// update needs in Extra.
+func TestListedTagsAndSSHKeys(t *testing.T) {
+	image := DefaultImage
+	keys := "root:y\n\n root:x\n"
+	note := "hello"
+	items := []*compute.MetadataItems{{Key: metaImage, Value: &image}, {Key: metaSSHKeys, Value: &keys}, {Key: "user-note", Value: &note}}
+	for _, c := range []struct {
+		name          string
+		inst          *compute.Instance
+		tags, sshKeys string
+		tagFP, mdFP   string
+		metadataItems []*compute.MetadataItems
+		image         string
+	}{
+		{"tags and keys", &compute.Instance{Name: "galena",
+			Tags:     &compute.Tags{Items: []string{"web", "fleet-demo"}, Fingerprint: "tfp"},
+			Metadata: &compute.Metadata{Items: items, Fingerprint: "mfp"}},
+			"fleet-demo,web", "2 keys, sha256 2c0036e2", "tfp", "mfp", items, DefaultImage},
+		{"nothing", &compute.Instance{Name: "galena"}, "", "", "", "", nil, ""},
+	} {
+		r := instanceToResource(project, zoneB, c.inst)
+		if r.Spec["tags"] != c.tags || r.Spec["ssh_keys"] != c.sshKeys || r.Spec["image"] != c.image {
+			t.Errorf("%s: spec %v", c.name, r.Spec)
+		}
+		if r.Extra[extraTagsFingerprint] != c.tagFP || r.Extra[extraMetadataFingerprint] != c.mdFP ||
+			!reflect.DeepEqual(r.Extra[extraMetadataItems], c.metadataItems) {
+			t.Errorf("%s: extra %v", c.name, r.Extra)
+		}
+		if !reflect.DeepEqual(r.Mutable, []string{"power", "tags", "ssh_keys"}) {
+			t.Errorf("%s: mutable %q", c.name, r.Mutable)
+		}
+	}
+	// Desired says the same of the same keys and tags.
+	w := sshKeysSpec([]string{"root:x", "root:y"})
+	if r := instanceToResource(project, zoneB, &compute.Instance{Metadata: &compute.Metadata{Items: items}}); r.Spec["ssh_keys"] != w {
+		t.Errorf("listed %q, desired %q", r.Spec["ssh_keys"], w)
+	}
+}
+
+func TestWithSSHKeys(t *testing.T) {
+	str := func(s string) *string { return &s }
+	image := &compute.MetadataItems{Key: metaImage, Value: str(DefaultImage)}
+	note := &compute.MetadataItems{Key: "user-note", Value: str("hello")}
+	old := &compute.MetadataItems{Key: metaSSHKeys, Value: str("root:old")}
+	show := func(items []*compute.MetadataItems) string {
+		var parts []string
+		for _, it := range items {
+			v := "<nil>"
+			if it.Value != nil {
+				v = *it.Value
+			}
+			parts = append(parts, it.Key+"="+v)
+		}
+		return strings.Join(parts, " | ")
+	}
+	for _, c := range []struct {
+		name  string
+		items []*compute.MetadataItems
+		keys  []string
+		want  string
+	}{
+		{"replaced in place", []*compute.MetadataItems{image, old, note}, []string{"root:a", "root:b"},
+			"fleet-image=" + DefaultImage + " | ssh-keys=root:a\nroot:b | user-note=hello"},
+		{"removed", []*compute.MetadataItems{image, old, note}, nil,
+			"fleet-image=" + DefaultImage + " | user-note=hello"},
+		{"added", []*compute.MetadataItems{image, note}, []string{"root:a"},
+			"fleet-image=" + DefaultImage + " | user-note=hello | ssh-keys=root:a"},
+		{"once", []*compute.MetadataItems{old, image, old}, []string{"root:a"},
+			"ssh-keys=root:a | fleet-image=" + DefaultImage},
+		{"nothing at all", nil, nil, ""},
+	} {
+		if got := show(withSSHKeys(c.items, c.keys)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	if *old.Value != "root:old" {
+		t.Errorf("withSSHKeys changed its input: %q", *old.Value)
+	}
+}
+
+// Changing the network tags or the ssh keys of an instance: one SetTags or
+// SetMetadata with the listed fingerprint; when someone changed the
+// instance after the plan listed it, a 412, a fresh read and a second
+// request; a rate limit is retried. The metadata items fleet does not own
+// (the image marker, a user's item, one added after the plan) stay.
+func TestUpdateTagsAndSSHKeys(t *testing.T) {
+	const galena = "projects/" + project + "/zones/" + zoneB + "/instances/galena/"
+	str := func(s string) *string { return &s }
+	for _, c := range []struct {
+		name     string
+		field    string
+		mutate   func(f *model.Fleet)
+		stale    bool
+		fail     int   // status injected once on the set request
+		statuses []int // the fake's answers to the set requests
+	}{
+		{name: "ssh key added", field: "ssh_keys", statuses: []int{200},
+			mutate: func(f *model.Fleet) { f.Admins = append(f.Admins, "bob") }},
+		{name: "all ssh keys removed", field: "ssh_keys", statuses: []int{200},
+			mutate: func(f *model.Fleet) { f.Admins = nil }},
+		{name: "ssh keys, stale fingerprint", field: "ssh_keys", stale: true, statuses: []int{412, 200},
+			mutate: func(f *model.Fleet) { f.Admins = append(f.Admins, "bob") }},
+		{name: "ssh keys, rate limited", field: "ssh_keys", fail: http.StatusTooManyRequests, statuses: []int{429, 200},
+			mutate: func(f *model.Fleet) { f.Admins = append(f.Admins, "bob") }},
+		{name: "tag added", field: "tags", statuses: []int{200},
+			mutate: func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = []string{"builder", "web"} }},
+		{name: "tags, stale fingerprint", field: "tags", stale: true, statuses: []int{412, 200},
+			mutate: func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = nil }},
+		{name: "tags, rate limited", field: "tags", fail: http.StatusServiceUnavailable, statuses: []int{503, 200},
+			mutate: func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = []string{"web"} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			if _, err := e.p.Create(ctx, find(e.desired(t), KindInstance, "galena")); err != nil {
+				t.Fatal(err)
+			}
+			e.fake.Edit(project, zoneB, "galena", func(in *compute.Instance) {
+				in.Metadata.Items = append(in.Metadata.Items, &compute.MetadataItems{Key: "user-note", Value: str("hello")})
+			})
+			have, err := e.p.List(ctx, "demo", []string{project + "/" + zoneB})
+			if err != nil || len(have) != 1 {
+				t.Fatalf("list: %v %v", have, err)
+			}
+			h := have[0]
+			f := referenceFleet()
+			c.mutate(f)
+			want, err := e.p.Desired(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := find(want, KindInstance, "galena")
+			// Only the field differs: the plan's update is of it alone.
+			for k, v := range w.Spec {
+				if differs := h.Spec[k] != v; differs != (k == c.field) {
+					t.Errorf("spec %s: listed %q, wanted %q", k, h.Spec[k], v)
+				}
+			}
+			late := false
+			if c.stale {
+				e.fake.Edit(project, zoneB, "galena", func(in *compute.Instance) {
+					if c.field == "tags" {
+						in.Tags.Items = append(in.Tags.Items, "manual")
+					} else {
+						in.Metadata.Items = append(in.Metadata.Items, &compute.MetadataItems{Key: "late-note", Value: str("later")})
+						late = true
+					}
+				})
+			}
+			setter := map[string]string{"tags": "setTags", "ssh_keys": "setMetadata"}[c.field]
+			other := map[string]string{"tags": "setMetadata", "ssh_keys": "setTags"}[c.field]
+			if c.fail != 0 {
+				e.fake.FailNext("POST", galena+setter, 1, c.fail)
+			}
+			before := e.fake.Instance(project, zoneB, "galena")
+			got, err := e.p.Update(ctx, w, h, []string{c.field})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var statuses []int
+			for _, r := range e.fake.Requests() {
+				if r.Method == "POST" && strings.HasSuffix(r.Path, "/galena/"+setter) {
+					statuses = append(statuses, r.Status)
+				}
+			}
+			if !reflect.DeepEqual(statuses, c.statuses) {
+				t.Errorf("%s answered %v, want %v", setter, statuses, c.statuses)
+			}
+			if n := e.fake.Count("POST", galena+other) + e.fake.Count("POST", galena+"setLabels"); n != 0 {
+				t.Errorf("%d other set requests", n)
+			}
+			if got.Spec[c.field] != w.Spec[c.field] {
+				t.Errorf("after update: %s = %q, want %q", c.field, got.Spec[c.field], w.Spec[c.field])
+			}
+			inst := e.fake.Instance(project, zoneB, "galena")
+			wantTags, _ := w.Extra[extraTags].([]string)
+			wantKeys, _ := w.Extra[extraSSHKeys].([]string)
+			if c.field == "tags" {
+				if !reflect.DeepEqual(inst.Tags.Items, wantTags) {
+					t.Errorf("tags in GCE = %q, want %q", inst.Tags.Items, wantTags)
+				}
+				if !reflect.DeepEqual(inst.Metadata, before.Metadata) {
+					t.Errorf("metadata changed by a tags update")
+				}
+			} else {
+				v, ok := metadataItem(inst.Metadata, metaSSHKeys)
+				if len(wantKeys) == 0 && ok || len(wantKeys) > 0 && v != strings.Join(wantKeys, "\n") {
+					t.Errorf("ssh-keys in GCE = %q (present %v), want %q", v, ok, wantKeys)
+				}
+				if !reflect.DeepEqual(inst.Tags, before.Tags) {
+					t.Errorf("tags changed by an ssh keys update")
+				}
+			}
+			// What fleet does not own is kept, even what came after the plan.
+			if v := metadataValue(inst.Metadata, metaImage); v != DefaultImage {
+				t.Errorf("image item = %q", v)
+			}
+			if v := metadataValue(inst.Metadata, "user-note"); v != "hello" {
+				t.Errorf("user's item = %q", v)
+			}
+			if v := metadataValue(inst.Metadata, "late-note"); late && v != "later" {
+				t.Errorf("item added after the plan = %q", v)
+			}
+			have, _ = e.p.List(ctx, "demo", []string{project + "/" + zoneB})
+			sameAsWanted(t, w, have[0])
+		})
+	}
+}
+
+func metadataItem(md *compute.Metadata, key string) (string, bool) {
+	for _, it := range md.Items {
+		if it.Key == key {
+			return metadataValue(md, key), true
+		}
+	}
+	return "", false
+}
+
+// Labels, tags, ssh keys, then power, whatever order the plan lists the
+// fields in: the host comes up with the keys the fleet wants.
+func TestUpdateOrder(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.p.Create(ctx, find(e.desired(t), KindInstance, "galena")); err != nil {
+		t.Fatal(err)
+	}
+	off := find(e.desired(t), KindInstance, "galena")
+	off.Spec["power"] = "off"
+	have, _ := e.p.List(ctx, "demo", []string{project + "/" + zoneB})
+	if _, err := e.p.Update(ctx, off, have[0], []string{"power"}); err != nil {
+		t.Fatal(err)
+	}
+	f := referenceFleet()
+	f.Admins = append(f.Admins, "bob")
+	g := f.Machine("galena").Host.GCP
+	g.Tags, g.Labels = []string{"web"}, map[string]string{"role": "web"}
+	want, _ := e.p.Desired(f)
+	w := find(want, KindInstance, "galena")
+	have, _ = e.p.List(ctx, "demo", []string{project + "/" + zoneB})
+	e.fake.ResetRequests()
+	if _, err := e.p.Update(ctx, w, have[0], []string{"power", "ssh_keys", "tags", "labels"}); err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	for _, r := range e.fake.Requests() {
+		if r.Method == "POST" && !strings.HasSuffix(r.Path, "/wait") {
+			calls = append(calls, r.Path[strings.LastIndex(r.Path, "/")+1:])
+		}
+	}
+	if want := []string{"setLabels", "setTags", "setMetadata", "start"}; !reflect.DeepEqual(calls, want) {
+		t.Errorf("requests %q, want %q", calls, want)
+	}
+	have, _ = e.p.List(ctx, "demo", []string{project + "/" + zoneB})
+	sameAsWanted(t, w, have[0])
 }
 
 func TestUpdateFirewall(t *testing.T) {

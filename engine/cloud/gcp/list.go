@@ -214,7 +214,9 @@ func (p *Provider) listFirewalls(ctx context.Context, svc *compute.Service, flee
 }
 
 // instanceToResource maps an instance as GCE describes it to what a plan
-// compares: the same Spec keys Desired writes.
+// compares: the same Spec keys Desired writes. Extra keeps what updating
+// it needs: the label, tags and metadata fingerprints and the metadata
+// items (the image marker, ssh-keys, whatever else someone put there).
 func instanceToResource(project, zone string, inst *compute.Instance) *cloud.Resource {
 	labels := map[string]string{}
 	for k, v := range inst.Labels {
@@ -224,13 +226,25 @@ func instanceToResource(project, zone string, inst *compute.Instance) *cloud.Res
 	if machine == "" {
 		machine = inst.Name
 	}
+	var tags []string
+	var tagsFP string
+	if inst.Tags != nil {
+		tags, tagsFP = inst.Tags.Items, inst.Tags.Fingerprint
+	}
+	var items []*compute.MetadataItems
+	var metadataFP string
+	if inst.Metadata != nil {
+		items, metadataFP = inst.Metadata.Items, inst.Metadata.Fingerprint
+	}
 	spec := map[string]string{
-		"type":    basename(inst.MachineType),
-		"image":   metadataValue(inst.Metadata, metaImage),
-		"disk_gb": "",
-		"gpu":     "",
-		"gpus":    "0",
-		"power":   power(inst.Status),
+		"type":     basename(inst.MachineType),
+		"image":    metadataValue(inst.Metadata, metaImage),
+		"disk_gb":  "",
+		"gpu":      "",
+		"gpus":     "0",
+		"power":    power(inst.Status),
+		"tags":     tagsSpec(tags),
+		"ssh_keys": sshKeysSpec(sshKeyLines(metadataValue(inst.Metadata, metaSSHKeys))),
 	}
 	for _, d := range inst.Disks {
 		if d.Boot {
@@ -251,10 +265,15 @@ func instanceToResource(project, zone string, inst *compute.Instance) *cloud.Res
 		Machine:  machine,
 		Labels:   labels,
 		Spec:     spec,
-		Mutable:  []string{"power"},
-		Extra:    map[string]any{extraLabelFingerprint: inst.LabelFingerprint},
-		ID:       strconv.FormatUint(inst.Id, 10),
-		Status:   inst.Status,
+		Mutable:  slices.Clone(instanceMutable),
+		Extra: map[string]any{
+			extraLabelFingerprint:    inst.LabelFingerprint,
+			extraTagsFingerprint:     tagsFP,
+			extraMetadataFingerprint: metadataFP,
+			extraMetadataItems:       items,
+		},
+		ID:     strconv.FormatUint(inst.Id, 10),
+		Status: inst.Status,
 	}
 	for _, ni := range inst.NetworkInterfaces {
 		for _, ac := range ni.AccessConfigs {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,4 +231,126 @@ func TestPlanFindsOrphansWithoutGCEHosts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Through plan and apply: an admin added or removed, or a network tag
+// changed, makes the plan an in-place update of ssh_keys or tags alone
+// (never a replace, never labels or power); apply converges to no-ops
+// with one SetMetadata or SetTags per field and instance, and leaves the
+// metadata items fleet does not own where they were.
+func TestPlanUpdatesTagsAndSSHKeys(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		mutate func(f *model.Fleet)
+		// instance -> the fields of its update
+		updates map[string][]string
+	}{
+		{"admin added", func(f *model.Fleet) { f.Admins = append(f.Admins, "bob") },
+			map[string][]string{"galena": {"ssh_keys"}, "scheelite": {"ssh_keys"}}},
+		{"admin removed", func(f *model.Fleet) { f.Admins = []string{"alice"} },
+			map[string][]string{"galena": {"ssh_keys"}, "scheelite": {"ssh_keys"}}},
+		{"admin key changed", func(f *model.Fleet) { f.User("alice").SSHKeys = []string{"ssh-ed25519 AAAANew alice@new"} },
+			map[string][]string{"galena": {"ssh_keys"}, "scheelite": {"ssh_keys"}}},
+		{"no admins left", func(f *model.Fleet) { f.Admins = nil },
+			map[string][]string{"galena": {"ssh_keys"}, "scheelite": {"ssh_keys"}}},
+		{"admins reordered", func(f *model.Fleet) { f.Admins[0], f.Admins[1] = f.Admins[1], f.Admins[0] }, nil},
+		{"tag added", func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = []string{"builder", "web"} },
+			map[string][]string{"galena": {"tags"}}},
+		{"tag removed", func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = nil },
+			map[string][]string{"galena": {"tags"}}},
+		{"tag and admin", func(f *model.Fleet) {
+			f.Admins = append(f.Admins, "bob")
+			f.Machine("scheelite").Host.GCP.Tags = []string{"gpu"}
+		}, map[string][]string{"galena": {"ssh_keys"}, "scheelite": {"ssh_keys", "tags"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			providers := []cloud.Provider{e.p}
+			f := referenceFleet()
+			plan, err := cloud.MakePlan(ctx, f, providers, cloud.PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := cloud.Apply(ctx, plan, providers, cloud.ApplyOptions{}); len(res.Failed()) != 0 {
+				t.Fatal(res.Failed()[0].Err)
+			}
+			// Someone adds an item of their own: not fleet's business.
+			note := "hello"
+			for _, z := range []struct{ zone, name string }{{zoneB, "galena"}, {zoneF, "scheelite"}} {
+				e.fake.Edit(project, z.zone, z.name, func(in *compute.Instance) {
+					in.Metadata.Items = append(in.Metadata.Items, &compute.MetadataItems{Key: "user-note", Value: &note})
+				})
+			}
+			if acts := countActions(mustPlan(t, f, providers)); acts[cloud.NoOp] != 3 {
+				t.Fatalf("a user's metadata item is not drift: %v", acts)
+			}
+
+			c.mutate(f)
+			plan = mustPlan(t, f, providers)
+			fields := 0
+			for _, ch := range plan.Changes {
+				want := c.updates[ch.Name]
+				fields += len(want)
+				switch {
+				case want == nil && ch.Action != cloud.NoOp:
+					t.Errorf("%s %s: %s (%s), want no-op", ch.Resource, ch.Name, ch.Action, ch.Reason)
+				case want != nil && (ch.Action != cloud.Update || !reflect.DeepEqual(ch.Fields, want)):
+					t.Errorf("%s %s: %s of %q (%s), want an update of %q", ch.Resource, ch.Name, ch.Action, ch.Fields, ch.Reason, want)
+				case want != nil && !strings.Contains(ch.Reason, want[0]+" "):
+					t.Errorf("%s: reason %q does not name %s", ch.Name, ch.Reason, want[0])
+				}
+			}
+			e.fake.ResetRequests()
+			res := cloud.Apply(ctx, plan, providers, cloud.ApplyOptions{})
+			if len(res.Failed()) != 0 {
+				t.Fatal(res.Failed()[0].Err)
+			}
+			// One set request per field and instance, nothing else.
+			sets := 0
+			for _, r := range e.fake.Requests() {
+				if r.Method == "POST" && (strings.HasSuffix(r.Path, "/setTags") || strings.HasSuffix(r.Path, "/setMetadata")) {
+					sets++
+				}
+			}
+			if n := e.fake.Mutations(); n != fields || sets != fields {
+				for _, r := range e.fake.Requests() {
+					t.Logf("%s %s %d", r.Method, r.Path, r.Status)
+				}
+				t.Errorf("%d mutating requests (%d set), want %d", n, sets, fields)
+			}
+			if acts := countActions(mustPlan(t, f, providers)); acts[cloud.NoOp] != 3 || len(acts) != 1 {
+				t.Fatalf("not converged: %v", acts)
+			}
+
+			want, err := e.p.Desired(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, z := range []struct{ zone, name string }{{zoneB, "galena"}, {zoneF, "scheelite"}} {
+				w, inst := find(want, KindInstance, z.name), e.fake.Instance(project, z.zone, z.name)
+				if tags := w.Extra[extraTags].([]string); !reflect.DeepEqual(inst.Tags.Items, tags) {
+					t.Errorf("%s: tags %q, want %q", z.name, inst.Tags.Items, tags)
+				}
+				// The same lines, in whatever order.
+				keys := slices.Sorted(slices.Values(w.Extra[extraSSHKeys].([]string)))
+				v, ok := metadataItem(inst.Metadata, metaSSHKeys)
+				if lines := slices.Sorted(slices.Values(strings.Split(v, "\n"))); len(keys) == 0 && ok || len(keys) > 0 && !slices.Equal(lines, keys) {
+					t.Errorf("%s: ssh-keys %q (present %v), want %q", z.name, v, ok, keys)
+				}
+				if img, note := metadataValue(inst.Metadata, metaImage), metadataValue(inst.Metadata, "user-note"); img != DefaultImage || note != "hello" {
+					t.Errorf("%s: image item %q, user's item %q: lost", z.name, img, note)
+				}
+			}
+		})
+	}
+}
+
+func mustPlan(t *testing.T, f *model.Fleet, providers []cloud.Provider) *cloud.Plan {
+	t.Helper()
+	plan, err := cloud.MakePlan(context.Background(), f, providers, cloud.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }

@@ -8,7 +8,10 @@
 //	projects/P/aggregated/instances              GET aggregated list of all zones (filter, maxResults, pageToken)
 //	projects/P/zones/Z/instances                 GET list (filter, maxResults, pageToken), POST insert
 //	projects/P/zones/Z/instances/N               GET, DELETE
-//	projects/P/zones/Z/instances/N/start|stop|setLabels   POST
+//	projects/P/zones/Z/instances/N/start|stop    POST
+//	projects/P/zones/Z/instances/N/setLabels     POST (labelFingerprint)
+//	projects/P/zones/Z/instances/N/setTags       POST (tags fingerprint)
+//	projects/P/zones/Z/instances/N/setMetadata   POST (metadata fingerprint)
 //	projects/P/zones/Z/operations/O[/wait]       GET, POST
 //	projects/P/global/firewalls[/N]              GET list, POST insert; GET, PATCH, DELETE
 //	projects/P/global/operations/O[/wait]        GET, POST
@@ -32,8 +35,9 @@
 // leaves the fake as GCE would be once the operation finished.
 //
 // Errors use GCE's JSON ({"error":{"code","message","errors":[{"reason"}]}})
-// and statuses: 404 notFound, 409 alreadyExists, 412 conditionNotMet, 429
-// rateLimitExceeded, 400 invalid. FailNext and FailOperation inject
+// and statuses: 404 notFound, 409 alreadyExists, 412 conditionNotMet (a
+// setLabels, setTags or setMetadata whose fingerprint is not the
+// instance's current one), 429 rateLimitExceeded, 400 invalid. FailNext and FailOperation inject
 // failures. The Server records every request and is safe for concurrent
 // use.
 package gcpfake
@@ -126,6 +130,8 @@ func New() *Server {
 	s.mux.HandleFunc("POST "+z+"instances/{name}/start", s.startInstance)
 	s.mux.HandleFunc("POST "+z+"instances/{name}/stop", s.stopInstance)
 	s.mux.HandleFunc("POST "+z+"instances/{name}/setLabels", s.setLabels)
+	s.mux.HandleFunc("POST "+z+"instances/{name}/setTags", s.setTags)
+	s.mux.HandleFunc("POST "+z+"instances/{name}/setMetadata", s.setMetadata)
 	s.mux.HandleFunc("GET "+z+"operations/{op}", s.pollZoneOp)
 	s.mux.HandleFunc("POST "+z+"operations/{op}/wait", s.pollZoneOp)
 	s.mux.HandleFunc("GET "+g+"firewalls", s.listFirewalls)
@@ -252,6 +258,31 @@ func (s *Server) Seed(project, zone string, inst *compute.Instance) *compute.Ins
 		}
 	}
 	s.instances[project+"/"+zone+"/"+in.Name] = in
+	return clone(in)
+}
+
+// Edit changes an instance as someone else would (in the console, with
+// gcloud), without a request: edit gets the fake's own instance, and its
+// label, tags and metadata fingerprints are computed afresh after. It
+// returns a copy of the result, or nil if there is no such instance.
+func (s *Server) Edit(project, zone, name string, edit func(*compute.Instance)) *compute.Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.instances[project+"/"+zone+"/"+name]
+	if in == nil {
+		return nil
+	}
+	edit(in)
+	in.LabelFingerprint = fingerprint(in.Labels)
+	if in.Tags == nil {
+		in.Tags = &compute.Tags{}
+	}
+	in.Tags.Fingerprint = fingerprint(in.Tags.Items)
+	if in.Metadata == nil {
+		in.Metadata = &compute.Metadata{}
+	}
+	in.Metadata.Kind = "compute#metadata"
+	in.Metadata.Fingerprint = fingerprint(in.Metadata.Items)
 	return clone(in)
 }
 
@@ -773,6 +804,86 @@ func (s *Server) setLabels(w http.ResponseWriter, r *http.Request) {
 		in.LabelFingerprint = fingerprint(in.Labels)
 		return true
 	})
+}
+
+// setTags replaces the network tags, as GCE does: the request's
+// fingerprint must be the current one.
+func (s *Server) setTags(w http.ResponseWriter, r *http.Request) {
+	instanceKind.change(s, w, r, "setTags", func(in *compute.Instance) bool {
+		var req compute.Tags
+		if !decode(w, r, &req) {
+			return false
+		}
+		current := ""
+		if in.Tags != nil {
+			current = in.Tags.Fingerprint
+		}
+		if req.Fingerprint != current {
+			writeError(w, http.StatusPreconditionFailed, "conditionNotMet",
+				"Supplied fingerprint does not match current tags fingerprint.")
+			return false
+		}
+		for _, t := range req.Items {
+			if !nameRE.MatchString(t) {
+				writeError(w, http.StatusBadRequest, "invalid",
+					fmt.Sprintf("Invalid value for field 'resource.items[]': '%s'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", t))
+				return false
+			}
+		}
+		in.Tags = &compute.Tags{Items: req.Items, Fingerprint: fingerprint(req.Items)}
+		return true
+	})
+}
+
+// setMetadata replaces all of the metadata, as GCE does: the request's
+// fingerprint must be the current one, and items absent from the request
+// are gone after.
+func (s *Server) setMetadata(w http.ResponseWriter, r *http.Request) {
+	instanceKind.change(s, w, r, "setMetadata", func(in *compute.Instance) bool {
+		var req compute.Metadata
+		if !decode(w, r, &req) {
+			return false
+		}
+		current := ""
+		if in.Metadata != nil {
+			current = in.Metadata.Fingerprint
+		}
+		if req.Fingerprint != current {
+			writeError(w, http.StatusPreconditionFailed, "conditionNotMet",
+				"Supplied fingerprint does not match current metadata fingerprint.")
+			return false
+		}
+		if msg := checkMetadata(req.Items); msg != "" {
+			writeError(w, http.StatusBadRequest, "invalid", msg)
+			return false
+		}
+		in.Metadata = &compute.Metadata{Kind: "compute#metadata", Items: req.Items, Fingerprint: fingerprint(req.Items)}
+		return true
+	})
+}
+
+var metadataKeyRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,128}$`)
+
+// checkMetadata applies GCE's rules for metadata items: valid keys, each
+// once, values of at most 256 KB.
+func checkMetadata(items []*compute.MetadataItems) string {
+	seen := map[string]bool{}
+	for _, it := range items {
+		switch {
+		case it == nil || !metadataKeyRE.MatchString(it.Key):
+			key := ""
+			if it != nil {
+				key = it.Key
+			}
+			return fmt.Sprintf("Invalid value for field 'resource.items[].key': '%s'.", key)
+		case seen[it.Key]:
+			return fmt.Sprintf("Invalid value for field 'resource.items': duplicate key '%s'.", it.Key)
+		case it.Value != nil && len(*it.Value) > 256*1024:
+			return fmt.Sprintf("Invalid value for field 'resource.items[].value': the value of '%s' exceeds 256 KB.", it.Key)
+		}
+		seen[it.Key] = true
+	}
+	return ""
 }
 
 // Firewalls.

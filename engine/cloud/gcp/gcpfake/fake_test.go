@@ -211,4 +211,77 @@ func TestAggregatedList(t *testing.T) {
 	}
 }
 
+// setTags and setMetadata replace what they set when the request carries
+// the current fingerprint, answer 412 conditionNotMet otherwise, and
+// refuse what GCE would.
+func TestSetTagsAndMetadata(t *testing.T) {
+	s := New()
+	defer s.Close()
+	s.tokens["t"] = farFuture
+	v := "x"
+	in := s.Seed("p", "z", &compute.Instance{Name: "vm", Tags: &compute.Tags{Items: []string{"a"}},
+		Metadata: &compute.Metadata{Items: []*compute.MetadataItems{{Key: "k", Value: &v}}}})
+	post := func(verb string, body any) (int, string) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", s.Endpoint()+"projects/p/zones/z/instances/vm/"+verb, strings.NewReader(string(b)))
+		req.Header.Set("Authorization", "Bearer t")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			OperationType string
+			Error         struct{ Errors []struct{ Reason string } }
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != 200 {
+			return resp.StatusCode, out.Error.Errors[0].Reason
+		}
+		return resp.StatusCode, out.OperationType
+	}
+	w := "y"
+	for _, c := range []struct {
+		name   string
+		verb   string
+		body   any
+		status int
+		answer string
+	}{
+		{"tags, stale", "setTags", &compute.Tags{Fingerprint: "stale", Items: []string{"b"}}, 412, "conditionNotMet"},
+		{"tags, none", "setTags", &compute.Tags{Items: []string{"b"}}, 412, "conditionNotMet"},
+		{"tags, bad tag", "setTags", &compute.Tags{Fingerprint: in.Tags.Fingerprint, Items: []string{"B"}}, 400, "invalid"},
+		{"tags", "setTags", &compute.Tags{Fingerprint: in.Tags.Fingerprint, Items: []string{"b", "c"}}, 200, "setTags"},
+		{"tags, used fingerprint", "setTags", &compute.Tags{Fingerprint: in.Tags.Fingerprint, Items: []string{"d"}}, 412, "conditionNotMet"},
+		{"metadata, stale", "setMetadata", &compute.Metadata{Fingerprint: "stale"}, 412, "conditionNotMet"},
+		{"metadata, twice a key", "setMetadata", &compute.Metadata{Fingerprint: in.Metadata.Fingerprint,
+			Items: []*compute.MetadataItems{{Key: "k", Value: &w}, {Key: "k", Value: &w}}}, 400, "invalid"},
+		{"metadata, bad key", "setMetadata", &compute.Metadata{Fingerprint: in.Metadata.Fingerprint,
+			Items: []*compute.MetadataItems{{Key: "a key", Value: &w}}}, 400, "invalid"},
+		{"metadata", "setMetadata", &compute.Metadata{Fingerprint: in.Metadata.Fingerprint,
+			Items: []*compute.MetadataItems{{Key: "ssh-keys", Value: &w}}}, 200, "setMetadata"},
+	} {
+		if status, answer := post(c.verb, c.body); status != c.status || answer != c.answer {
+			t.Errorf("%s: %d %s, want %d %s", c.name, status, answer, c.status, c.answer)
+		}
+	}
+	now := s.Instance("p", "z", "vm")
+	if strings.Join(now.Tags.Items, ",") != "b,c" || now.Tags.Fingerprint == in.Tags.Fingerprint {
+		t.Errorf("tags after: %+v", now.Tags)
+	}
+	if md := now.Metadata; len(md.Items) != 1 || md.Items[0].Key != "ssh-keys" || *md.Items[0].Value != "y" ||
+		md.Fingerprint == in.Metadata.Fingerprint || md.Fingerprint == "" {
+		t.Errorf("metadata after: %+v", md)
+	}
+	// Edit is someone else's change: a new fingerprint.
+	edited := s.Edit("p", "z", "vm", func(in *compute.Instance) { in.Tags.Items = append(in.Tags.Items, "d") })
+	if edited.Tags.Fingerprint == now.Tags.Fingerprint || edited.Metadata.Fingerprint != now.Metadata.Fingerprint {
+		t.Errorf("after Edit: tags %+v metadata %+v", edited.Tags, edited.Metadata)
+	}
+	if s.Edit("p", "z", "nope", func(*compute.Instance) {}) != nil {
+		t.Error("Edit of a missing instance")
+	}
+}
+
 var farFuture = time.Now().Add(24 * time.Hour)
