@@ -230,6 +230,26 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 			errf(m.Pos, "machine %s: host_key secret %s is not declared for this machine (machines = %s)", m.Name, s.Name, s.Selector)
 		}
 	}
+	for _, provider := range slices.Sorted(maps.Keys(f.Credentials)) {
+		name := f.Credentials[provider]
+		s := f.Secret(name)
+		files := 0
+		if s != nil {
+			for _, fl := range s.Files {
+				if fl.Secret {
+					files++
+				}
+			}
+		}
+		switch {
+		case s == nil:
+			errf(f.Pos, "fleet: credentials: %s names no secret %q%s", provider, name, DidYouMean(name, secretNames))
+		case files != 1:
+			errf(s.Pos, "secret %s holds the %s credentials (fleet credentials), so it must have one encrypted file; it has %d", name, provider, files)
+		case !s.Shared && len(s.Machines) != 1:
+			errf(s.Pos, "secret %s holds the %s credentials (fleet credentials): make it shared = True, or read by one machine, so that there is one copy to decrypt", name, provider)
+		}
+	}
 	if _, ok := ins["agenix"]; !ok && needAgenix.File != "" {
 		errf(needAgenix, `machines decrypt their secrets with agenix: add input("agenix", url = "github:ryantm/agenix", follows = {"nixpkgs": "nixpkgs"})`)
 	}

@@ -12,14 +12,18 @@ import (
 func fleetGroup() []Builtin {
 	return []Builtin{
 		{Fn: builtinFleet, Doc: Doc{Name: "fleet", Group: "declarations",
-			Signature: `fleet(name, domain = "", admins = [])`,
+			Signature: `fleet(name, domain = "", admins = [], credentials = {})`,
 			Text: `Names the fleet. Exactly one fleet() per fleet, in any fleet file.
 
 name is used in cloud labels (fleet=<name>) and the generated flake's description.
 domain is the DNS domain machines are reached under: a NixOS machine without a cloud
 host or a target is deployed at root@<name>.<domain>.
 admins are the recipients every secret is encrypted to: user names (their age key),
-raw age recipients ("age1...") or ssh-ed25519 public keys.`}},
+raw age recipients ("age1...") or ssh-ed25519 public keys.
+credentials names, per cloud, the secret holding its API credentials, used when the
+environment does not set them: {"hetzner": "hetzner-api-token"} (the token, for
+HCLOUD_TOKEN), {"gcp": "gcp-service-account-json"} (a service account key, for
+GOOGLE_APPLICATION_CREDENTIALS). fleet decrypts it with the admin's age identity.`}},
 		{Fn: builtinChannel, Doc: Doc{Name: "channel", Group: "declarations",
 			Signature: `channel(name, url, darwin_url = "")`,
 			Text: `Declares a nixpkgs channel: a flake input that overlay layer 1 makes available as
@@ -35,6 +39,9 @@ flake = False declares a plain source input.`}},
 	}
 }
 
+// cloudProviders are the clouds fleet() may name credentials for.
+var cloudProviders = []string{string(model.GCP), string(model.Hetzner)}
+
 func builtinFleet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	r, err := declare(thread, b.Name())
 	if err != nil {
@@ -42,8 +49,15 @@ func builtinFleet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	var name, domain string
 	var admins stringList
-	if err := unpack(b.Name(), args, kwargs, "name", &name, "domain?", &domain, "admins?", &admins); err != nil {
+	var credentials stringMap
+	if err := unpack(b.Name(), args, kwargs, "name", &name, "domain?", &domain, "admins?", &admins, "credentials?", &credentials); err != nil {
 		return nil, err
+	}
+	for provider := range credentials {
+		if !contains(cloudProviders, provider) {
+			return nil, fmt.Errorf("fleet: credentials: %q is not a cloud fleet knows: use %s%s", provider,
+				strings.Join(cloudProviders, " or "), DidYouMean(provider, cloudProviders))
+		}
 	}
 	if err := checkName("fleet", name, machineNameRE, "use lower-case letters, digits and '-' (it becomes a cloud label)"); err != nil {
 		return nil, err
@@ -53,7 +67,7 @@ func builtinFleet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 			return nil, fmt.Errorf("fleet: admins: empty entry")
 		}
 	}
-	r.fleets = append(r.fleets, &model.Fleet{Name: name, Domain: domain, Admins: admins, Pos: callerPos(thread)})
+	r.fleets = append(r.fleets, &model.Fleet{Name: name, Domain: domain, Admins: admins, Credentials: map[string]string(credentials), Pos: callerPos(thread)})
 	return newDecl("fleet", name, starlark.StringDict{
 		"domain": starlark.String(domain),
 		"admins": strList(admins),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine"
@@ -44,15 +45,18 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// deps are what the commands reach outside the process: the clouds. Tests
-// substitute providers pointed at local fakes with fast polling.
+// deps are what the commands reach outside the process: the environment
+// the clouds' credentials come from, and the clouds. Tests substitute a
+// map for the environment and providers pointed at local fakes with fast
+// polling.
 type deps struct {
-	providers func() []cloud.Provider
+	getenv    func(string) string
+	providers func(getenv func(string) string) []cloud.Provider
 }
 
 // run executes the command line and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runWith(ctx, deps{providers: providers}, args, stdin, stdout, stderr)
+	return runWith(ctx, deps{getenv: os.Getenv, providers: providers}, args, stdin, stdout, stderr)
 }
 
 // runWith is run with explicit dependencies.

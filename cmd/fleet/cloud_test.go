@@ -17,6 +17,7 @@ import (
 	"github.com/fleet-nix/fleet/engine/cloud/gcp/gcpfake"
 	"github.com/fleet-nix/fleet/engine/cloud/hetzner"
 	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hetznerfake"
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // clouds is a pair of fakes and the CLI wired to them through the same
@@ -144,8 +145,8 @@ func copyFleet(t *testing.T, src string, replace map[string]string) string {
 }
 
 func (c *clouds) deps() deps {
-	return deps{providers: func() []cloud.Provider {
-		cfg := cloud.Config{Getenv: func(k string) string { return c.env[k] },
+	return deps{getenv: func(k string) string { return c.env[k] }, providers: func(getenv func(string) string) []cloud.Provider {
+		cfg := cloud.Config{Getenv: getenv,
 			Backoff: cloud.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 6}}
 		g := gcp.New(cfg)
 		g.PollInterval = time.Millisecond
@@ -609,10 +610,7 @@ func TestCloudDeployGoesToHostAddress(t *testing.T) {
 	}
 
 	// No credentials: the dry run prints a placeholder, a deploy refuses.
-	none := deps{providers: func() []cloud.Provider {
-		cfg := cloud.Config{Getenv: func(string) string { return "" }}
-		return []cloud.Provider{gcp.New(cfg), hetzner.New(cfg)}
-	}}
+	none := deps{getenv: func(string) string { return "" }, providers: providers}
 	var o, e bytes.Buffer
 	code = runWith(context.Background(), none, []string{"fleet", "deploy", c.file, "--on", "web", "--dry-run"}, strings.NewReader(""), &o, &e)
 	if code != exitOK || !strings.Contains(o.String(), "ssh root@<public address of web's host> ") || !strings.Contains(e.String(), "shown as placeholders") {
@@ -623,5 +621,66 @@ func TestCloudDeployGoesToHostAddress(t *testing.T) {
 	code = runWith(context.Background(), none, []string{"fleet", "deploy", c.file, "--on", "web"}, strings.NewReader(""), &o, &e)
 	if code != exitError || !strings.Contains(e.String(), "the hetzner API could not be asked") || !strings.Contains(e.String(), "HCLOUD_TOKEN") {
 		t.Fatalf("deploy without credentials: exit %d\n%s%s", code, o.String(), e.String())
+	}
+}
+
+// fleet(credentials = ...) names the secrets holding the clouds'
+// credentials: with none in the environment, plan and apply decrypt them
+// with the admin identity (a GCE key goes to a private file, removed
+// afterwards); the environment still wins.
+func TestCloudCredentialsFromSecrets(t *testing.T) {
+	testtool.Require(t, "age", "age")
+	c := newClouds(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	id := filepath.Join(t.TempDir(), "admin.txt")
+	code, out, stderr := c.fleet(t, "secrets", "keygen", "--identity", id)
+	if code != exitOK {
+		t.Fatalf("keygen: exit %d\n%s", code, stderr)
+	}
+	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	file := copyFleet(t, "testdata/cloud/fleet.star", map[string]string{
+		`fleet(name = "cloudtest", admins = ["alice"])`: `fleet(name = "cloudtest", admins = ["alice", "` + recipient + `"],
+    credentials = {"hetzner": "hcloud-token", "gcp": "gcp-key"})
+secret("hcloud-token", shared = True)
+secret("gcp-key", shared = True, generate = gen.prompt(type = "multiline"))`,
+	})
+	set := func(name, value string) {
+		t.Helper()
+		var o, e bytes.Buffer
+		if code := runWith(context.Background(), c.deps(), []string{"fleet", "secrets", "set", "--file", file, name}, strings.NewReader(value), &o, &e); code != exitOK {
+			t.Fatalf("secrets set %s: exit %d\n%s%s", name, code, o.String(), e.String())
+		}
+	}
+	set("hcloud-token", c.env["HCLOUD_TOKEN"]+"\n")
+	set("gcp-key", string(c.gce.ServiceAccountJSON(t, "proj")))
+	delete(c.env, "HCLOUD_TOKEN")
+	delete(c.env, "GOOGLE_APPLICATION_CREDENTIALS")
+
+	// Without an identity to decrypt them: notes, and a plan that could
+	// not compare.
+	c.env["FLEET_AGE_IDENTITY"] = filepath.Join(t.TempDir(), "missing.txt")
+	code, out, stderr = c.fleet(t, "plan", file)
+	if !strings.Contains(stderr, "HCLOUD_TOKEN is not set, and the hetzner credentials in secret hcloud-token could not be read") ||
+		!strings.Contains(stderr, "GOOGLE_APPLICATION_CREDENTIALS is not set, and the gcp credentials in secret gcp-key could not be read") {
+		t.Fatalf("plan without an identity: exit %d\n%s%s", code, out, stderr)
+	}
+
+	c.env["FLEET_AGE_IDENTITY"] = id
+	before := len(c.hz.Requests()) + len(c.gce.Requests())
+	_, changes := c.plan(t, file)
+	if got := strings.Join(changes, "|"); !strings.Contains(got, "create server web") || !strings.Contains(got, "create instance gpu") {
+		t.Fatalf("plan with credentials from secrets: %s", got)
+	}
+	if after := len(c.hz.Requests()) + len(c.gce.Requests()); after == before {
+		t.Fatal("the plan did not ask the clouds")
+	}
+	c.apply(t, "apply", file, "--no-deploy")
+	if len(c.hz.Servers()) != 2 || len(c.gce.InstanceNames()) != 1 {
+		t.Fatalf("after apply: %d servers, %d instances", len(c.hz.Servers()), len(c.gce.InstanceNames()))
+	}
+	// The decrypted key file is gone with the command.
+	if left, _ := filepath.Glob(filepath.Join(tmp, "fleet-credentials-*")); len(left) != 0 {
+		t.Fatalf("credentials left behind: %v", left)
 	}
 }

@@ -22,10 +22,10 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// providers are the clouds fleet knows, configured from the environment
+// providers are the clouds fleet knows, configured from an environment
 // (HCLOUD_TOKEN, GOOGLE_APPLICATION_CREDENTIALS ...).
-func providers() []cloud.Provider {
-	cfg := cloud.Config{Getenv: os.Getenv, Backoff: cloud.DefaultBackoff}
+func providers(getenv func(string) string) []cloud.Provider {
+	cfg := cloud.Config{Getenv: getenv, Backoff: cloud.DefaultBackoff}
 	return []cloud.Provider{gcp.New(cfg), hetzner.New(cfg)}
 }
 
@@ -50,7 +50,9 @@ wanted hosts are shown with their price, and the missing variables are named.
 			if err != nil {
 				return err
 			}
-			plan, err := cloud.MakePlan(c.Context, l.fleet, d.providers(), cloud.PlanOptions{AllowReplace: c.Bool("allow-replace")})
+			provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
+			defer done()
+			plan, err := cloud.MakePlan(c.Context, l.fleet, provs, cloud.PlanOptions{AllowReplace: c.Bool("allow-replace")})
 			if err != nil {
 				return err
 			}
@@ -126,7 +128,8 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 	if err != nil {
 		return err
 	}
-	provs := d.providers()
+	provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
+	defer done()
 	plan, err := cloud.MakePlan(c.Context, l.fleet, provs, cloud.PlanOptions{AllowReplace: c.Bool("allow-replace"), Enable: enable})
 	if err != nil {
 		return err
@@ -469,7 +472,9 @@ func hostsCommand(d deps) *cli.Command {
 			if err != nil {
 				return err
 			}
-			plan, err := cloud.MakePlan(c.Context, l.fleet, d.providers(), cloud.PlanOptions{})
+			provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
+			defer done()
+			plan, err := cloud.MakePlan(c.Context, l.fleet, provs, cloud.PlanOptions{})
 			if err != nil {
 				return err
 			}

@@ -52,7 +52,7 @@ running the system built alone. --dry-run prints the exact commands and runs not
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c.Context, d, l.fleet, machines, c.Bool("dry-run"), c.App.ErrWriter)
+			targets, err := hostTargets(c, d, l.fleet, machines, c.Bool("dry-run"), c.App.ErrWriter)
 			if err != nil {
 				return err
 			}
@@ -212,7 +212,7 @@ func execCommand(d deps) *cli.Command {
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c.Context, d, l.fleet, machines, false, c.App.ErrWriter)
+			targets, err := hostTargets(c, d, l.fleet, machines, false, c.App.ErrWriter)
 			if err != nil {
 				return err
 			}
@@ -324,7 +324,7 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c.Context, d, l.fleet, machines, false, c.App.ErrWriter)
+			targets, err := hostTargets(c, d, l.fleet, machines, false, c.App.ErrWriter)
 			if err != nil {
 				return err
 			}

@@ -81,7 +81,9 @@ errors to standard error, and the exit code is 1 if any statement failed.`,
 			}
 			if d.providers != nil {
 				cfg.Plan = func(ctx context.Context, f *model.Fleet) (string, error) {
-					plan, err := cloud.MakePlan(ctx, f, d.providers(), cloud.PlanOptions{})
+					provs, done := d.clouds(c, f, c.App.ErrWriter)
+					defer done()
+					plan, err := cloud.MakePlan(ctx, f, provs, cloud.PlanOptions{})
 					if err != nil {
 						return "", err
 					}

@@ -33,7 +33,9 @@ fleet plan does; nothing is applied).`,
 				return err
 			}
 			// The cloud plan: what `fleet apply` would change.
-			plan, err := cloud.MakePlan(c.Context, l.fleet, d.providers(), cloud.PlanOptions{})
+			provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
+			defer done()
+			plan, err := cloud.MakePlan(c.Context, l.fleet, provs, cloud.PlanOptions{})
 			if err != nil {
 				return err
 			}

@@ -13,9 +13,6 @@ import (
 	"time"
 
 	"github.com/fleet-nix/fleet/engine"
-	"github.com/fleet-nix/fleet/engine/cloud"
-	"github.com/fleet-nix/fleet/engine/cloud/gcp"
-	"github.com/fleet-nix/fleet/engine/cloud/hetzner"
 )
 
 // replScript runs fleet repl with a script on standard input (not a
@@ -31,10 +28,7 @@ func replScript(t *testing.T, d deps, script string, args ...string) (code int, 
 
 // replNoCredentials are the real providers with an empty environment.
 func replNoCredentials() deps {
-	return deps{providers: func() []cloud.Provider {
-		cfg := cloud.Config{Getenv: func(string) string { return "" }, Backoff: cloud.DefaultBackoff}
-		return []cloud.Provider{gcp.New(cfg), hetzner.New(cfg)}
-	}}
+	return deps{getenv: func(string) string { return "" }, providers: providers}
 }
 
 // The "done" criterion: the machine count, then cinnabar's Nix as

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/urfave/cli/v2"
 )
 
 // hostTargets finds where deploy, exec and diff reach the machines that
@@ -20,7 +20,7 @@ import (
 // For --dry-run, a machine whose address cannot be found gets a
 // placeholder target so that the plan still prints without network or
 // credentials; otherwise each such machine is an error saying why.
-func hostTargets(ctx context.Context, d deps, f *model.Fleet, machines []*model.Machine, dryRun bool, notes io.Writer) (map[string]string, error) {
+func hostTargets(c *cli.Context, d deps, f *model.Fleet, machines []*model.Machine, dryRun bool, notes io.Writer) (map[string]string, error) {
 	var need []*model.Machine
 	for _, m := range machines {
 		if m.Host != nil && m.Target == "" {
@@ -33,7 +33,9 @@ func hostTargets(ctx context.Context, d deps, f *model.Fleet, machines []*model.
 	targets := map[string]string{}
 	unreachable := map[string]string{}
 	if d.providers != nil {
-		plan, err := cloud.MakePlan(ctx, f, d.providers(), cloud.PlanOptions{})
+		provs, done := d.clouds(c, f, notes)
+		defer done()
+		plan, err := cloud.MakePlan(c.Context, f, provs, cloud.PlanOptions{})
 		if err != nil {
 			return nil, err
 		}

@@ -89,7 +89,11 @@ type Fleet struct {
 	// Admins are the recipients every secret is encrypted to: user names
 	// (resolved to their age key), raw age recipients or ssh-ed25519 keys.
 	Admins []string `json:"admins,omitempty"`
-	Pos    Pos      `json:"pos"`
+	// Credentials name, per cloud provider, the secret that holds its
+	// API credentials ("hetzner": a token, "gcp": a service account key
+	// as JSON), used when the environment does not provide them.
+	Credentials map[string]string `json:"credentials,omitempty"`
+	Pos         Pos               `json:"pos"`
 	// Root is the absolute directory of the fleet: relative paths in
 	// modules, packages and nix.path values are relative to it.
 	Root string `json:"-"`
