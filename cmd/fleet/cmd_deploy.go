@@ -30,7 +30,7 @@ boot), activates it (switch-to-configuration through systemd-run, or nix-darwin'
 activate) and runs its checks; machines with rollback = True whose checks fail are
 switched back. Machines deploy in parallel (--parallel); one failing does not stop the
 others. --only-changed first asks each machine what it runs and leaves those already
-running the system built alone. --dry-run prints the exact commands and runs nothing.`,
+running the system built alone: a re-run after a failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
