@@ -21,7 +21,8 @@ Values are str, int, float, bool, None, lists, dicts and nix.* values.
 packages are nixpkgs attribute names added to environment.systemPackages (or
 home.packages for users). requires names other features, by name or value: an edge
 in the graph, and an import in the generated module. modules are hand-written .nix
-files, relative to the declaring .star file, copied into the output.`}}}
+files, relative to the declaring .star file, copied into the output (a pinned
+library's files under deps/<name>/: a library's feature may bring its own modules).`}}}
 }
 
 func builtinFeature(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -89,6 +89,7 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 		return nil, err
 	}
 	f.Root = root
+	f.Deps = e.depDirs
 	return f, nil
 }
 
@@ -136,6 +137,7 @@ type evaluator struct {
 	stderr      io.Writer
 	stdlib      fs.FS
 	deps        func(name string) (string, error)
+	depDirs     map[string]string // dependencies whose files the fleet names
 	files       map[string][]byte
 	rec         *builtins.Recorder
 	predeclared starlark.StringDict
@@ -389,17 +391,35 @@ func (e *evaluator) print(thread *starlark.Thread, msg string) {
 }
 
 // resolveFilePath resolves files named by modules =, overlay.package and
-// nix.path: relative to the declaring file, inside the root, existing.
+// nix.path: relative to the declaring file, existing, and inside its tree:
+// the fleet root for fleet files, the dependency for a pinned library's
+// files (a team's feature may come with its hand-written module). A
+// dependency whose files are named is recorded, so the lowering can read
+// them (model.Fleet.Deps).
 func (e *evaluator) resolveFilePath(from, p string) (string, error) {
-	if _, _, ok := splitRepo(from); ok {
-		return "", fmt.Errorf("%q: files of %s cannot name paths yet; declare the module in the fleet", p, from)
-	}
-	if strings.HasPrefix(p, "@") {
-		return "", fmt.Errorf("%q: paths must be inside the fleet root", p)
+	if strings.HasPrefix(from, stdlibPrefix) || strings.HasPrefix(p, stdlibPrefix) {
+		return "", fmt.Errorf("%q: the standard library has no files to name; declare the module in the fleet", p)
 	}
 	label, err := resolveLabel(from, p)
 	if err != nil {
 		return "", err
+	}
+	if repo, rest, ok := splitRepo(label); ok {
+		if e.deps == nil {
+			return "", fmt.Errorf("unknown dependency %q in %q: declare it in fleet.deps and run fleet deps lock", "@"+repo, p)
+		}
+		dir, err := e.deps(repo)
+		if err != nil {
+			return "", err
+		}
+		if _, err := insidePath(dir, rest, label); err != nil {
+			return "", err
+		}
+		if e.depDirs == nil {
+			e.depDirs = map[string]string{}
+		}
+		e.depDirs[repo] = dir
+		return label, nil
 	}
 	if _, err := e.localPath(label); err != nil {
 		return "", err

@@ -3,6 +3,7 @@ package deps_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/fleet-nix/fleet/engine"
 	"github.com/fleet-nix/fleet/engine/deps"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
@@ -443,4 +445,70 @@ func TestDepsFailedFetch(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "fleet.lock")); !os.IsNotExist(err) {
 		t.Fatal("a failed lock wrote fleet.lock")
 	}
+}
+
+// A library's feature may come with its hand-written module and package
+// (paths relative to the library's file, never outside the library): the
+// lowering copies them into the tree under deps/<name>/ and refers to
+// them there. Paths that leave the library are refused.
+func TestDepsFilesInTheTree(t *testing.T) {
+	c := setupGit(t)
+	r := newRepo(t, "team")
+	r.commit(map[string]string{
+		"features/ssh.star": `def ssh():
+    return feature("ssh", modules = ["../nix/ssh-extra.nix"])
+
+def bad():
+    return feature("bad", modules = ["../../x.nix"])
+`,
+		"nix/ssh-extra.nix": "{ ... }: { services.openssh.openFirewall = true; }\n",
+	})
+	dir := fleetDir(t, map[string]string{
+		"fleet.deps": depLine("team", r.url, "main"),
+		"fleet.star": `load("@team//features/ssh.star", "ssh")
+fleet(name = "t")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+machine("web", system = "x86_64-linux", features = [ssh()])
+`,
+	})
+	p := project(dir, c)
+	if _, _, err := p.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Resolver(deps.ResolverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{Deps: res.Dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fl.Features[0].Modules; !slices.Equal(got, []string{"@team//nix/ssh-extra.nix"}) {
+		t.Fatalf("modules %q", got)
+	}
+	files, err := nixgen.Generate(fl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := map[string]string{}
+	for _, f := range files {
+		tree[f.Path] = string(f.Data)
+	}
+	if tree["deps/team/nix/ssh-extra.nix"] != "{ ... }: { services.openssh.openFirewall = true; }\n" {
+		t.Fatalf("the library's module is not in the tree: %q", slices.Sorted(maps.Keys(tree)))
+	}
+	if !strings.Contains(tree["modules/nixos/ssh.nix"], "../../deps/team/nix/ssh-extra.nix") {
+		t.Fatalf("modules/nixos/ssh.nix does not import it:\n%s", tree["modules/nixos/ssh.nix"])
+	}
+
+	// Out of the library: refused at the declaration.
+	if err := os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(`load("@team//features/ssh.star", "bad")
+fleet(name = "t")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+machine("web", system = "x86_64-linux", features = [bad()])
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{Deps: res.Dir})
+	wantErr(t, err, "leaves the fleet root (inside @team)")
 }

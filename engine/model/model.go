@@ -20,6 +20,7 @@ package model
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -97,6 +98,9 @@ type Fleet struct {
 	// Root is the absolute directory of the fleet: relative paths in
 	// modules, packages and nix.path values are relative to it.
 	Root string `json:"-"`
+	// Deps are the directories of the pinned dependencies whose files
+	// the fleet names ("@team//nix/ssh.nix" is Deps["team"]/nix/ssh.nix).
+	Deps map[string]string `json:"-"`
 
 	Channels []*Channel `json:"channels"`
 	Inputs   []*Input   `json:"inputs"`
@@ -314,6 +318,19 @@ type Check struct {
 	URL     string `json:"url,omitempty"`
 	Status  int    `json:"status,omitempty"`
 	Address string `json:"address,omitempty"`
+}
+
+// FilePath is where the file of a label is on disk: under Root, or
+// under the dependency's directory for "@name//path".
+func (f *Fleet) FilePath(label string) (string, error) {
+	if name, rest, ok := strings.Cut(strings.TrimPrefix(label, "@"), "//"); ok && strings.HasPrefix(label, "@") {
+		dir, found := f.Deps[name]
+		if !found {
+			return "", fmt.Errorf("%s: the dependency @%s is not available", label, name)
+		}
+		return filepath.Join(dir, filepath.FromSlash(rest)), nil
+	}
+	return filepath.Join(f.Root, filepath.FromSlash(label)), nil
 }
 
 // SplitUnit splits a systemd unit a secret restarts into its kind as

@@ -109,6 +109,7 @@ func (g *gen) markUsed() {
 // Layout of the tree.
 const (
 	filesDir   = "files"   // copies of hand-written files, by fleet path
+	depsDir    = "deps"    // copies of pinned dependencies' files, by name and path
 	secretsDir = "secrets" // copies of encrypted secret files
 )
 
@@ -143,10 +144,23 @@ func (g *gen) write(p string, hdr []string, e Expr) { g.files[p] = Render(hdr, e
 
 // moduleScope is how values lower inside a module written at file p.
 func (g *gen) moduleScope(p string) scope {
-	return scope{pkgs: Var{"pkgs"}, lib: Var{"lib"}, file: func(label string) Expr {
-		g.copies[label] = true
-		return rel(p, filesDir+"/"+label)
-	}}
+	return scope{pkgs: Var{"pkgs"}, lib: Var{"lib"}, file: func(label string) Expr { return g.fileRef(p, label) }}
+}
+
+// fileRef copies a hand-written file into the tree and refers to it from
+// the file at p: a fleet file under files/<path>, a pinned dependency's
+// under deps/<name>/<path> ("@" cannot start a Nix path).
+func (g *gen) fileRef(p, label string) Expr {
+	g.copies[label] = true
+	return rel(p, copyPath(label))
+}
+
+// copyPath is where the copy of a hand-written file goes in the tree.
+func copyPath(label string) string {
+	if name, rest, ok := strings.Cut(strings.TrimPrefix(label, "@"), "//"); ok && strings.HasPrefix(label, "@") {
+		return depsDir + "/" + name + "/" + rest
+	}
+	return filesDir + "/" + label
 }
 
 // moduleArgs is the pattern of every generated module.
@@ -581,7 +595,11 @@ func (g *gen) copyFiles() error {
 	}
 	sort.Strings(labels)
 	for _, label := range labels {
-		data, err := os.ReadFile(filepath.Join(g.f.Root, filepath.FromSlash(label)))
+		path, err := g.f.FilePath(label)
+		if err != nil {
+			return fmt.Errorf("copying %s into the Nix tree: %w", label, err)
+		}
+		data, err := os.ReadFile(path)
 		if strings.HasPrefix(label, secretsDir+"/") {
 			if err == nil {
 				g.files[label] = data
@@ -591,7 +609,7 @@ func (g *gen) copyFiles() error {
 		if err != nil {
 			return fmt.Errorf("copying %s into the Nix tree: %w", label, err)
 		}
-		g.files[filesDir+"/"+label] = data
+		g.files[copyPath(label)] = data
 	}
 	return nil
 }
