@@ -113,6 +113,7 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			applyCommand(d),
 			toggleCommand(d, true),
 			toggleCommand(d, false),
+			adoptCommand(d),
 			hostsCommand(d),
 			secretsCommand(),
 			deployCommand(d),

@@ -12,7 +12,10 @@
 //
 // A resource with a wanted name that lacks fleet's labels belongs to
 // someone else. It is never touched; the apply that runs into it fails
-// with a NamesakeError saying so.
+// with a NamesakeError saying so. A host made before the fleet (by hand,
+// Terraform, clan) becomes the fleet's only when asked to: adopting it
+// (fleet adopt; Provider.PlanAdoption and Adopt, adopt.go) sets the
+// labels, after which plans see it like any host fleet created.
 //
 // Providers (engine/cloud/hetzner, engine/cloud/gcp) implement Provider:
 // they turn the model's hosts into Resources, list, create, update and
@@ -122,6 +125,25 @@ type Provider interface {
 	Update(ctx context.Context, want, have *Resource, fields []string) (*Resource, error)
 	// Delete deletes have and waits.
 	Delete(ctx context.Context, have *Resource) error
+	// PlanAdoption looks up the resource want names (a host from Desired:
+	// its Kind, Name and Scope), whatever labels it has, with one read by
+	// name: a Hetzner server in the project of the token, a GCE instance
+	// in want's project and zone. It changes nothing, and says what
+	// adopting the resource as want would do (NewAdoption): nothing if
+	// it is the fleet's already (AlreadyOurs), else the labels it sets
+	// and drops, what it records that the cloud does not report, and how
+	// the resource differs from want. None of that name is a
+	// *NotFoundError saying where the provider looked; one labelled for
+	// another fleet is an *OwnedError. Kinds other than hosts cannot be
+	// adopted.
+	PlanAdoption(ctx context.Context, want *Resource) (*Adoption, error)
+	// Adopt carries out an adoption PlanAdoption described, on the
+	// resource it found (a.Have, by ID or by name and fingerprint): it
+	// sets a.Labels (replacing all of the resource's labels) and writes
+	// a.Recorded, and waits. Nothing else changes: the differences are
+	// the next plan's. It returns the resource as it is after; an
+	// adoption of what is AlreadyOurs changes nothing and returns a.Have.
+	Adopt(ctx context.Context, a *Adoption) (*Resource, error)
 	// MonthlyPrice is what the resource costs per month in EUR, and where
 	// the figure comes from ("Hetzner pricing API", "price table of 2026-11-25").
 	MonthlyPrice(ctx context.Context, r *Resource) (eur float64, source string, err error)
@@ -146,6 +168,9 @@ func (e *MissingCredentialsError) Error() string {
 // labels. fleet never touches it.
 type NamesakeError struct {
 	Provider, Kind, Name, Scope string
+	// Machine is the machine whose host it is ("" for fleet-wide
+	// resources): such a host can be adopted with fleet adopt.
+	Machine string
 }
 
 func (e *NamesakeError) Error() string {
@@ -153,9 +178,13 @@ func (e *NamesakeError) Error() string {
 	if e.Scope != "" {
 		where = " in " + e.Scope
 	}
+	adopt := "or add the labels to adopt it"
+	if e.Machine != "" {
+		adopt = "or adopt it: fleet adopt FILE " + e.Machine
+	}
 	return fmt.Sprintf("%s %s %q%s exists but was not created by this fleet (it lacks the labels %s=%s and %s=<fleet>): "+
-		"fleet will not touch it; rename it in the fleet, delete that %s, or add the labels to adopt it",
-		e.Provider, e.Kind, e.Name, where, LabelManagedBy, ManagedBy, LabelFleet, e.Kind)
+		"fleet will not touch it; rename it in the fleet, delete that %s, %s",
+		e.Provider, e.Kind, e.Name, where, LabelManagedBy, ManagedBy, LabelFleet, e.Kind, adopt)
 }
 
 // TransientError marks an error worth retrying (rate limits, 5xx,

@@ -115,7 +115,7 @@ func (p *Provider) createInstance(ctx context.Context, svc *compute.Service, wan
 			return nil, fmt.Errorf("gcp: creating %s: it exists, and reading it failed: %w", what, gerr)
 		}
 		if !have.Ours(want.Labels[cloud.LabelFleet]) {
-			return nil, &cloud.NamesakeError{Provider: providerName, Kind: KindInstance, Name: want.Name, Scope: want.Scope}
+			return nil, &cloud.NamesakeError{Provider: providerName, Kind: KindInstance, Name: want.Name, Scope: want.Scope, Machine: want.Machine}
 		}
 		return have, nil
 	}

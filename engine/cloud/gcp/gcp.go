@@ -68,11 +68,24 @@
 // is answered with the first one's operation instead of a duplicate; an
 // insert that still meets an existing instance fetches it (the only
 // per-instance GET, besides reading the address of a host fleet just
-// created or started) and either adopts it, if it carries this fleet's
-// labels, or fails with a NamesakeError and leaves it alone. Each change
-// waits for its zone or global operation. Rate limits (429, or 403 with
-// reason rateLimitExceeded), 5xx answers and timeouts are retried with
+// created or started, and fleet adopt's look-up) and either takes it as
+// created, if it carries this fleet's labels, or fails with a
+// NamesakeError and leaves it alone. Each change waits for its zone or
+// global operation. Rate limits (429, or 403 with reason
+// rateLimitExceeded), 5xx answers and timeouts are retried with
 // cloud.Retry; the compute client itself retries nothing.
+//
+// # Adopting
+//
+// An instance made before the fleet becomes the fleet's with fleet adopt
+// (PlanAdoption, Adopt): it is looked up by name in the host's project
+// and zone, then gets the fleet's labels (setLabels, guarded by the label
+// fingerprint like every label change). As GCE does not report the image
+// of a boot disk, an instance without the fleet-image metadata item gets
+// the declared image recorded there first, so that the next plan does not
+// want it replaced over an image nobody can see. An instance of that
+// name in another zone is named in the error but not adopted: the fleet
+// wants its host in the declared zone.
 package gcp
 
 import (

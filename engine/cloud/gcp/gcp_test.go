@@ -872,7 +872,8 @@ func TestNamesake(t *testing.T) {
 
 	_, err := e.p.Create(ctx, find(want, KindInstance, "galena"))
 	var ne *cloud.NamesakeError
-	if !errors.As(err, &ne) || ne.Kind != KindInstance || ne.Name != "galena" || ne.Scope != project+"/"+zoneB {
+	if !errors.As(err, &ne) || ne.Kind != KindInstance || ne.Name != "galena" || ne.Scope != project+"/"+zoneB ||
+		ne.Machine != "galena" || !strings.Contains(err.Error(), "fleet adopt FILE galena") {
 		t.Fatalf("err = %v, want a NamesakeError for galena", err)
 	}
 	if now := e.fake.Instance(project, zoneB, "galena"); !reflect.DeepEqual(now, seeded) {

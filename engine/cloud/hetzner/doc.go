@@ -99,6 +99,17 @@
 // firewall of that name is deleted (it is no longer declared), and the
 // server no longer has it.
 //
+// # Adopting
+//
+// A server made before the fleet (by hand, Terraform, clan) has the
+// machine's name but not fleet's labels, so creating fails with the
+// cloud.NamesakeError. PlanAdoption finds it by name (one list with
+// name=, the project being the token's), whatever its labels, and
+// Adopt sets the fleet's labels on it by ID (PUT /servers/{id}, retried
+// like any request), replacing the labels it had. Its firewalls compare
+// as in a plan (the fleet's, by name, from one label-selected list), so
+// the adoption lists the differences the next plan will act on.
+//
 // # Retries
 //
 // hcloud-go retries some errors itself (rate_limit_exceeded, conflict,

@@ -364,7 +364,7 @@ func (p *Provider) existingServer(ctx context.Context, want *cloud.Resource, fle
 	}
 	have := serverResource(s, fleetFirewalls)
 	if !have.Ours(want.Labels[cloud.LabelFleet]) {
-		return nil, &cloud.NamesakeError{Provider: providerName, Kind: KindServer, Name: want.Name}
+		return nil, &cloud.NamesakeError{Provider: providerName, Kind: KindServer, Name: want.Name, Machine: want.Machine}
 	}
 	return have, nil
 }
