@@ -116,6 +116,7 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			adoptCommand(d),
 			hostsCommand(d),
 			secretsCommand(),
+			buildCommand(),
 			deployCommand(d),
 			execCommand(d),
 			diffCommand(d),

@@ -568,6 +568,29 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 	return nil
 }
 
+// BuildSteps builds the selected machines' systems here, one step each,
+// and nothing else: no target, no secrets, no network beyond what nix
+// fetches (fleet build, for CI). done receives each machine's store path.
+func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path string)) []Step {
+	var steps []Step
+	for _, m := range machines {
+		d := &machineDeploy{m: m, o: opts}
+		d.o.BuildOn = "local"
+		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
+			Commands: []string{d.buildCommand()},
+			Run: func(ctx context.Context, w io.Writer) error {
+				if err := d.build(ctx, w); err != nil {
+					return err
+				}
+				if done != nil {
+					done(m.Name, d.system)
+				}
+				return nil
+			}})
+	}
+	return steps
+}
+
 // DiffSteps shows, per machine, what a deploy would change: it builds the
 // new system, fetches the one the machine runs (/run/current-system) into
 // the local store, and prints nix store diff-closures between them to

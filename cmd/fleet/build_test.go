@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// fleet build builds every selected system with nix (a stand-in here that
+// prints a store path per machine and fails for one), prints the paths,
+// and says which failed; it contacts no machine.
+func TestBuild(t *testing.T) {
+	bin := t.TempDir()
+	calls := filepath.Join(bin, "calls")
+	nix := `#!/bin/sh
+echo "$*" >> ` + calls + `
+for a; do :; done
+m="${a#*Configurations.}"; m="${m%%.*}"
+[ "$m" = db ] && { echo "error: builder for db failed" >&2; exit 1; }
+echo "/nix/store/0000-nixos-system-$m"
+`
+	if err := os.WriteFile(filepath.Join(bin, "nix"), []byte(nix), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// ssh must not be needed: make any use of it fail loudly.
+	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte("#!/bin/sh\necho ssh used >&2\nexit 99\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	file := copyFleet(t, "testdata/cloud/fleet.star", nil)
+
+	code, out, stderr := fleetCmd(t, "build", file, "--on", "web", "--on", "gpu")
+	if code != exitOK || !strings.Contains(out, "gpu  /nix/store/0000-nixos-system-gpu\nweb  /nix/store/0000-nixos-system-web\n") {
+		t.Fatalf("build: exit %d\n%s%s", code, out, stderr)
+	}
+	data, _ := os.ReadFile(calls)
+	if n := strings.Count(string(data), "build --no-link --print-out-paths "); n != 2 || !strings.Contains(string(data), "#nixosConfigurations.gpu.config.system.build.toplevel") {
+		t.Fatalf("nix calls:\n%s", data)
+	}
+
+	code, out, stderr = fleetCmd(t, "build", file, "--exclude", "batch")
+	if code != exitError || !regexp.MustCompile(`(?m)^web +/nix/store/0000-nixos-system-web$`).MatchString(out) || strings.Contains(out, "db ") ||
+		!strings.Contains(stderr, "building failed on some machines") {
+		t.Fatalf("build with a failing machine: exit %d\n%s%s", code, out, stderr)
+	}
+	if strings.Contains(stderr, "ssh used") {
+		t.Fatal("build used ssh")
+	}
+	// nix's own words are in the machine's log.
+	logs, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".fleet", "logs", "build-*", "db.log"))
+	if len(logs) == 0 {
+		t.Fatal("no log for db")
+	}
+	if data, _ := os.ReadFile(logs[len(logs)-1]); !strings.Contains(string(data), "builder for db failed") {
+		t.Fatalf("db's log lacks nix's error:\n%s", data)
+	}
+
+	code, out, _ = fleetCmd(t, "build", file, "--on", "web", "--dry-run")
+	if code != exitOK || !strings.Contains(out, "build     nix build --no-link --print-out-paths") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+}

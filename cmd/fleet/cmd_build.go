@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/deploy"
+	"github.com/urfave/cli/v2"
+)
+
+// buildCommand builds systems without deploying them: what CI runs on
+// every change (colmena build), and what a deploy would copy.
+func buildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "build the machines' systems here, without deploying them",
+		ArgsUsage: "FILE",
+		Description: `Writes the Nix tree and builds each selected machine's system (nix build of
+nixosConfigurations.<m>.config.system.build.toplevel, or darwinConfigurations.<m>.system),
+in parallel, then prints each machine's store path. Nothing is copied or activated and no
+machine is contacted; one failing build does not stop the others (exit 1 and a summary).
+A darwin system builds only on macOS or with a darwin builder configured in nix.`,
+		Flags: append(evalFlags(), outFlag(),
+			&cli.StringSliceFlag{Name: "on", Usage: "machines to build (name, @tag, glob, all; default all); repeatable"},
+			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
+			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "builds at once (nix parallelises inside each too)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands and run none"},
+		),
+		Action: func(c *cli.Context) error {
+			l, files, machines, tree, err := loadSelected(c)
+			if err != nil {
+				return err
+			}
+			var mu sync.Mutex
+			paths := map[string]string{}
+			runner, done, err := newRunner()
+			if err != nil {
+				return err
+			}
+			defer done()
+			steps := deploy.BuildSteps(machines, deploy.Options{Tree: tree, Runner: runner}, func(m, p string) {
+				mu.Lock()
+				paths[m] = p
+				mu.Unlock()
+			})
+			if c.Bool("dry-run") {
+				writeDryRun(c.App.Writer, steps)
+				return nil
+			}
+			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
+				return err
+			}
+			logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "build-"+time.Now().UTC().Format("20060102-150405"))
+			events, finish := deploy.Progress(c.App.ErrWriter, isTerminal(c.App.ErrWriter))
+			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
+			finish()
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			for _, m := range slices.Sorted(maps.Keys(paths)) {
+				fmt.Fprintf(tw, "%s\t%s\n", m, paths[m])
+			}
+			tw.Flush()
+			if sum.Failed() {
+				sum.WriteTable(c.App.ErrWriter)
+				return fmt.Errorf("building failed on some machines (logs: %s)", logDir)
+			}
+			return nil
+		},
+	}
+}
