@@ -79,7 +79,9 @@
 // The engine resolves a load inside @team (relative, or //-rooted) to a
 // label inside @team and refuses symlinks that lead out of the dependency's
 // folder, so a dependency reads only its own files (and, through explicit
-// @name// loads, other dependencies).
+// @name// loads, other dependencies). Files a dependency's features name
+// (modules = [...], overlay.package, nix.path) resolve the same way, and
+// the Nix tree carries copies of them under deps/<name>/.
 //
 // `fleet deps verify` asks every repository again: a ref that now names
 // another commit (a moved tag) is reported, and so is a cached tree whose
