@@ -36,6 +36,12 @@ var credentialVars = map[string]struct {
 // that cannot be decrypted is a note on notes; either way the provider then
 // reports its missing credentials as usual.
 func (d deps) clouds(c *cli.Context, f *model.Fleet, notes io.Writer) (provs []cloud.Provider, done func()) {
+	if d.getenv == nil {
+		d.getenv = os.Getenv
+	}
+	if d.providers == nil {
+		return nil, func() {}
+	}
 	env := map[string]string{}
 	var tmp string
 	done = func() {
