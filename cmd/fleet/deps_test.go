@@ -16,14 +16,7 @@ import (
 func depsSetup(t *testing.T) (cache string) {
 	t.Helper()
 	testtool.Require(t, "git", "git")
-	for k, v := range map[string]string{
-		"GIT_CONFIG_GLOBAL":   os.DevNull,
-		"GIT_CONFIG_NOSYSTEM": "1",
-		"GIT_AUTHOR_NAME":     "fleet test",
-		"GIT_AUTHOR_EMAIL":    "test@fleet.invalid",
-		"GIT_COMMITTER_NAME":  "fleet test",
-		"GIT_COMMITTER_EMAIL": "test@fleet.invalid",
-	} {
+	for k, v := range testtool.GitEnv() {
 		t.Setenv(k, v)
 	}
 	cache = t.TempDir()

@@ -150,9 +150,10 @@ func machineSteps(m *model.Machine, target string, o Options) []Step {
 	}
 	// With rollback on, the check step runs even without checks: the
 	// machine must answer again after activation.
-	if (len(m.Checks) > 0 || m.Rollback) && o.Goal != DryActivate && o.Goal != Boot || len(m.Checks) > 0 && o.Goal == Boot {
+	activates := o.Goal == Switch || o.Goal == Test
+	if o.Goal != DryActivate && (len(m.Checks) > 0 || m.Rollback && activates) {
 		var cmds []string
-		if m.Rollback && o.Goal != Boot {
+		if m.Rollback && activates {
 			cmds = append(cmds, "ssh "+target+" true")
 		}
 		for _, c := range m.Checks {

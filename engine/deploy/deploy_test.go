@@ -67,6 +67,18 @@ func nixos(name string) *model.Machine {
 	return &model.Machine{Name: name, System: "x86_64-linux", Class: model.NixOS}
 }
 
+// previousProfile is a system profile whose current generation is a
+// previous system (nix-env is a stub, so it stays there after --rollback).
+func (r *rig) previousProfile(t *testing.T) (profile, previous string) {
+	t.Helper()
+	profile = t.TempDir() + "/system"
+	previous = r.srv.StorePath("previous")
+	if err := os.Symlink(previous, profile); err != nil {
+		t.Fatal(err)
+	}
+	return profile, previous
+}
+
 // calls renders a stub's calls as command lines, paths relative to the
 // fake store so they read like the commands.
 func (r *rig) calls(name string) []string {
@@ -176,13 +188,7 @@ func TestFailingCheckRollsBack(t *testing.T) {
 	web.Checks = []model.Check{{Kind: "command", Command: "exit 3"}}
 	web.Rollback = true
 	r := newRig(t, web)
-	// The profile's current generation is the previous system (nix-env is
-	// a stub, so it stays there after --rollback).
-	profile := t.TempDir() + "/system"
-	previous := r.srv.StorePath("previous")
-	if err := os.Symlink(previous, profile); err != nil {
-		t.Fatal(err)
-	}
+	profile, _ := r.previousProfile(t)
 	sum := r.deploy(t, context.Background(), deploy.Options{ConfirmTimeout: 300 * time.Millisecond, Profile: profile})
 	m := sum.Machines[0]
 	var rb *deploy.RolledBackError
@@ -400,11 +406,7 @@ func TestUnreachableAfterActivationWatchdogRollsBack(t *testing.T) {
 	web.Checks = []model.Check{{Kind: "command", Command: "true"}}
 	web.Rollback = true
 	r := newRig(t, web)
-	profile := t.TempDir() + "/system"
-	previous := r.srv.StorePath("previous")
-	if err := os.Symlink(previous, profile); err != nil {
-		t.Fatal(err)
-	}
+	profile, previous := r.previousProfile(t)
 	// After the rollback, the machine runs the previous system.
 	r.srv.RecordScript("readlink", "echo "+previous)
 	steps, err := deploy.Steps(r.fleet, r.fleet.Machines, deploy.Options{Runner: r.runner, Tree: "/tree", Profile: profile,

@@ -83,6 +83,21 @@ func (f *teamFixture) eval(t *testing.T, opts deps.ResolverOptions) (*model.Flee
 	return engine.Eval(context.Background(), filepath.Join(f.fleet, "fleet.star"), engine.Options{Deps: r.Dir})
 }
 
+// lockedEval locks the fleet in dir and evaluates it with what the lock
+// names.
+func lockedEval(t *testing.T, dir string, c *deps.Cache) (*model.Fleet, error) {
+	t.Helper()
+	p := project(dir, c)
+	if _, _, err := p.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Resolver(deps.ResolverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{Deps: res.Dir})
+}
+
 func TestDepsLock(t *testing.T) {
 	f := newTeamFixture(t)
 	e := f.lock.Find("team")
@@ -396,15 +411,7 @@ func TestDepsEscape(t *testing.T) {
 				"fleet.star": "load(\"" + tc.load + "\", \"x\")\nfleet(name = \"t\")\n",
 				"x.star":     "x = 1\n",
 			})
-			p := project(dir, c)
-			if _, _, err := p.Lock(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			res, err := p.Resolver(deps.ResolverOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{Deps: res.Dir})
+			_, err := lockedEval(t, dir, c)
 			wantErr(t, err, tc.err)
 		})
 	}
@@ -471,15 +478,7 @@ channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 machine("web", system = "x86_64-linux", features = [ssh()])
 `,
 	})
-	p := project(dir, c)
-	if _, _, err := p.Lock(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Resolver(deps.ResolverOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl, err := engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{Deps: res.Dir})
+	fl, err := lockedEval(t, dir, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,6 +508,6 @@ machine("web", system = "x86_64-linux", features = [bad()])
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{Deps: res.Dir})
+	_, err = lockedEval(t, dir, c)
 	wantErr(t, err, "leaves the fleet root (inside @team)")
 }

@@ -10,19 +10,9 @@ import (
 	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
-// gitEnv isolates the tests' git from the machine's configuration, and
-// names the author of their commits, as on a clean CI machine.
-var gitEnv = map[string]string{
-	"GIT_CONFIG_GLOBAL":   os.DevNull,
-	"GIT_CONFIG_NOSYSTEM": "1",
-	"GIT_AUTHOR_NAME":     "fleet test",
-	"GIT_AUTHOR_EMAIL":    "test@fleet.invalid",
-	"GIT_COMMITTER_NAME":  "fleet test",
-	"GIT_COMMITTER_EMAIL": "test@fleet.invalid",
-}
-
 func TestMain(m *testing.M) {
-	for k, v := range gitEnv {
+	// Parallel tests cannot t.Setenv: the whole package gets it.
+	for k, v := range testtool.GitEnv() {
 		os.Setenv(k, v)
 	}
 	os.Exit(m.Run())

@@ -46,3 +46,18 @@ func Git(t testing.TB, dir string, args ...string) string {
 	}
 	return strings.TrimSpace(out.String())
 }
+
+// GitEnv is the environment that isolates a test's git from the
+// machine's configuration and names the author of its commits, as on a
+// clean CI machine. Tests set it (t.Setenv, or os.Setenv in TestMain when
+// they run in parallel) before running git.
+func GitEnv() map[string]string {
+	return map[string]string{
+		"GIT_CONFIG_GLOBAL":   os.DevNull,
+		"GIT_CONFIG_NOSYSTEM": "1",
+		"GIT_AUTHOR_NAME":     "fleet test",
+		"GIT_AUTHOR_EMAIL":    "test@fleet.invalid",
+		"GIT_COMMITTER_NAME":  "fleet test",
+		"GIT_COMMITTER_EMAIL": "test@fleet.invalid",
+	}
+}
