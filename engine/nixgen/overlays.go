@@ -59,7 +59,7 @@ func (g *gen) overlays() {
 		src.Set(Str{"nixpkgs-patched"}, "name")
 		src.Set(List{Elems: list}, "patches")
 		src.Set(Sel("inputs", "nixpkgs"), "src")
-		channels.SetNote("nixpkgs with patches:\n"+strings.Join(notes, "\n"),
+		channels.SetNote(patchedNote+"\n"+strings.Join(notes, "\n"),
 			importChannel(Call(Sel("prev", "applyPatches"), src)), model.PatchedChannel)
 	}
 
@@ -124,6 +124,24 @@ func (g *gen) overlays() {
 		"Do not edit: change the .star files and run `fleet nix`.",
 	}, Lambda{Name: "inputs", Body: body})
 }
+
+// patchedNote heads the comment above the patched channel: its cost.
+//
+// Nix has no builtin that applies a patch, so the patched nixpkgs is a
+// derivation (fetchpatch, applyPatches) that is imported: import from
+// derivation. Evaluation stops to build it, on the machine's own system
+// (prev is the machine's nixpkgs; a pure flake evaluation cannot know
+// the system of the machine evaluating it), and cannot happen at all
+// where allow-import-from-derivation is false. The binding is an
+// attribute like any other, so it is built only when something forces
+// pkgs.patched: a module naming pkgs.patched.<x>, or a fallback to the
+// channel "patched" on the platform being evaluated. Nothing else in the
+// overlay reads it. TestPatchedChannelIFD checks all of this with real Nix.
+const patchedNote = "nixpkgs with patches, imported from a derivation (IFD): evaluating anything that uses " +
+	"pkgs.patched first fetches the patches and builds this tree for the machine's system (evaluating " +
+	"on another platform needs a builder or binary cache for it), and fails where " +
+	"allow-import-from-derivation = false. Nothing else forces it: machines that do not use it never build it. " +
+	"`fleet doc overlay.patch` says how to do without."
 
 // workaroundNote is the comment above a patch, fallback or override: what,
 // where declared, since when and why, so the generated file explains itself.

@@ -7,7 +7,11 @@ let
 in
 lib.composeManyExtensions [
   (final: prev: {
-    # nixpkgs with patches:
+    # nixpkgs with patches, imported from a derivation (IFD): evaluating anything that uses
+    # pkgs.patched first fetches the patches and builds this tree for the machine's system
+    # (evaluating on another platform needs a builder or binary cache for it), and fails where
+    # allow-import-from-derivation = false. Nothing else forces it: machines that do not use it
+    # never build it. `fleet doc overlay.patch` says how to do without.
     # patch zerotierone-rust-1.9x (fleet.star:82:14, added 2026-06-02): zerotierone 1.16 fails to
     # build with the Rust in unstable (cargo vendor hash and a removed std API); the PR fixes both
     # but waits for a maintainer. Used by the zerotier feature through pkgs.patched.zerotierone.

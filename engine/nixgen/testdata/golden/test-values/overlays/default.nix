@@ -7,7 +7,11 @@ let
 in
 lib.composeManyExtensions [
   (final: prev: {
-    # nixpkgs with patches:
+    # nixpkgs with patches, imported from a derivation (IFD): evaluating anything that uses
+    # pkgs.patched first fetches the patches and builds this tree for the machine's system
+    # (evaluating on another platform needs a builder or binary cache for it), and fails where
+    # allow-import-from-derivation = false. Nothing else forces it: machines that do not use it
+    # never build it. `fleet doc overlay.patch` says how to do without.
     # patch 1001 (fleet.star:14:14, added 2026-01-01): fix one
     # patch 1002 (fleet.star:15:14): fix two
     patched = import (prev.applyPatches {
