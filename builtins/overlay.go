@@ -19,7 +19,19 @@ func overlayGroup() []Builtin {
 			Text: `Layer 1. Applies a patch (an upstream PR's diff) to nixpkgs. All patches together make
 the channel "patched": pkgs.patched.<package>, or overlay.fallback(..., channel =
 "patched") to take a package from it. hash is the patch's SRI hash (sha256-...). name
-defaults to the URL's last segment.`}},
+defaults to the URL's last segment.
+
+The cost: Nix cannot apply a patch while it evaluates, so the patched nixpkgs is imported
+from a derivation (IFD). Evaluating a machine that uses pkgs.patched (directly or through
+such a fallback on its platform) first fetches the patches and builds the patched tree,
+for the machine's own system: evaluating a Linux machine on a Mac needs a Linux builder
+(nix.linux-builder) or a binary cache that already holds the tree, and the evaluation
+fails where IFD is disabled (allow-import-from-derivation = false, as on Hydra). Machines
+that do not use it never build it. To do without IFD, keep the patches on a branch of a
+nixpkgs fork instead and declare it as a channel: channel("nixpkgs-fixes", url =
+"github:you/nixpkgs/fixes"), then pkgs.nixpkgs-fixes.<package> or overlay.fallback(...,
+channel = "nixpkgs-fixes"). It is an ordinary flake input, locked in flake.lock; rebase
+the branch when nixpkgs moves.`}},
 		{Fn: builtinFallback, Doc: Doc{Name: "overlay.fallback", Group: "overlay",
 			Signature: `overlay.fallback(package, channel, reason, platforms = [], added = "")`,
 			Text: `Layer 2. Takes one package from another channel (usually stable) while it is
