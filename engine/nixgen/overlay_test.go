@@ -35,31 +35,8 @@ func TestOverlayLayers(t *testing.T) {
 				quoted[i] = fmt.Sprintf("%q", n)
 			}
 			nameList := "[ " + strings.Join(quoted, " ") + " ]"
-			channelFile := func(channel string) string {
-				p := "stub-channel-" + channel + ".nix"
-				src := fmt.Sprintf(`{ system, config }: { __channel = %q; __system = system; } // builtins.listToAttrs (map (n: { name = n; value = %q + ":" + n; }) %s)`, channel, channel, nameList)
-				os.WriteFile(filepath.Join(dir, p), []byte(src), 0o644)
-				return "./" + p
-			}
-			var inputs strings.Builder
-			for _, c := range f.Channels {
-				if c.Name != "nixpkgs" {
-					fmt.Fprintf(&inputs, "    %q = { outPath = %s; };\n", c.Name, channelFile(c.Name))
-					if c.DarwinURL != "" {
-						fmt.Fprintf(&inputs, "    %q = { outPath = %s; };\n", c.Name+"-darwin", channelFile(c.Name+"-darwin"))
-					}
-				}
-			}
-			for _, o := range f.Overlays {
-				if o.Kind == model.OverlayFlake {
-					path, _ := model.ParseAttrPath(o.Attr)
-					q := make([]string, len(path))
-					for i, p := range path {
-						q[i] = fmt.Sprintf("%q", p)
-					}
-					fmt.Fprintf(&inputs, "    %q = setAt [ %s ] (final: prev: { %q = true; });\n", o.Input, strings.Join(q, " "), "flake:"+o.Name)
-				}
-			}
+			channelFile := func(channel string) string { return stubChannel(t, dir, channel, nameList) }
+			inputs := stubInputs(t, f, dir, nameList)
 			src := fmt.Sprintf(`let
   s = %s;
   setAt = path: value: if path == [ ] then value else { ${builtins.head path} = setAt (builtins.tail path) value; };
@@ -91,7 +68,7 @@ func TestOverlayLayers(t *testing.T) {
 in {
   linux = report "x86_64-linux";
   darwin = report "aarch64-darwin";
-}`, stubs, channelFile("nixpkgs"), inputs.String(), patchList(f), channelFile("patched"), nameList, reportFields(f))
+}`, stubs, channelFile("nixpkgs"), inputs, patchList(f), channelFile("patched"), nameList, reportFields(f))
 			var got map[string]map[string]any
 			if err := evalNix(t, dir, src, &got); err != nil {
 				t.Fatal(err)
@@ -104,6 +81,48 @@ in {
 			}
 		})
 	}
+}
+
+// stubChannel writes a stub nixpkgs for a channel: a function of system
+// and config, as nixpkgs is, whose packages are "<channel>:<name>" for
+// every name of nameList (a Nix list of strings). It returns its path
+// for Nix, relative to dir.
+func stubChannel(t *testing.T, dir, channel, nameList string) string {
+	t.Helper()
+	p := "stub-channel-" + channel + ".nix"
+	src := fmt.Sprintf(`{ system, config }: { __channel = %q; __system = system; } // builtins.listToAttrs (map (n: { name = n; value = %q + ":" + n; }) %s)`, channel, channel, nameList)
+	if err := os.WriteFile(filepath.Join(dir, p), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "./" + p
+}
+
+// stubInputs are the flake inputs the overlay reads besides nixpkgs, as
+// Nix bindings: a stub channel per channel and darwin branch, and for
+// each overlay.flake an input whose overlay sets "flake:<name>" = true.
+// They use setAt (a let binding of the expression they go in).
+func stubInputs(t *testing.T, f *model.Fleet, dir, nameList string) string {
+	t.Helper()
+	var inputs strings.Builder
+	for _, c := range f.Channels {
+		if c.Name != "nixpkgs" {
+			fmt.Fprintf(&inputs, "    %q = { outPath = %s; };\n", c.Name, stubChannel(t, dir, c.Name, nameList))
+			if c.DarwinURL != "" {
+				fmt.Fprintf(&inputs, "    %q = { outPath = %s; };\n", c.Name+"-darwin", stubChannel(t, dir, c.Name+"-darwin", nameList))
+			}
+		}
+	}
+	for _, o := range f.Overlays {
+		if o.Kind == model.OverlayFlake {
+			path, _ := model.ParseAttrPath(o.Attr)
+			q := make([]string, len(path))
+			for i, p := range path {
+				q[i] = fmt.Sprintf("%q", p)
+			}
+			fmt.Fprintf(&inputs, "    %q = setAt [ %s ] (final: prev: { %q = true; });\n", o.Input, strings.Join(q, " "), "flake:"+o.Name)
+		}
+	}
+	return inputs.String()
 }
 
 // overlayPkgNames are packages named by nix.pkg inside override settings.
@@ -123,14 +142,19 @@ func overlayPkgNames(f *model.Fleet) []string {
 	return out
 }
 
-// reportFields selects what the test compares, per package or channel.
-func reportFields(f *model.Fleet) string {
-	var b strings.Builder
+// reportField is one thing the overlay tests read from the final
+// package set p: its key in the report and the Nix expression.
+type reportField struct{ key, expr string }
+
+// reportEntries are what the tests compare, per package or channel, in
+// declaration order and without repeats.
+func reportEntries(f *model.Fleet) []reportField {
+	var out []reportField
 	seen := map[string]bool{}
 	field := func(key, expr string) {
 		if !seen[key] {
 			seen[key] = true
-			fmt.Fprintf(&b, "    %q = %s;\n", key, expr)
+			out = append(out, reportField{key, expr})
 		}
 	}
 	for _, c := range f.Channels {
@@ -151,6 +175,15 @@ func reportFields(f *model.Fleet) string {
 		case model.OverlayFlake:
 			field("flake "+o.Name, fmt.Sprintf("p.%q or false", "flake:"+o.Name))
 		}
+	}
+	return out
+}
+
+// reportFields are the bindings of a report set: every reportEntries.
+func reportFields(f *model.Fleet) string {
+	var b strings.Builder
+	for _, e := range reportEntries(f) {
+		fmt.Fprintf(&b, "    %q = %s;\n", e.key, e.expr)
 	}
 	return b.String()
 }
