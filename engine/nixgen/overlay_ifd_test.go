@@ -159,6 +159,47 @@ func TestPatchedChannelIFD(t *testing.T) {
 	}
 }
 
+// TestForkChannelNeedsNoIFD checks the way out the documentation of
+// overlay.patch gives: the patches on a branch of a nixpkgs fork,
+// declared as a channel, are a flake input that the overlay imports
+// directly. A machine using it evaluates with IFD disabled and nothing
+// ever calls fetchpatch or applyPatches.
+func TestForkChannelNeedsNoIFD(t *testing.T) {
+	testtool.Require(t, "nix-instantiate", "nix-bin")
+	libDir := upstreamNixpkgsLib(t)
+	file := filepath.Join(t.TempDir(), "fleet.star")
+	src := `fleet(name = "fork")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+channel("nixpkgs-fixes", url = "github:example/nixpkgs/fixes")
+overlay.fallback("zerotierone", channel = "nixpkgs-fixes", reason = "the fix is on our branch")
+feature("zt", nixos = {"services.zerotierone.package": nix.pkg("nixpkgs-fixes.zerotierone")}, packages = ["zerotierone"])
+machine("box", system = "x86_64-linux", features = ["zt"], nixos = {"system.stateVersion": "26.05"})
+`
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := newIFDWorld(t, file, libDir)
+	m := w.f.Machines[0]
+	files, _ := w.machineModules(t, m)
+	if len(files) < 2 {
+		t.Fatalf("box: modules %v, want its machine file and the zt module", files)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "let pkgs = pkgsFor \"throw\" %q; load = file: s.clean (import file { config = { }; inherit (s) lib inputs; inherit pkgs; }); in {\n", m.System)
+	b.WriteString("  direct = pkgs.\"nixpkgs-fixes\".zerotierone;\n  fallback = pkgs.zerotierone;\n  modules = [\n")
+	for _, p := range files {
+		fmt.Fprintf(&b, "    (load ./%s)\n", p)
+	}
+	b.WriteString("  ];\n}")
+	var got struct{ Direct, Fallback string }
+	if err := w.eval(t, b.String(), &got, "--option", "allow-import-from-derivation", "false"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "nixpkgs-fixes:zerotierone"; got.Direct != want || got.Fallback != want {
+		t.Errorf("pkgs.nixpkgs-fixes.zerotierone = %q, pkgs.zerotierone = %q; want both %q", got.Direct, got.Fallback, want)
+	}
+}
+
 func hasPatches(f *model.Fleet) bool {
 	for _, o := range f.Overlays {
 		if o.Kind == model.OverlayPatch {
