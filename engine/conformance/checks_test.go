@@ -476,7 +476,7 @@ func closurePackages(f *model.Fleet, features []string) []string {
 // the machine's own configuration declares; the report returns their
 // values and declared compares them.
 func declaredPaths(m *model.Machine) []string {
-	var out []string
+	out := []string{}
 	walkDeclared(m.Config(), nil, func(p []string, _ model.Value) {
 		out = append(out, strings.Join(p, "\t"))
 	})

@@ -32,8 +32,8 @@ type fleetCase struct {
 	deps map[string]string
 }
 
-// fleets are the reference fleet, every example, and the test fleets of
-// engine/nixgen (the golden trees).
+// fleets are the reference fleet, every example, the test fleets of
+// engine/nixgen (the golden trees), and this package's own test fleets.
 func fleets(t testing.TB) []fleetCase {
 	t.Helper()
 	out := []fleetCase{{name: "fleet", file: "../../fleet.star"}}
@@ -49,6 +49,11 @@ func fleets(t testing.TB) []fleetCase {
 	tests, _ := filepath.Glob("../nixgen/testdata/fleets/*/fleet.star")
 	for _, m := range tests {
 		out = append(out, fleetCase{name: "test-" + filepath.Base(filepath.Dir(m)), file: m})
+	}
+	// The positive control: a fleet whose tree must pass.
+	own, _ := filepath.Glob("testdata/fleets/*/fleet.star")
+	for _, m := range own {
+		out = append(out, fleetCase{name: "conformance-" + filepath.Base(filepath.Dir(m)), file: m})
 	}
 	return out
 }
@@ -272,6 +277,14 @@ func TestConformance(t *testing.T) {
 	unpack(t, testtool.Upstream(t), upstream)
 	baseNames := upstreamNames(t, upstream)
 
+	t.Run("schema", func(t *testing.T) {
+		t.Parallel()
+		nixpkgs := t.TempDir()
+		fakeNixpkgs(t, nixpkgs, upstream, baseNames)
+		env := &fleetEnv{name: "schema", upstream: upstream, nixpkgs: nixpkgs, nix: nix}
+		env.schema(t)
+	})
+
 	for _, fc := range fleets(t) {
 		t.Run(fc.name, func(t *testing.T) {
 			t.Parallel()
@@ -341,6 +354,9 @@ func (e *fleetEnv) params(m *model.Machine, only any) map[string]any {
 // it: the overlays of overlay.flake.
 func standInAttrs(f *model.Fleet) map[string][][]string {
 	out := map[string][][]string{}
+	if f == nil {
+		return out
+	}
 	for _, o := range f.Overlays {
 		if o.Kind == model.OverlayFlake {
 			out[o.Input] = append(out[o.Input], strings.Split(o.Attr, "."))

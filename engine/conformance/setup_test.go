@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -102,6 +103,9 @@ var (
 	pkgOptionDflt = regexp.MustCompile(`default\s*=\s*(?:"([^"]+)"|\[([^\]]*)\])`)
 	quoted        = regexp.MustCompile(`"([^"]+)"`)
 	inheritPkgs   = regexp.MustCompile(`inherit\s*\(\s*pkgs\s*\)([^;]*);`)
+	// config.boot.kernelPackages.<a>.<b>: attributes of a kernel package
+	// set (pkgs.linuxPackages*), which every such stub gets.
+	kernelRef = regexp.MustCompile(`kernelPackages\.([A-Za-z_][\w'-]*(?:\.[A-Za-z_][\w'-]*)*)`)
 )
 
 // trie is a set of attribute paths: {"git": {}, "nerd-fonts": {"jetbrains-mono": {}}}.
@@ -164,6 +168,95 @@ func (t trie) scanText(s string) {
 			t.add([]string{n})
 		}
 	}
+	for _, m := range kernelRef.FindAllStringSubmatch(s, -1) {
+		t.add(append([]string{"linuxPackages"}, strings.Split(m[1], ".")...))
+	}
+	// A file that is a function of packages (callPackage's argument: its
+	// formals name packages, and it is no module, which would take config)
+	// gets each of them.
+	if formals, ok := leadingFormals(s); ok && !slices.Contains(formals, "config") && !slices.Contains(formals, "options") {
+		for _, f := range formals {
+			t.add([]string{f})
+		}
+	}
+}
+
+var (
+	nixComment = regexp.MustCompile(`(?m)^\s*#.*$`)
+	formalName = regexp.MustCompile(`^\s*([A-Za-z_][\w'-]*)\s*(?:\?|$)`)
+)
+
+// leadingFormals returns the names of the formal arguments when the file
+// is a function of an attribute set ({ a, b ? x, ... }: ...).
+func leadingFormals(s string) ([]string, bool) {
+	s = strings.TrimSpace(nixComment.ReplaceAllString(s, ""))
+	if !strings.HasPrefix(s, "{") {
+		return nil, false
+	}
+	depth := 0
+	end := -1
+	for i, r := range s {
+		switch r {
+		case '{', '[', '(':
+			depth++
+		case '}', ']', ')':
+			depth--
+		}
+		if depth == 0 {
+			end = i
+			break
+		}
+	}
+	if end < 0 {
+		return nil, false
+	}
+	rest := strings.TrimSpace(s[end+1:])
+	if !strings.HasPrefix(rest, ":") && !strings.HasPrefix(rest, "@") {
+		return nil, false
+	}
+	var names []string
+	depth = 0
+	start := 1
+	inner := s[:end]
+	for i := 1; i <= len(inner); i++ {
+		if i < len(inner) {
+			switch inner[i] {
+			case '{', '[', '(':
+				depth++
+				continue
+			case '}', ']', ')':
+				depth--
+				continue
+			case ',':
+				if depth != 0 {
+					continue
+				}
+			default:
+				continue
+			}
+		}
+		if m := formalName.FindStringSubmatch(inner[start:i]); m != nil {
+			names = append(names, m[1])
+		}
+		start = i + 1
+	}
+	return names, true
+}
+
+// kernelPackageSets gives every pkgs.linuxPackages* the attributes any
+// of them is read with.
+func (t trie) kernelPackageSets() {
+	attrs := trie{}
+	for k, v := range t {
+		if strings.HasPrefix(k, "linuxPackages") {
+			attrs.merge(v)
+		}
+	}
+	for k, v := range t {
+		if strings.HasPrefix(k, "linuxPackages") {
+			v.merge(attrs)
+		}
+	}
 }
 
 func (t trie) addNameOrList(name, list string) {
@@ -183,8 +276,8 @@ func upstreamNames(t testing.TB, upstream string) trie {
 	t.Helper()
 	names := trie{}
 	for _, dir := range []string{
-		"home-manager/modules", "home-manager/nixos", "home-manager/nix-darwin",
-		"nix-darwin/modules", "agenix/modules",
+		"home-manager/modules", "home-manager/nixos", "home-manager/nix-darwin", "home-manager/home-manager",
+		"nix-darwin/modules", "nix-darwin/pkgs", "agenix/modules", "agenix/pkgs",
 	} {
 		if err := names.scanNix(filepath.Join(upstream, dir)); err != nil {
 			t.Fatal(err)
@@ -227,6 +320,7 @@ func fakeNixpkgs(t testing.TB, dir, upstream string, names trie) {
 	if err := os.Symlink(filepath.Join(upstream, "nixpkgs-lib", "lib"), filepath.Join(dir, "lib")); err != nil {
 		t.Fatal(err)
 	}
+	names.kernelPackageSets()
 	b, err := json.Marshal(names)
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,89 @@ let
     else
       v;
 
+  # Every option the tree's own modules set is evaluated, its value walked
+  # down to derivations and functions: a value of the wrong type is an
+  # error now, as it would be when the system is built and the value read.
+  # The options are found from the modules' own attribute structure (each
+  # module called with the configuration's arguments; values are not
+  # forced), so defaults nobody reads are not forced. Not walked into:
+  # home-manager.users (each user's configuration is checked the same way
+  # with its own options), values of options typed attrs/raw/unspecified
+  # (no type to check inside; they may hold whole configurations, as
+  # home-manager.extraSpecialArgs does), attribute sets with a _type
+  # (flakes, configurations, mkIf/mkMerge leftovers).
+  walk =
+    v:
+    if builtins.isAttrs v then
+      v ? _type || lib.isDerivation v || lib.all walk (builtins.attrValues v)
+    else if builtins.isList v then
+      lib.all walk v
+    else
+      true;
+  opaque = [
+    "attrs"
+    "raw"
+    "unspecified"
+  ];
+
+  nixFiles =
+    dir:
+    let
+      d = tree + "/" + dir;
+    in
+    if builtins.pathExists d then
+      map (n: d + "/" + n) (lib.filter (lib.hasSuffix ".nix") (lib.attrNames (builtins.readDir d)))
+    else
+      [ ];
+
+  # the option paths a module file sets, as far as its attribute structure
+  # shows them
+  setPaths =
+    args: file:
+    let
+      m = import file;
+      v = if lib.isFunction m then m (builtins.intersectAttrs (builtins.functionArgs m) args) else m;
+      body =
+        if v ? config && (v ? options || v ? imports) then
+          v.config
+        else
+          removeAttrs v [
+            "imports"
+            "options"
+            "_file"
+            "key"
+            "disabledModules"
+            "_class"
+          ];
+      paths =
+        prefix: x:
+        if builtins.isAttrs x && !(x ? _type) && !(lib.isDerivation x) && x != { } then
+          lib.concatLists (lib.mapAttrsToList (n: y: paths (prefix ++ [ n ]) y) x)
+        else
+          [ prefix ];
+    in
+    if builtins.isAttrs body && !(body ? _type) then paths [ ] body else [ ];
+
+  # the option a path is in: descend until an option
+  optionAt =
+    options: path:
+    if lib.isOption options then
+      [ options ]
+    else if path == [ ] || !(builtins.isAttrs options) || !(options ? ${lib.head path}) then
+      [ ]
+    else
+      optionAt options.${lib.head path} (lib.tail path);
+
+  checkSet =
+    options: args: files:
+    let
+      opts' = lib.unique (
+        lib.concatMap (optionAt options) (lib.unique (lib.concatMap (setPaths args) files))
+      );
+      checkable = lib.filter (o: o.loc != [ "home-manager" "users" ]) opts';
+    in
+    map (o: builtins.seq (if lib.elem (o.type.name or "") opaque then o.value else walk o.value) (lib.showOption o.loc)) checkable;
+
   configuration =
     if class == "nixos" then outputs.nixosConfigurations.${machine} else outputs.darwinConfigurations.${machine};
   cfg = configuration.config;
@@ -98,8 +181,10 @@ let
     keyFiles = map toString (u.openssh.authorizedKeys.keyFiles or [ ]);
   };
 
-  home = c: o: system: {
-    inherit system;
+  hmLib = import (upstream + "/home-manager/modules/lib/stdlib-extended.nix") lib;
+
+  home = c: o: pkgs: {
+    system = if pkgs == null then null else pkgs.stdenv.hostPlatform.system;
     username = c.home.username;
     homeDirectory = str c.home.homeDirectory;
     stateVersion = c.home.stateVersion;
@@ -109,17 +194,39 @@ let
     packagesFiles = if o == null then [ ] else map toString o.home.packages.files;
     failedAssertions = failed c;
     warnings = c.warnings;
+    checked =
+      if o == null then
+        [ ]
+      else
+        checkSet o {
+          config = c;
+          options = o;
+          lib = hmLib;
+          inherit pkgs;
+          inherit (t) inputs;
+        } (nixFiles "modules/home" ++ nixFiles "homes/users" ++ nixFiles "homes/machines");
   };
 
   hmUsers = cfg.home-manager.users or { };
   hmOptions = u: opts.home-manager.users.valueMeta.attrs.${u}.configuration.options or null;
 
   system = {
+    checked = checkSet opts {
+      config = cfg;
+      options = opts;
+      inherit lib;
+      pkgs = configuration._module.args.pkgs;
+      inherit (t) inputs;
+    } (nixFiles "modules/${class}" ++ [ (tree + "/machines/${class}/${machine}.nix") ]);
     failedAssertions = failed cfg;
     warnings = cfg.warnings;
     # NixOS: what `nix build .#nixosConfigurations.<m>.config.system.build.toplevel`
-    # evaluates first; it throws "Failed assertions" when one fails.
-    toplevel = if class == "nixos" && failed cfg == [ ] then cfg.system.build.toplevel.name else null;
+    # evaluates first; null when it throws ("Failed assertions: ...").
+    toplevel =
+      let
+        r = builtins.tryEval cfg.system.build.toplevel.name;
+      in
+      if class == "nixos" && r.success then r.value else null;
     hostName = cfg.networking.hostName;
     hostPlatform = cfg.nixpkgs.hostPlatform.system;
     stateVersion = cfg.system.stateVersion;
@@ -144,7 +251,7 @@ let
         ;
     }) (cfg.age.secrets or { });
     identityPaths = map toString (cfg.age.identityPaths or [ ]);
-    homes = lib.mapAttrs (u: c: home c (hmOptions u) null) hmUsers;
+    homes = lib.mapAttrs (u: c: home c (hmOptions u) configuration._module.args.pkgs) hmUsers;
     declared = map (p: {
       path = p;
       value = plain (lib.attrByPath (lib.splitString "\t" p) null cfg);
@@ -159,7 +266,7 @@ let
     let
       hc = outputs.homeConfigurations.${name};
     in
-    home hc.config hc.options hc.pkgs.stdenv.hostPlatform.system;
+    home hc.config hc.options hc.pkgs;
 
   secretRules = lib.mapAttrs (_: r: r.publicKeys or [ ]) (
     if builtins.pathExists (tree + "/secrets.nix") then import (tree + "/secrets.nix") else { }
