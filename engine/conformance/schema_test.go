@@ -91,6 +91,16 @@ var schemaCases = []struct {
 		want:   "system.stateVersion is not set, defaulting to 26.11. Read why this matters on https://nixos.org/manual/nixos/stable/options.html#opt-system.stateVersion.",
 	},
 	{
+		name:   "no root file system, no boot loader",
+		module: `{ fileSystems = lib.mkForce { }; boot.loader.grub.device = lib.mkForce ""; }`,
+		want:   "The ‘fileSystems’ option does not specify your root file system.",
+	},
+	{
+		name:   "grub without devices",
+		module: `{ boot.loader.grub.device = lib.mkForce ""; }`,
+		want:   "You must set the option ‘boot.loader.grub.devices’ or 'boot.loader.grub.mirroredBoots' to make the system bootable.",
+	},
+	{
 		name:   "unknown option",
 		module: `{ services.opensshd.enable = true; }`,
 		want:   "The option `services.opensshd' does not exist.",
@@ -127,6 +137,8 @@ func (e *fleetEnv) schema(t *testing.T) {
 			base := `{ lib, ... }: {
   networking.hostName = lib.mkDefault "case";
   nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";
+  fileSystems."/" = { device = "/dev/sda1"; fsType = "ext4"; };
+  boot.loader.grub.device = "/dev/sda";
 }`
 			files := map[string]string{
 				"flake.nix": `{

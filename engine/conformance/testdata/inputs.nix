@@ -12,8 +12,8 @@
 #   agenix: the outputs of the real agenix/flake.nix (nixosModules.default and
 #     darwinModules.default are its modules/age.nix).
 #   disko: a stand-in whose nixosModules.disko declares disko.devices as a
-#     freeform attribute set (disko's own types and what it derives from
-#     them, file systems and grub devices, are not here).
+#     freeform attribute set (disko's own types are not here) and derives
+#     file systems and grub devices from GPT layouts as disko does.
 #   any other input: a stand-in with the overlays the fleet takes from it
 #     (each adds nothing) and an outPath that does not exist.
 {
@@ -67,16 +67,49 @@ let
     systems = throw "conformance: agenix's systems input is not provided";
   };
 
+  # What disko derives from a disk layout, for the layouts fleet writes: a
+  # GPT disk's partitions with a file system become fileSystems.<mount
+  # point> (device /dev/disk/by-partlabel/disk-<disk>-<partition>, as disko
+  # labels them), and a GPT disk with a BIOS boot partition (EF02) becomes a
+  # grub device (disko's lib/types/gpt.nix). Other content types (LVM,
+  # LUKS, ZFS, swap ...) are not derived.
   disko = {
     _type = "flake";
     outPath = "/conformance-stand-in/disko";
     nixosModules.disko =
-      { lib, ... }:
+      { config, lib, ... }:
+      let
+        disks = config.disko.devices.disk or { };
+        partitions = disk: lib.mapAttrsToList (name: p: p // { _name = name; }) (disk.content.partitions or { });
+        gpt = disk: (disk.content.type or null) == "gpt";
+        fileSystemOf =
+          diskName: p:
+          lib.optional ((p.content.type or null) == "filesystem" && p.content ? mountpoint) {
+            name = p.content.mountpoint;
+            value = {
+              device = "/dev/disk/by-partlabel/disk-${diskName}-${p._name}";
+              fsType = p.content.format;
+              options = p.content.mountOptions or [ "defaults" ];
+            };
+          };
+      in
       {
         options.disko.devices = lib.mkOption {
           type = lib.types.submodule { freeformType = lib.types.attrsOf lib.types.anything; };
           default = { };
           description = "disko stand-in: the disk layout, not checked.";
+        };
+        config = {
+          fileSystems = lib.listToAttrs (
+            lib.concatLists (
+              lib.mapAttrsToList (n: d: lib.optionals (gpt d) (lib.concatMap (fileSystemOf n) (partitions d))) disks
+            )
+          );
+          boot.loader.grub.devices = lib.concatLists (
+            lib.mapAttrsToList (
+              _: d: lib.optional (gpt d && lib.any (p: (p.type or null) == "EF02") (partitions d)) d.device
+            ) disks
+          );
         };
       };
   };

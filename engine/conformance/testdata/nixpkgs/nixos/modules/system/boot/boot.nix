@@ -8,13 +8,54 @@
 #  - boot.loader.grub.*, boot.loader.efi.*, boot.loader.systemd-boot.enable
 #    (nixos/modules/system/boot/loader/grub/grub.nix, .../efi.nix,
 #    .../systemd-boot/systemd-boot.nix)
-# Not encoded: grub's "You must set the option boot.loader.grub.devices ..."
-# assertion and the root file system assertion of
-# nixos/modules/tasks/filesystems.nix: both are satisfied by disko, of which
-# only a stand-in is here.
-{ lib, pkgs, ... }:
+#  - fileSystems (nixos/modules/tasks/filesystems.nix) and boot.isContainer
+#    (nixos/modules/virtualisation/container-config.nix)
+# with the assertions, upstream text:
+#  - nixos/modules/system/boot/stage-1.nix: "The ‘fileSystems’ option does
+#    not specify your root file system."
+#  - nixos/modules/system/boot/loader/grub/grub.nix (grub is enabled by
+#    default): "You must set the option ‘boot.loader.grub.devices’ or
+#    'boot.loader.grub.mirroredBoots' to make the system bootable.", no
+#    duplicated devices, efiInstallAsRemovable needs efiSupport and no
+#    canTouchEfiVariables, absolute boot paths and devices.
+{ config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
+  grub = config.boot.loader.grub;
+  efi = config.boot.loader.efi;
+  fileSystem =
+    { name, config, ... }:
+    {
+      options = {
+        mountPoint = mkOption {
+          type = types.str;
+          default = name;
+        };
+        device = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+        };
+        label = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+        };
+        fsType = mkOption {
+          type = types.str;
+          default = "auto";
+        };
+        options = mkOption {
+          type = types.nonEmptyListOf types.str;
+          default = [ "defaults" ];
+        };
+        neededForBoot = mkOption {
+          type = types.bool;
+          default = false;
+        };
+      };
+    };
+  bootDeviceCounters = lib.foldr (device: attr: attr // { ${device} = (attr.${device} or 0) + 1; }) { } (
+    lib.concatMap (args: args.devices) grub.mirroredBoots
+  );
   sysctlOption = lib.mkOptionType {
     name = "sysctl option value";
     check =
@@ -46,6 +87,14 @@ let
   };
 in
 {
+  options.fileSystems = mkOption {
+    type = types.attrsOf (types.submodule fileSystem);
+    default = { };
+  };
+  options.boot.isContainer = mkOption {
+    type = types.bool;
+    default = false;
+  };
   options.boot = {
     tmp = {
       cleanOnBoot = mkOption {
@@ -142,4 +191,65 @@ in
       };
     };
   };
+
+  config = lib.mkMerge [
+    {
+      assertions = lib.optional (!config.boot.isContainer) {
+        assertion = lib.any (fs: fs.mountPoint == "/") (lib.attrValues config.fileSystems);
+        message = "The ‘fileSystems’ option does not specify your root file system.";
+      };
+    }
+    (lib.mkIf grub.enable {
+      boot.loader.grub.devices = lib.optional (grub.device != "") grub.device;
+      boot.loader.grub.mirroredBoots = lib.optionals (grub.devices != [ ]) [
+        {
+          path = "/boot";
+          inherit (grub) devices;
+          inherit (efi) efiSysMountPoint;
+        }
+      ];
+      assertions = [
+        {
+          assertion = grub.mirroredBoots != [ ];
+          message =
+            "You must set the option ‘boot.loader.grub.devices’ or "
+            + "'boot.loader.grub.mirroredBoots' to make the system bootable.";
+        }
+        {
+          assertion =
+            grub.efiSupport || lib.all (c: c < 2) (lib.mapAttrsToList (n: c: if n == "nodev" then 0 else c) bootDeviceCounters);
+          message = "You cannot have duplicated devices in mirroredBoots";
+        }
+        {
+          assertion = grub.efiInstallAsRemovable -> grub.efiSupport;
+          message = "If you wish to to use boot.loader.grub.efiInstallAsRemovable, then turn on boot.loader.grub.efiSupport";
+        }
+        {
+          assertion = grub.efiInstallAsRemovable -> !efi.canTouchEfiVariables;
+          message = "If you wish to to use boot.loader.grub.efiInstallAsRemovable, then turn off boot.loader.efi.canTouchEfiVariables";
+        }
+      ]
+      ++ lib.concatMap (
+        args:
+        [
+          {
+            assertion = args.devices != [ ];
+            message = "A boot path cannot have an empty devices string in ${args.path}";
+          }
+          {
+            assertion = lib.hasPrefix "/" args.path;
+            message = "Boot paths must be absolute, not ${args.path}";
+          }
+          {
+            assertion = if args.efiSysMountPoint == null then true else lib.hasPrefix "/" args.efiSysMountPoint;
+            message = "EFI paths must be absolute, not ${args.efiSysMountPoint}";
+          }
+        ]
+        ++ map (device: {
+          assertion = device == "nodev" || lib.hasPrefix "/" device;
+          message = "GRUB devices must be absolute paths, not ${device} in ${args.path}";
+        }) args.devices
+      ) grub.mirroredBoots;
+    })
+  ];
 }
