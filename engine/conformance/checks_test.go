@@ -67,7 +67,7 @@ func (c *checker) system(s *systemReport) {
 	if s.HostPlatform != m.System {
 		c.t.Errorf("%s: nixpkgs.hostPlatform is %q, the fleet declares system = %q", c.where, s.HostPlatform, m.System)
 	}
-	c.declared(s.Declared)
+	c.declared("", m.Config(), s.Declared)
 	c.users(s)
 	c.secrets(s)
 	c.stateVersion(s)
@@ -93,7 +93,11 @@ func (c *checker) users(s *systemReport) {
 			c.t.Errorf("%s: users.users.%s does not exist; the fleet puts user %s on the machine", c.where, name, name)
 			continue
 		}
-		if u.UID != 0 && (got.UID == nil || *got.UID != u.UID) {
+		// A uid below 1000 is macOS's range for people: on NixOS a normal
+		// user cannot have it (users-groups.nix asserts so), and leaving
+		// the uid to NixOS's allocation is the way to honour the rest.
+		macOnly := c.m.Class == model.NixOS && u.UID < 1000 && got.UID == nil
+		if u.UID != 0 && !macOnly && (got.UID == nil || *got.UID != u.UID) {
 			c.t.Errorf("%s: users.users.%s.uid is %s, the fleet declares %d", c.where, name, ptrString(got.UID), u.UID)
 		}
 		if u.Description != "" && (got.Description == nil || *got.Description != u.Description) {
@@ -382,11 +386,7 @@ func keyMaterials(keys []string) []string {
 // module system.
 func (c *checker) home(label, user string, h *homeReport, userFile string) {
 	c.t.Helper()
-	if v := configValue(c.m.Home, "home", "stateVersion"); v != nil {
-		if want, ok := plainValue(v); ok && h.StateVersion != want {
-			c.t.Errorf("%s: %s: home.stateVersion is %q, the fleet declares %v", c.where, label, h.StateVersion, want)
-		}
-	}
+	c.declared(label+": ", c.m.Home, h.Declared)
 	if u := c.env.fleet.User(user); u != nil {
 		for _, p := range closurePackages(c.env.fleet, u.Home) {
 			if !hasPackage(h.Packages, p) {
@@ -473,11 +473,11 @@ func closurePackages(f *model.Fleet, features []string) []string {
 }
 
 // declaredPaths are the option paths (tab-separated) of the plain values
-// the machine's own configuration declares; the report returns their
-// values and declared compares them.
-func declaredPaths(m *model.Machine) []string {
+// a machine's own configuration (nixos/darwin, or home) declares; the
+// report returns their values and declared compares them.
+func declaredPaths(config *model.Attrs) []string {
 	out := []string{}
-	walkDeclared(m.Config(), nil, func(p []string, _ model.Value) {
+	walkDeclared(config, nil, func(p []string, _ model.Value) {
 		out = append(out, strings.Join(p, "\t"))
 	})
 	return out
@@ -544,11 +544,11 @@ func plainValue(v model.Value) (any, bool) {
 // declared compares each declared value with the evaluated one: equal for
 // scalars; for lists, every declared element is in the merged list (other
 // modules add to lists).
-func (c *checker) declared(values []declaredValue) {
+func (c *checker) declared(label string, config *model.Attrs, values []declaredValue) {
 	c.t.Helper()
 	for _, d := range values {
 		p := strings.Split(d.Path, "\t")
-		v := configValue(c.m.Config(), p...)
+		v := configValue(config, p...)
 		want, ok := plainValue(v)
 		if !ok {
 			continue
@@ -558,13 +558,13 @@ func (c *checker) declared(values []declaredValue) {
 			gl, _ := d.Value.([]any)
 			for _, w := range wl {
 				if !slices.ContainsFunc(gl, func(g any) bool { return sameValue(g, w) }) {
-					c.t.Errorf("%s: %s is %s, which lacks %s that the machine declares", c.where, opt, jsonString(d.Value), jsonString(w))
+					c.t.Errorf("%s: %s%s is %s, which lacks %s that the machine declares", c.where, label, opt, jsonString(d.Value), jsonString(w))
 				}
 			}
 			continue
 		}
 		if !sameValue(d.Value, want) {
-			c.t.Errorf("%s: %s is %s, the machine declares %s", c.where, opt, jsonString(d.Value), jsonString(want))
+			c.t.Errorf("%s: %s%s is %s, the machine declares %s", c.where, label, opt, jsonString(d.Value), jsonString(want))
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -245,14 +244,15 @@ type ageSecret struct {
 }
 
 type homeReport struct {
-	System           *string     `json:"system"`
-	Username         string      `json:"username"`
-	HomeDirectory    string      `json:"homeDirectory"`
-	StateVersion     string      `json:"stateVersion"`
-	Packages         []pkgReport `json:"packages"`
-	PackagesFiles    []string    `json:"packagesFiles"`
-	FailedAssertions []string    `json:"failedAssertions"`
-	Warnings         []string    `json:"warnings"`
+	System           *string         `json:"system"`
+	Username         string          `json:"username"`
+	HomeDirectory    string          `json:"homeDirectory"`
+	StateVersion     string          `json:"stateVersion"`
+	Packages         []pkgReport     `json:"packages"`
+	PackagesFiles    []string        `json:"packagesFiles"`
+	Declared         []declaredValue `json:"declared"`
+	FailedAssertions []string        `json:"failedAssertions"`
+	Warnings         []string        `json:"warnings"`
 }
 
 type pkgReport struct {
@@ -345,7 +345,8 @@ func (e *fleetEnv) params(m *model.Machine, only any) map[string]any {
 		"machine":      m.Name,
 		"class":        string(m.Class),
 		"users":        wanted,
-		"declared":     declaredPaths(m),
+		"declared":     declaredPaths(m.Config()),
+		"homeDeclared": declaredPaths(m.Home),
 		"only":         only,
 	}
 }
@@ -457,10 +458,4 @@ func (c *checker) partError(only, label string) {
 		err = errNoPart
 	}
 	c.t.Errorf("%s: %s does not evaluate:\n%v", c.where, label, err)
-}
-
-func sortedCopy(xs []string) []string {
-	out := append([]string(nil), xs...)
-	sort.Strings(out)
-	return out
 }

@@ -14,8 +14,10 @@
   class,
   # users.users entries to report (the others are only named)
   users ? [ ],
-  # option paths whose values the test compares with the .star files
+  # option paths (tab-separated) whose values the test compares with the
+  # .star files: of the system, of every home
   declared ? [ ],
+  homeDeclared ? [ ],
   # null: everything, guarded; "system" or "home:<name>": that part, unguarded
   only ? null,
 }:
@@ -157,6 +159,13 @@ let
     in
     map (o: builtins.seq (if lib.elem (o.type.name or "") opaque then o.value else walk o.value) (lib.showOption o.loc)) checkable;
 
+  valuesAt =
+    c: paths:
+    map (p: {
+      path = p;
+      value = plain (lib.attrByPath (lib.splitString "\t" p) null c);
+    }) paths;
+
   configuration =
     if class == "nixos" then outputs.nixosConfigurations.${machine} else outputs.darwinConfigurations.${machine};
   cfg = configuration.config;
@@ -194,6 +203,7 @@ let
     packagesFiles = if o == null then [ ] else map toString o.home.packages.files;
     failedAssertions = failed c;
     warnings = c.warnings;
+    declared = valuesAt c homeDeclared;
     checked =
       if o == null then
         [ ]
@@ -252,10 +262,7 @@ let
     }) (cfg.age.secrets or { });
     identityPaths = map toString (cfg.age.identityPaths or [ ]);
     homes = lib.mapAttrs (u: c: home c (hmOptions u) configuration._module.args.pkgs) hmUsers;
-    declared = map (p: {
-      path = p;
-      value = plain (lib.attrByPath (lib.splitString "\t" p) null cfg);
-    }) declared;
+    declared = valuesAt cfg declared;
   };
 
   # the homeConfigurations of this machine: "<user>@<machine>"
