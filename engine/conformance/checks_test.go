@@ -32,12 +32,21 @@ type checker struct {
 func (c *checker) upstreamVerdicts(label string, failed, warnings []string) {
 	c.t.Helper()
 	for _, a := range failed {
-		c.t.Errorf("%s: %s: failed assertion:\n%s", c.where, label, strings.TrimRight(a, "\n"))
+		c.t.Errorf("%s: %s: failed assertion:\n%s", c.where, label, c.env.show(strings.TrimRight(a, "\n")))
 	}
 	for _, w := range warnings {
 		c.warningsSeen = append(c.warningsSeen, w)
-		c.t.Errorf("%s: %s: warning:\n%s", c.where, label, strings.TrimRight(w, "\n"))
+		c.t.Errorf("%s: %s: warning:\n%s", c.where, label, c.env.show(strings.TrimRight(w, "\n")))
 	}
+}
+
+// show puts <tree> and <upstream> for the temporary folders in a message
+// from Nix, so that messages read the same from run to run.
+func (e *fleetEnv) show(msg string) string {
+	if e.tree != "" {
+		msg = strings.ReplaceAll(msg, e.tree, "<tree>")
+	}
+	return strings.ReplaceAll(msg, e.upstream, "<upstream>")
 }
 
 func (c *checker) system(s *systemReport) {

@@ -372,7 +372,7 @@ func (e *fleetEnv) machine(t *testing.T, m *model.Machine) {
 	var r report
 	stderr, err := e.nix.eval(t.Context(), e.params(m, nil), &r)
 	if err != nil {
-		t.Fatalf("%s: Nix cannot evaluate the machine's configuration:\n%v", where, err)
+		t.Fatalf("%s: Nix cannot evaluate the machine's configuration:\n%s", where, e.show(err.Error()))
 	}
 	c := &checker{t: t, where: where, env: e, m: m}
 
@@ -411,7 +411,7 @@ func (e *fleetEnv) machine(t *testing.T, m *model.Machine) {
 			continue
 		}
 		reported[msg] = true
-		t.Errorf("%s: printed while evaluating:\n%s", where, tr)
+		t.Errorf("%s: printed while evaluating:\n%s", where, e.show(tr))
 	}
 }
 
@@ -457,5 +457,5 @@ func (c *checker) partError(only, label string) {
 	if err == nil {
 		err = errNoPart
 	}
-	c.t.Errorf("%s: %s does not evaluate:\n%v", c.where, label, err)
+	c.t.Errorf("%s: %s does not evaluate:\n%s", c.where, label, c.env.show(err.Error()))
 }
