@@ -216,6 +216,7 @@ type systemReport struct {
 	IdentityPaths     []string              `json:"identityPaths"`
 	Homes             map[string]homeReport `json:"homes"`
 	Declared          []declaredValue       `json:"declared"`
+	Checked           []string              `json:"checked"`
 }
 
 type userReport struct {
@@ -251,6 +252,7 @@ type homeReport struct {
 	Packages         []pkgReport     `json:"packages"`
 	PackagesFiles    []string        `json:"packagesFiles"`
 	Declared         []declaredValue `json:"declared"`
+	Checked          []string        `json:"checked"`
 	FailedAssertions []string        `json:"failedAssertions"`
 	Warnings         []string        `json:"warnings"`
 }

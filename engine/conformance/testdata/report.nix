@@ -155,7 +155,9 @@ let
       opts' = lib.unique (
         lib.concatMap (optionAt options) (lib.unique (lib.concatMap (setPaths args) files))
       );
-      checkable = lib.filter (o: o.loc != [ "home-manager" "users" ]) opts';
+      # options of files this configuration does not import are not its own
+      inTree = f: lib.hasPrefix (toString tree + "/") (toString f);
+      checkable = lib.filter (o: o.loc != [ "home-manager" "users" ] && lib.any inTree o.files) opts';
     in
     map (o: builtins.seq (if lib.elem (o.type.name or "") opaque then o.value else walk o.value) (lib.showOption o.loc)) checkable;
 
