@@ -156,18 +156,21 @@ type nixError struct {
 func (e *nixError) Error() string { return e.msg }
 func (e *nixError) Unwrap() error { return e.err }
 
-var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+var (
+	ansi      = regexp.MustCompile("\x1b\\[[0-9;]*m")
+	errorLine = regexp.MustCompile(`(?m)^error:`)
+)
 
 func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
 
 // nixErrorText is Nix's error message without the traces printed before
 // it and the --show-trace hint after it.
 func nixErrorText(stderr string) string {
-	i := strings.Index(stderr, "error:")
-	if i < 0 {
+	loc := errorLine.FindStringIndex(stderr)
+	if loc == nil {
 		return strings.TrimSpace(stderr)
 	}
-	msg := stderr[i:]
+	msg := stderr[loc[0]:]
 	msg = strings.TrimSuffix(strings.TrimSpace(msg), "(use '--show-trace' to show detailed location information)")
 	return strings.TrimSpace(msg)
 }
