@@ -59,7 +59,9 @@ func (c *checker) system(s *systemReport) {
 		label += " (real darwinSystem, home-manager and agenix modules)"
 	}
 	c.upstreamVerdicts(label, s.FailedAssertions, s.Warnings)
-	c.t.Logf("%s: options the tree sets, evaluated and type-checked: %s", c.where, strings.Join(s.Checked, ", "))
+	if testing.Verbose() {
+		c.t.Logf("%s: options the tree sets, evaluated and type-checked: %s", c.where, strings.Join(s.Checked, ", "))
+	}
 	if m.Class == model.NixOS && len(s.FailedAssertions) == 0 && s.Toplevel == nil {
 		c.t.Errorf("%s: config.system.build.toplevel does not evaluate", c.where)
 	}
@@ -396,7 +398,9 @@ func keyMaterials(keys []string) []string {
 // module system.
 func (c *checker) home(label, user string, h *homeReport, userFile string) {
 	c.t.Helper()
-	c.t.Logf("%s: %s: options the tree sets, evaluated and type-checked: %s", c.where, label, strings.Join(h.Checked, ", "))
+	if testing.Verbose() {
+		c.t.Logf("%s: %s: options the tree sets, evaluated and type-checked: %s", c.where, label, strings.Join(h.Checked, ", "))
+	}
 	c.declared(label+": ", c.m.Home, h.Declared)
 	if u := c.env.fleet.User(user); u != nil {
 		for _, p := range closurePackages(c.env.fleet, u.Home) {
