@@ -6,12 +6,15 @@
 // the Debian package to install; under FLEET_REQUIRE_TOOLS=1 (as in CI,
 // where .ci/run installs them) the test fails instead, so a missing
 // install step cannot turn a green CI into a run that tested nothing.
+// Upstream finds the upstream source snapshots (nixpkgs' lib, home-manager,
+// nix-darwin, agenix) the same way.
 package testtool
 
 import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -59,5 +62,54 @@ func GitEnv() map[string]string {
 		"GIT_AUTHOR_EMAIL":    "test@fleet.invalid",
 		"GIT_COMMITTER_NAME":  "fleet test",
 		"GIT_COMMITTER_EMAIL": "test@fleet.invalid",
+	}
+}
+
+// Upstream returns the folder of the upstream source snapshots the
+// conformance tests evaluate generated trees with (nixpkgs-lib.tar.gz,
+// home-manager.tar.gz, nix-darwin.tar.gz, agenix.tar.gz): $FLEET_UPSTREAM_DIR
+// when set, else ../shared/upstream next to the repository root (the folder
+// of go.mod). Without it the test is skipped, or fails under
+// FLEET_REQUIRE_TOOLS=1.
+func Upstream(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("FLEET_UPSTREAM_DIR")
+	if dir == "" {
+		if root, err := repoRoot(); err == nil {
+			dir = filepath.Join(root, "..", "shared", "upstream")
+		}
+	}
+	if dir != "" {
+		if abs, err := filepath.Abs(dir); err == nil {
+			if st, err := os.Stat(abs); err == nil && st.IsDir() {
+				return abs
+			}
+			dir = abs
+		}
+	}
+	msg := "upstream snapshots not found (" + dir + "): put nixpkgs-lib, home-manager, nix-darwin and agenix archives in ../shared/upstream next to the repository, or set FLEET_UPSTREAM_DIR"
+	if os.Getenv("FLEET_REQUIRE_TOOLS") == "1" {
+		t.Fatal(msg + " (FLEET_REQUIRE_TOOLS=1 makes this a failure)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// repoRoot is the nearest folder at or above the working directory that
+// holds go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", os.ErrNotExist
+		}
+		dir = parent
 	}
 }
