@@ -230,6 +230,7 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 			errf(m.Pos, "machine %s: host_key secret %s is not declared for this machine (machines = %s)", m.Name, s.Name, s.Selector)
 		}
 	}
+	checkUpstreamRules(f, errf)
 	for _, provider := range slices.Sorted(maps.Keys(f.Credentials)) {
 		name := f.Credentials[provider]
 		s := f.Secret(name)

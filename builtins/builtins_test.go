@@ -28,7 +28,7 @@ func TestDeclAttributes(t *testing.T) {
 	g, _ := exec(t, `
 base = feature("base", nixos = {"a.b": 1, "c": nix.force(True)}, packages = ["git"], requires = ["z", "y"])
 alice = user("alice", uid = 1000, groups = ["wheel"], home = [base])
-m = machine("cinnabar", system = "x86_64-linux", tags = ["b", "a"], features = [base, "ssh"], users = [alice],
+m = machine("cinnabar", system = "x86_64-linux", state_version = "26.05", tags = ["b", "a"], features = [base, "ssh"], users = [alice],
     host = hetzner.server(type = "cx43", location = "fsn1", enabled = False))
 s = secret("pw", machines = "@a", generate = gen.passphrase(words = 5), shared = True)
 results = {
@@ -91,7 +91,7 @@ func TestDeclFrozen(t *testing.T) {
 	thread := &starlark.Thread{Name: "test.star"}
 	Attach(thread, r, FleetModule)
 	_, err := starlark.ExecFile(thread, "test.star", `
-m = machine("a", system = "x86_64-linux", tags = ["x"])
+m = machine("a", system = "x86_64-linux", state_version = "26.05", tags = ["x"])
 m.tags.append("y")
 `, Predeclared())
 	if err == nil {

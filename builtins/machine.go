@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
@@ -14,23 +16,43 @@ import (
 func machineGroup() []Builtin {
 	return []Builtin{
 		{Fn: builtinUser, Doc: Doc{Name: "user", Group: "declarations",
-			Signature: `user(name, uid = 0, groups = [], ssh_keys = [], age = "", home = [], shell = "", description = "")`,
+			Signature: `user(name, uid = 0, groups = [], ssh_keys = [], age = "", home = [], shell = "", description = "", password_hash = None)`,
 			Text: `Declares a person. Machines list the users that get an account (uid, groups,
 authorized ssh_keys, login shell as a nixpkgs attribute name). home lists features
 whose home-manager modules the user gets on every machine they are on. age is the
-user's age recipient, used when the user is one of the fleet's admins.`}},
+user's age recipient, used when the user is one of the fleet's admins.
+
+uid is an int for every class, or one per class: {"darwin": 502, "nixos": 1000}.
+macOS numbers accounts from 501, NixOS refuses a normal user below 1000; a class
+left out lets its system choose. On nix-darwin a user with a uid is managed by
+nix-darwin (users.knownUsers), so its uid, shell and description take effect.
+
+password_hash is a secret (or its name) whose one encrypted file is the user's
+password hash in crypt(3) format (mkpasswd): on every NixOS machine of the user it
+becomes users.users.<name>.hashedPasswordFile, so the secret must be read by all of
+them. macOS accounts keep the password set on the Mac.`}},
 		{Fn: builtinMachine, Doc: Doc{Name: "machine", Group: "declarations",
-			Signature: `machine(name, system, tags = [], features = [], users = [], target = "", host = None, host_key = None, checks = [], rollback = False, nixos = {}, darwin = {}, home = {})`,
+			Signature: `machine(name, system, state_version, tags = [], features = [], users = [], target = "", host = None, host_key = None, checks = [], rollback = False, nixos = {}, darwin = {}, home = {})`,
 			Text: `Declares a machine. system is a Nix platform double: *-linux machines are NixOS,
 *-darwin machines nix-darwin. name must match ^[a-z0-9-]+$ (it is the host name).
+
+state_version is system.stateVersion: the NixOS release the machine was first
+installed with ("25.05"), or nix-darwin's state version (6). It is required and is
+written in the machine's own file: it records the format of the machine's state, so
+it never follows a shared default and changes only when you edit it here.
 
 tags are free-form words for selectors ("@cloud"). features and users are names or
 values. target is the ssh destination for deploys (default: root@ the public address
 of its cloud host, asked of the cloud at deploy time; without a host,
-root@<name>.<domain>). host is hetzner.server(...) or gcp.instance(...) for cloud machines.
+root@<name>.<domain>). The fleet's admins' ssh keys are authorized for the target's
+user (root on NixOS by default), so the machine stays reachable after an install;
+a target user other than root must be one of the machine's users, and nix-darwin
+machines need one (macOS has no root login over ssh). host is hetzner.server(...) or gcp.instance(...) for cloud machines.
 host_key is the machine's ssh-ed25519 host public key, or a secret declared with
 generate = gen.ssh_keypair() for this machine, generated before its first install: the
-machine decrypts its secrets with it. checks (check.command, check.http, check.tcp) must
+machine decrypts its secrets with it. A nix-darwin machine that reads secrets needs
+its host key written here (ssh-keyscan -t ed25519 <host>): agenix decrypts with
+/etc/ssh/ssh_host_ed25519_key, which macOS makes. checks (check.command, check.http, check.tcp) must
 pass after each deploy; with rollback = True a machine whose checks fail, or that stops
 answering, within the confirm timeout is switched back to its previous generation.
 nixos or darwin (matching the class) is the machine's own configuration, written like
@@ -44,18 +66,17 @@ func builtinUser(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	var name, age, shell, description string
-	var uid int
+	uid := uidArg{value: starlark.MakeInt(0)}
 	var groups, sshKeys stringList
+	var password secretRef
 	home := refList{kind: "feature"}
 	if err := unpack(b.Name(), args, kwargs, "name", &name, "uid?", &uid, "groups?", &groups,
-		"ssh_keys?", &sshKeys, "age?", &age, "home?", &home, "shell?", &shell, "description?", &description); err != nil {
+		"ssh_keys?", &sshKeys, "age?", &age, "home?", &home, "shell?", &shell, "description?", &description,
+		"password_hash??", &password); err != nil {
 		return nil, err
 	}
 	if err := checkName("user", name, userNameRE, "use lower-case letters, digits, '_' and '-', starting with a letter or '_'"); err != nil {
 		return nil, err
-	}
-	if uid < 0 || uid > 65535 {
-		return nil, fmt.Errorf("user: uid %d is out of range 0..65535 (0 lets the system choose)", uid)
 	}
 	for _, k := range sshKeys {
 		if err := checkSSHKey(k); err != nil {
@@ -71,17 +92,82 @@ func builtinUser(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if dup != "" {
 		return nil, fmt.Errorf("user: home names %q twice", dup)
 	}
-	r.users = append(r.users, &model.User{Name: name, UID: uid, Groups: groups, SSHKeys: sshKeys, Age: age,
-		Home: homes, Shell: shell, Description: description, Pos: callerPos(thread)})
+	r.users = append(r.users, &model.User{Name: name, UID: uid.all, ClassUID: uid.byClass, Groups: groups,
+		SSHKeys: sshKeys, Age: age, Home: homes, Shell: shell, Description: description,
+		PasswordHash: password.name, Pos: callerPos(thread)})
 	return newDecl("user", name, starlark.StringDict{
-		"uid":         starlark.MakeInt(uid),
-		"groups":      strList(groups),
-		"ssh_keys":    strList(sshKeys),
-		"age":         starlark.String(age),
-		"home":        strList(homes),
-		"shell":       starlark.String(shell),
-		"description": starlark.String(description),
+		"uid":           uid.value,
+		"groups":        strList(groups),
+		"ssh_keys":      strList(sshKeys),
+		"age":           starlark.String(age),
+		"home":          strList(homes),
+		"shell":         starlark.String(shell),
+		"description":   starlark.String(description),
+		"password_hash": starlark.String(password.name),
 	}), nil
+}
+
+// uidArg is a uid for every class (502), or one per class
+// ({"darwin": 502, "nixos": 1000}; a class left out lets its system
+// choose).
+type uidArg struct {
+	all     int
+	byClass map[model.Class]int
+	value   starlark.Value
+}
+
+func (u *uidArg) Unpack(v starlark.Value) error {
+	check := func(what string, x starlark.Value) (int, error) {
+		var n int
+		if err := starlark.AsInt(x, &n); err != nil {
+			return 0, fmt.Errorf("%s: got %s, want an int", what, x.Type())
+		}
+		if n < 0 || n > 65535 {
+			return 0, fmt.Errorf("%s %d is out of range 0..65535 (0 lets the system choose)", what, n)
+		}
+		return n, nil
+	}
+	u.value = v
+	switch x := v.(type) {
+	case starlark.Int:
+		n, err := check("uid", x)
+		u.all = n
+		return err
+	case *starlark.Dict:
+		u.byClass = map[model.Class]int{}
+		for _, item := range x.Items() {
+			k, ok := starlark.AsString(item[0])
+			c := model.Class(k)
+			if !ok || (c != model.NixOS && c != model.Darwin) {
+				return fmt.Errorf("uid: key %s: use \"nixos\" and \"darwin\"", item[0])
+			}
+			n, err := check("uid "+k, item[1])
+			if err != nil {
+				return err
+			}
+			u.byClass[c] = n
+		}
+		return nil
+	}
+	return typeErr(`an int, or a dict {"darwin": 502, "nixos": 1000}`, v)
+}
+
+// secretRef names a secret, given by value (or by name, when it is
+// declared later in the fleet).
+type secretRef struct{ name string }
+
+func (s *secretRef) Unpack(v starlark.Value) error {
+	switch x := v.(type) {
+	case starlark.String:
+		s.name = string(x)
+		return nil
+	case *Decl:
+		if x.kind == "secret" {
+			s.name = x.name
+			return nil
+		}
+	}
+	return typeErr("a secret (or its name)", v)
 }
 
 func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -98,9 +184,10 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	var checks checkList
 	var rollback bool
 	var nixos, darwin, home config
+	var stateVersion stateVersionArg
 	if err := unpack(b.Name(), args, kwargs, "name", &name, "system", &system, "tags?", &tags,
 		"features?", &features, "users?", &users, "target?", &target, "host??", &host, "host_key??", &hostKey,
-		"checks?", &checks, "rollback?", &rollback,
+		"checks?", &checks, "rollback?", &rollback, "state_version??", &stateVersion,
 		"nixos?", &nixos, "darwin?", &darwin, "home?", &home); err != nil {
 		return nil, err
 	}
@@ -112,6 +199,9 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	class, err := checkSystem(system)
 	if err != nil {
+		return nil, fmt.Errorf("machine %s: %w", name, err)
+	}
+	if err := stateVersion.check(class); err != nil {
 		return nil, fmt.Errorf("machine %s: %w", name, err)
 	}
 	if class == model.Darwin && nixos.attrs.Len() > 0 {
@@ -140,7 +230,7 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	m := &model.Machine{Name: name, System: system, Class: class, Tags: tagSet, Features: features.names,
 		Users: users.names, Target: target, HostKey: hostKey.key, HostKeySecret: hostKey.secret,
-		Checks: checks, Rollback: rollback,
+		Checks: checks, Rollback: rollback, StateVersion: stateVersion.v,
 		NixOS: nonEmpty(nixos.attrs), Darwin: nonEmpty(darwin.attrs),
 		Home: nonEmpty(home.attrs), Pos: callerPos(thread)}
 	var hostAttr starlark.Value = starlark.None
@@ -151,16 +241,17 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	r.machines = append(r.machines, m)
 	return newDecl("machine", name, starlark.StringDict{
-		"system":   starlark.String(system),
-		"kind":     starlark.String(class), // "class" is a Starlark keyword
-		"tags":     strList(tagSet),
-		"features": strList(features.names),
-		"users":    strList(users.names),
-		"target":   starlark.String(target),
-		"host":     hostAttr,
-		"nixos":    AttrsDict(m.NixOS),
-		"darwin":   AttrsDict(m.Darwin),
-		"home":     AttrsDict(m.Home),
+		"system":        starlark.String(system),
+		"kind":          starlark.String(class), // "class" is a Starlark keyword
+		"tags":          strList(tagSet),
+		"features":      strList(features.names),
+		"users":         strList(users.names),
+		"target":        starlark.String(target),
+		"host":          hostAttr,
+		"state_version": starlark.String(stateVersion.v),
+		"nixos":         AttrsDict(m.NixOS),
+		"darwin":        AttrsDict(m.Darwin),
+		"home":          AttrsDict(m.Home),
 	}), nil
 }
 
@@ -231,4 +322,37 @@ func (h *hostKeyArg) Unpack(v starlark.Value) error {
 		}
 	}
 	return typeErr(`an ssh-ed25519 public key or secret(..., generate = gen.ssh_keypair())`, v)
+}
+
+// stateVersionArg is machine(state_version = ...): a NixOS release
+// ("25.05") or a nix-darwin state version (6, or "6").
+type stateVersionArg struct{ v string }
+
+func (s *stateVersionArg) Unpack(v starlark.Value) error {
+	switch x := v.(type) {
+	case starlark.String:
+		s.v = string(x)
+		return nil
+	case starlark.Int:
+		s.v = x.String()
+		return nil
+	}
+	return typeErr(`a release such as "25.05" (NixOS) or a number such as 6 (nix-darwin)`, v)
+}
+
+var nixosReleaseRE = regexp.MustCompile(`^[0-9]{2}\.(05|11)$`)
+
+func (s *stateVersionArg) check(c model.Class) error {
+	switch {
+	case s.v == "":
+		return nil // missing: refused with the fleet's other checks, naming the value to write
+	case c == model.NixOS && !nixosReleaseRE.MatchString(s.v):
+		return fmt.Errorf("state_version = %q: a NixOS state version is a release, YY.05 or YY.11, such as \"25.05\"", s.v)
+	case c == model.Darwin:
+		n, err := strconv.Atoi(s.v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("state_version = %q: a nix-darwin state version is a whole number such as 6 (darwin-rebuild prints it on a new install)", s.v)
+		}
+	}
+	return nil
 }

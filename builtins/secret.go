@@ -2,6 +2,9 @@ package builtins
 
 import (
 	"fmt"
+	"maps"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,7 +20,7 @@ func secretGroup() []Builtin {
 	}
 	return []Builtin{
 		{Fn: builtinSecret, Doc: Doc{Name: "secret", Group: "secrets",
-			Signature: `secret(name, machines = None, shared = False, generate = gen.prompt(), files = {}, needed_for = "services", owner = "root", group = "root", mode = "0400", restart_units = [], depends = [])`,
+			Signature: `secret(name, machines = None, shared = False, generate = gen.prompt(), files = {}, needed_for = "services", owner = "root", group = "root", mode = "0400", restart_units = [], depends = [], paths = {})`,
 			Text: `Declares a secret. machines is a selector ("cinnabar", "@cloud", "elec*", "all") or a
 list of them: the machines that can decrypt it, besides the fleet's admins. A
 per-machine secret (the default) is generated once for each machine, under
@@ -30,7 +33,13 @@ generate says how the value is made (gen.*). files renames a generator's outputs
 "activation", "users" (before user accounts, e.g. password hashes) or "services".
 owner, group and mode set the decrypted file's ownership; restart_units are systemd
 units (services, sockets, timers, paths; NixOS only) restarted by the activation that
-changes it; depends are secrets whose values the generator uses.`}},
+changes it; depends are secrets whose values the generator uses.
+
+paths puts files where the program that reads them looks: {"identity.secret":
+"/var/lib/zerotier-one/identity.secret"} (stored file names, absolute paths). An
+encrypted file is linked there by agenix (age.secrets.<name>.path); elsewhere it is at
+/run/agenix/<name>. A public file (a .pub output) is deployed only when it has a
+path: from the Nix store, by systemd-tmpfiles on NixOS, under /etc/ on nix-darwin.`}},
 		gen("password", `password(length = 32)`, `A random password of letters and digits. Output: value.`, genPassword),
 		gen("passphrase", `passphrase(words = 6, separator = "-")`, `A passphrase of random words from a word list. Output: value.`, genPassphrase),
 		gen("hex", `hex(bytes = 32)`, `Random bytes, hex encoded. Output: value.`, genHex),
@@ -61,13 +70,13 @@ func builtinSecret(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	var sels selectors
 	var shared bool
 	generate := valueOf[*GenValue]{want: "a generator such as gen.password()"}
-	var files stringMap
+	var files, paths stringMap
 	s := &model.Secret{NeededFor: "services", Owner: "root", Group: "root", Mode: "0400"}
 	var restart stringList
 	depends := refList{kind: "secret"}
 	if err := unpack(b.Name(), args, kwargs, "name", &name, "machines??", &sels, "shared?", &shared,
 		"generate??", &generate, "files?", &files, "needed_for?", &s.NeededFor, "owner?", &s.Owner,
-		"group?", &s.Group, "mode?", &s.Mode, "restart_units?", &restart, "depends?", &depends); err != nil {
+		"group?", &s.Group, "mode?", &s.Mode, "restart_units?", &restart, "depends?", &depends, "paths?", &paths); err != nil {
 		return nil, err
 	}
 	if err := checkName("secret", name, identNameRE, "it becomes a folder name: use letters, digits, '_' and '-'"); err != nil {
@@ -102,6 +111,12 @@ func builtinSecret(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	out, err := secretFiles(generate.v, files)
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: files: %w", name, err)
+	}
+	if err := checkSecretPaths(out, paths); err != nil {
+		return nil, fmt.Errorf("secret %s: paths: %w", name, err)
+	}
+	if len(paths) > 0 {
+		s.Paths = paths
 	}
 	deps, dup := sortedUnique(depends.names)
 	if dup != "" {
@@ -273,4 +288,27 @@ func genCommand(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		outList[i] = model.String(o)
 	}
 	return newGen("command", map[string]model.Value{"argv": argvList, "outputs": outList}, files), nil
+}
+
+// checkSecretPaths accepts paths = {stored file: absolute path}.
+func checkSecretPaths(files []model.SecretFile, paths map[string]string) error {
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
+	}
+	seen := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(paths)) {
+		p := paths[k]
+		if !contains(names, k) {
+			return fmt.Errorf("%q is no file of this secret (its files: %s)%s", k, strings.Join(names, ", "), DidYouMean(k, names))
+		}
+		if !path.IsAbs(p) || path.Clean(p) != p || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("%s: %q: write an absolute, clean path without spaces or control characters", k, p)
+		}
+		if prev, ok := seen[p]; ok {
+			return fmt.Errorf("%s and %s both go to %s", prev, k, p)
+		}
+		seen[p] = k
+	}
+	return nil
 }

@@ -14,7 +14,7 @@ import (
 // benchFleet generates a fleet of machines machines, each with 20 of 200
 // features and 5 users, as a user would write it: loops inside functions.
 func benchFleet(machines int) string {
-	return fmt.Sprintf(`fleet(name = "bench")
+	return fmt.Sprintf(`fleet(name = "bench", admins = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRUsbpy39MjwMMclIWhMd+g8agpQUIpojD5WXaTU0r/ admin@example.org"])
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 input("home-manager", url = "github:nix-community/home-manager", follows = {"nixpkgs": "nixpkgs"})
 input("agenix", url = "github:ryantm/agenix")
@@ -35,12 +35,12 @@ def users():
 
 def machines(n):
     for m in range(n):
-        machine("m%%d" %% m, system = "x86_64-linux",
+        machine("m%%d" %% m, system = "x86_64-linux", state_version = "26.05",
             tags = ["bench", "rack%%d" %% (m %% 10)],
             features = ["f%%d" %% ((m + j * 7) %% 200) for j in range(20)],
             users = ["u%%d" %% u for u in range(5)],
             host = hetzner.server(type = "cx43", location = "fsn1", enabled = m %% 2 == 0),
-            nixos = {"networking.firewall.allowedTCPPorts": [22, 443], "system.stateVersion": "26.05"})
+            nixos = {"networking.firewall.allowedTCPPorts": [22, 443]})
 
 features()
 users()

@@ -53,7 +53,7 @@ func TestErrors(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
 				if !strings.Contains(chunk, "fleet(") {
-					chunk += "\nfleet(name = \"test\")\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\n" +
+					chunk += "\nfleet(name = \"test\", admins = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRUsbpy39MjwMMclIWhMd+g8agpQUIpojD5WXaTU0r/ admin@example.org\"])\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\n" +
 						"input(\"agenix\", url = \"github:ryantm/agenix\")\n"
 				}
 				if err := os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(chunk), 0o644); err != nil {
@@ -168,8 +168,8 @@ func TestErrorPositionsSorted(t *testing.T) {
 	dir := t.TempDir()
 	src := `fleet(name = "t")
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
-machine("b", system = "x86_64-linux", features = ["nope2"])
-machine("a", system = "x86_64-linux", features = ["nope1"])
+machine("b", system = "x86_64-linux", state_version = "26.05", features = ["nope2"])
+machine("a", system = "x86_64-linux", state_version = "26.05", features = ["nope1"])
 `
 	if err := os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)

@@ -187,7 +187,7 @@ func TestCloudAdoptRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClouds(t)
 			c.file = copyFleet(t, c.file, map[string]string{`disk_gb = 100, enabled = False))`: `disk_gb = 100, enabled = False))
-machine("laptop", system = "x86_64-linux")`})
+machine("laptop", system = "x86_64-linux", state_version = "26.05")`})
 			if tc.setup != nil {
 				tc.setup(c)
 			}

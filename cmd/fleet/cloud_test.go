@@ -549,10 +549,10 @@ func TestCloudInstallWithGeneratedHostKey(t *testing.T) {
 	_, out, _ := fleetCmd(t, "secrets", "keygen", "--identity", id)
 	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
 	file := copyFleet(t, c.file, map[string]string{
-		`fleet(name = "cloudtest", admins = ["alice"])`: `fleet(name = "cloudtest", admins = ["` + recipient + `"])
+		`fleet(name = "cloudtest", admins = ["alice"])`: `fleet(name = "cloudtest", admins = ["alice", "` + recipient + `"])
 input("agenix", url = "github:ryantm/agenix")
 hk = secret("host-key", machines = "web", generate = gen.ssh_keypair(), needed_for = "activation")`,
-		`machine("web", system = "x86_64-linux", tags = ["cloud"],`: `machine("web", system = "x86_64-linux", tags = ["cloud"], host_key = hk,`,
+		`machine("web", system = "x86_64-linux", state_version = "26.05", tags = ["cloud"],`: `machine("web", system = "x86_64-linux", state_version = "26.05", tags = ["cloud"], host_key = hk,`,
 	})
 	if code, out, stderr := fleetCmd(t, "secrets", "generate", file, "--identity", id); code != exitOK {
 		t.Fatalf("generate: %s%s", out, stderr)

@@ -96,7 +96,7 @@ func TestDepsCommands(t *testing.T) {
 	file := filepath.Join(dir, "fleet.star")
 	depsWrite(t, dir, map[string]string{
 		"fleet.deps": "dep(\"team\", git = \"" + bare + "\", ref = \"v1\")\n",
-		"fleet.star": "load(\"@team//features/ssh.star\", \"ssh\")\n\nfleet(name = \"t\")\n\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\n\nmachine(\"web\", system = \"x86_64-linux\", features = [ssh()])\n",
+		"fleet.star": "load(\"@team//features/ssh.star\", \"ssh\")\n\nfleet(name = \"t\")\n\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\n\nmachine(\"web\", system = \"x86_64-linux\", state_version = \"26.05\", features = [ssh()])\n",
 	})
 	out := t.TempDir()
 	minimal, err := filepath.Abs(filepath.Join(repoRoot, "examples/minimal/fleet.star"))

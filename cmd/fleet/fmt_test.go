@@ -167,7 +167,7 @@ channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 
 include("features/*.star")
 
-machine("web", system = "x86_64-linux", features = helper())
+machine("web", system = "x86_64-linux", state_version = "26.05", features = helper())
 `,
 		"lib/util.star": `unused = 1
 

@@ -192,14 +192,14 @@ func TestReplTerminal(t *testing.T) {
 // session (the error shown): fixing the file and reload() picks it up.
 func TestReplTerminalBrokenFleetThenReload(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "fleet.star")
-	replWriteFile(t, file, "fleet(name = \"t\")\nmachine(\"web\", system = \"x86_64-linux\", features = [\"nope\"])\n")
+	replWriteFile(t, file, "fleet(name = \"t\")\nmachine(\"web\", system = \"x86_64-linux\", state_version = \"26.05\", features = [\"nope\"])\n")
 	r := startReplTTY(t, []string{"FLEET_REPL_HISTORY=" + filepath.Join(t.TempDir(), "history")}, "repl", file)
 	r.expect(`unknown feature "nope"`)
 	r.expect("the session starts without it; fix it and reload()")
 	r.expect(">>> ")
 	r.send("len(machines())\r")
 	r.expect("0")
-	replWriteFile(t, file, "fleet(name = \"t\")\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\nmachine(\"web\", system = \"x86_64-linux\")\n")
+	replWriteFile(t, file, "fleet(name = \"t\")\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\nmachine(\"web\", system = \"x86_64-linux\", state_version = \"26.05\")\n")
 	r.send("reload()\r")
 	r.expect("reloaded")
 	r.send("machines()[0].name\r")

@@ -72,7 +72,7 @@ else:
     print("none")
 undefined_name
 machines("wbe")
-machine("db", system = "x86_64-linux")
+machine("db", system = "x86_64-linux", state_version = "26.05")
 (1 +
   2)
 [1, 2 3]
@@ -117,13 +117,13 @@ func TestReplPipeStepLimit(t *testing.T) {
 func TestReplPipeHelpers(t *testing.T) {
 	dir := t.TempDir()
 	replWriteFile(t, filepath.Join(dir, "fleet.star"), `
-fleet(name = "t")
+fleet(name = "t", admins = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRUsbpy39MjwMMclIWhMd+g8agpQUIpojD5WXaTU0r/ admin@example.org"])
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 input("agenix", url = "github:ryantm/agenix", follows = {"nixpkgs": "nixpkgs"})
 input("nix-darwin", url = "github:nix-darwin/nix-darwin", follows = {"nixpkgs": "nixpkgs"})
 ssh = feature("ssh", nixos = {"services.openssh.enable": True}, darwin = {"services.openssh.enable": True})
 web_key = secret("web-key", machines = "web", generate = gen.ssh_keypair())
-machine("web", system = "x86_64-linux", tags = ["cloud"], features = [ssh],
+machine("web", system = "x86_64-linux", state_version = "26.05", tags = ["cloud"], features = [ssh],
     host = hetzner.server(type = "cx22", location = "fsn1"),
     nixos = {
         "users.users.root.hashedPassword": "$6$notforyoureyes",
@@ -131,7 +131,7 @@ machine("web", system = "x86_64-linux", tags = ["cloud"], features = [ssh],
         "environment.etc.key.text": "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS",
         "environment.systemPackages": [nix.pkg("ripgrep")],
     })
-machine("mac", system = "aarch64-darwin", features = ["ssh"])
+machine("mac", system = "aarch64-darwin", state_version = 6, features = ["ssh"])
 `)
 	script := `machines()
 machines("@cloud")[0].host
@@ -162,7 +162,7 @@ machines()[0].tags.append("x")
 		`"hashedPasswordFile": "/run/agenix/root"`,
 		`"text": <redacted: private key material>`,
 		`[nix.pkg("ripgrep")]`,
-		"  secrets  = [<secret web-key>]\n",
+		"  secrets       = [<secret web-key>]\n",
 		"  files      = [<secret web-key/key>, \"key.pub\"]\n",
 		`["feature:ssh", "host:web", "secret:web-key"]`,
 		`["machine:mac", "machine:web"]` + "\n" + `["machine:mac", "machine:web"]`,
@@ -235,7 +235,7 @@ func TestReplPipeReload(t *testing.T) {
 	file := filepath.Join(dir, "fleet.star")
 	base := "fleet(name = \"r\")\nchannel(\"nixpkgs\", url = \"github:NixOS/nixpkgs/nixos-unstable\")\n" +
 		"ssh = feature(\"ssh\", nixos = {\"services.openssh.enable\": True})\n" +
-		"machine(\"a\", system = \"x86_64-linux\", features = [ssh])\n"
+		"machine(\"a\", system = \"x86_64-linux\", state_version = \"26.05\", features = [ssh])\n"
 	replWriteFile(t, file, base)
 	in, w := io.Pipe()
 	var out, errb replBuffer
@@ -251,11 +251,11 @@ func TestReplPipeReload(t *testing.T) {
 	send("n = len(machines())\nmine = 'kept'\nssh.name\nn\n")
 	replWaitFor(t, "stdout", out.String, "\"ssh\"\n1\n")
 
-	replWriteFile(t, file, base+"machine(\"b\", system = \"x86_64-linux\")\nextra = 1\n")
+	replWriteFile(t, file, base+"machine(\"b\", system = \"x86_64-linux\", state_version = \"26.05\")\nextra = 1\n")
 	send("reload()\nlen(machines()), mine, extra, n\n")
 	replWaitFor(t, "stdout", out.String, "(2, \"kept\", 1, 1)\n")
 
-	replWriteFile(t, file, base+"machine(\"c\", system = \"x86_64-linux\", features = [\"shh\"])\n")
+	replWriteFile(t, file, base+"machine(\"c\", system = \"x86_64-linux\", state_version = \"26.05\", features = [\"shh\"])\n")
 	send("reload()\n[m.name for m in machines()]\n")
 	replWaitFor(t, "stdout", out.String, "[\"a\", \"b\"]\n")
 	replWaitFor(t, "stderr", errb.String, `unknown feature "shh" (did you mean "ssh"?)`)

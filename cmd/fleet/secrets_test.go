@@ -14,7 +14,7 @@ const secretsFleet = `fleet(name = "s", admins = ["RECIPIENT"])
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 input("agenix", url = "github:ryantm/agenix")
 host = secret("host-key", machines = "@cloud", generate = gen.ssh_keypair(), files = {"key": "ssh_host_ed25519_key"}, needed_for = "activation")
-machine("web", system = "x86_64-linux", tags = ["cloud"], host_key = host)
+machine("web", system = "x86_64-linux", state_version = "26.05", tags = ["cloud"], host_key = host)
 secret("db-password", machines = "web", shared = True, generate = gen.password(length = 24))
 secret("derived", machines = "web", depends = ["db-password"],
     generate = gen.command(["sh", "-c", "tr a-z A-Z < $in/db-password/value > $out/upper"], outputs = ["upper"]))

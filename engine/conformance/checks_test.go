@@ -460,7 +460,7 @@ func hasPackage(pkgs []pkgReport, name string) bool {
 }
 
 // closurePackages are the packages of features and of everything they
-// require, as home.packages gets them.
+// require that have a home part, as home.packages gets them.
 func closurePackages(f *model.Fleet, features []string) []string {
 	seen := map[string]bool{}
 	set := map[string]bool{}
@@ -474,8 +474,13 @@ func closurePackages(f *model.Fleet, features []string) []string {
 		if x == nil {
 			return
 		}
-		for _, p := range x.Packages {
-			set[p] = true
+		// A feature's packages go where its parts go: into a home only
+		// when it has a home part (nixgen's rule; base's git next to
+		// programs.git's gitFull would collide).
+		if x.Home != nil {
+			for _, p := range x.Packages {
+				set[p] = true
+			}
 		}
 		for _, r := range x.Requires {
 			visit(r)

@@ -76,6 +76,7 @@ func evalFleet(t testing.TB, fc fleetCase) *model.Fleet {
 	if _, err := graph.Build(f); err != nil {
 		t.Fatal(err)
 	}
+	testtool.StandInSecrets(t, f)
 	return f
 }
 

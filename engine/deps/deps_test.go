@@ -39,7 +39,7 @@ def ssh(extra = {}):
 const fleetStar = `load("@team//features/ssh.star", "ssh")
 fleet(name = "t")
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
-machine("web", system = "x86_64-linux", features = [ssh()])
+machine("web", system = "x86_64-linux", state_version = "26.05", features = [ssh()])
 `
 
 // teamFixture is a library repository with an annotated tag v1 and a
@@ -475,7 +475,7 @@ def bad():
 		"fleet.star": `load("@team//features/ssh.star", "ssh")
 fleet(name = "t")
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
-machine("web", system = "x86_64-linux", features = [ssh()])
+machine("web", system = "x86_64-linux", state_version = "26.05", features = [ssh()])
 `,
 	})
 	fl, err := lockedEval(t, dir, c)
@@ -504,7 +504,7 @@ machine("web", system = "x86_64-linux", features = [ssh()])
 	if err := os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(`load("@team//features/ssh.star", "bad")
 fleet(name = "t")
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
-machine("web", system = "x86_64-linux", features = [bad()])
+machine("web", system = "x86_64-linux", state_version = "26.05", features = [bad()])
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -247,18 +247,35 @@ func (f *Feature) Config(c Class) *Attrs {
 
 // User is a person with an account on some machines.
 type User struct {
-	Name        string   `json:"name"`
-	UID         int      `json:"uid,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Groups      []string `json:"groups,omitempty"`
-	Shell       string   `json:"shell,omitempty"`
-	SSHKeys     []string `json:"ssh_keys,omitempty"`
+	Name string `json:"name"`
+	// UID is the account's uid on every class of machine, unless ClassUID
+	// gives the class its own (user(uid = {"darwin": 502, "nixos": 1000})):
+	// macOS gives the first accounts 501, 502 ..., while NixOS refuses a
+	// normal user below 1000. 0 lets the system choose.
+	UID         int           `json:"uid,omitempty"`
+	ClassUID    map[Class]int `json:"class_uid,omitempty"`
+	Description string        `json:"description,omitempty"`
+	Groups      []string      `json:"groups,omitempty"`
+	Shell       string        `json:"shell,omitempty"`
+	SSHKeys     []string      `json:"ssh_keys,omitempty"`
 	// Age is the user's age recipient (age1...), used when the user is an
 	// admin of the fleet's secrets.
 	Age string `json:"age,omitempty"`
 	// Home lists features whose home-manager modules the user gets.
 	Home []string `json:"home,omitempty"`
-	Pos  Pos      `json:"pos"`
+	// PasswordHash names a secret whose one encrypted file is the user's
+	// password hash (crypt(3) format): on NixOS machines that read it, it
+	// is users.users.<name>.hashedPasswordFile.
+	PasswordHash string `json:"password_hash,omitempty"`
+	Pos          Pos    `json:"pos"`
+}
+
+// UIDFor is the user's uid on machines of class c (0: the system chooses).
+func (u *User) UIDFor(c Class) int {
+	if u.ClassUID != nil {
+		return u.ClassUID[c]
+	}
+	return u.UID
 }
 
 // Machine is one NixOS or nix-darwin system.
@@ -272,6 +289,11 @@ type Machine struct {
 	// Target is the ssh destination for deploys; empty means root@ the
 	// public address of Host once it is known.
 	Target string `json:"target,omitempty"`
+	// StateVersion is the release the machine was first installed with
+	// (NixOS "25.05", nix-darwin "6"): system.stateVersion, written in the
+	// machine's own file. It is declared with the machine and changed only
+	// by editing that declaration, never by a shared default.
+	StateVersion string `json:"state_version,omitempty"`
 	// HostKey is the machine's ssh-ed25519 host public key, when written
 	// in the fleet; HostKeySecret instead names a per-machine secret
 	// (gen.ssh_keypair) whose public half is the host key, generated
@@ -415,7 +437,13 @@ type Secret struct {
 	Mode         string       `json:"mode,omitempty"`
 	RestartUnits []string     `json:"restart_units,omitempty"`
 	Depends      []string     `json:"depends,omitempty"`
-	Pos          Pos          `json:"pos"`
+	// Paths maps stored file names to where the program that reads them
+	// expects them on the machine (zerotierone's
+	// /var/lib/zerotier-one/identity.secret). Encrypted files are linked
+	// there by agenix; public ones from the Nix store. Files without a
+	// path are at /run/agenix/<name> (encrypted) or not deployed (public).
+	Paths map[string]string `json:"paths,omitempty"`
+	Pos   Pos               `json:"pos"`
 }
 
 // SecretFile is one file a secret consists of.
@@ -531,4 +559,37 @@ func (f *Fleet) AdminRecipients() []string {
 		}
 	}
 	return out
+}
+
+// AdminSSHKeys are the ssh public keys of fleet(admins = ...): every key
+// of an admin user, and admins given as an ssh key. They may log in as
+// the deploy user of every machine (root on NixOS unless the target says
+// otherwise), so that a machine stays reachable after a fresh install.
+func (f *Fleet) AdminSSHKeys() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range f.Admins {
+		keys := []string{a}
+		if u := f.User(a); u != nil {
+			keys = u.SSHKeys
+		} else if !strings.HasPrefix(a, "ssh-") {
+			continue // an age recipient
+		}
+		for _, k := range keys {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// DeployUser is the account deploys log in as: the user of Target, or
+// root.
+func (m *Machine) DeployUser() string {
+	if user, _, ok := strings.Cut(m.Target, "@"); ok && user != "" {
+		return user
+	}
+	return "root"
 }

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,7 +27,7 @@ import (
 // marker {"__nix": "pkg", "name": "x"}, and `clean` turns paths into
 // "path:<relative path>" strings and functions into "<function>" so that
 // the result can be compared as JSON without touching the Nix store.
-const stubsNix = `{ root, pkgNames }:
+const stubsNix = `{ root, pkgNames, secretNames }:
 let
   tag = t: v: { __nix = t; value = v; };
   lib = {
@@ -53,9 +56,11 @@ let
     else if t == "list" then map clean v
     else if t == "lambda" then "<function>"
     else v;
-  call = file: clean (import file { config = { }; inherit lib pkgs inputs; });
+  # what machine files read of config: where agenix puts each secret
+  config.age.secrets = builtins.listToAttrs (map (name: { inherit name; value.path = "/run/agenix/" + name; }) secretNames);
+  call = file: clean (import file { inherit config lib pkgs inputs; });
 in
-{ inherit call clean lib pkgs inputs; }
+{ inherit call clean config lib pkgs inputs; }
 `
 
 // evalNix evaluates src (a file in dir) with --strict --json into out.
@@ -66,7 +71,9 @@ func evalNix(t testing.TB, dir, src string, out any) error {
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--eval", "--strict", "--json", file)
+	// The dummy store: a path in a string (a tmpfiles rule) gets its
+	// store path computed, and nothing is written to /nix/store.
+	cmd := exec.Command(bin, "--store", "dummy://", "--eval", "--strict", "--json", file)
 	cmd.Env = nixEnv(t)
 	b, err := cmd.Output()
 	if err != nil {
@@ -114,7 +121,17 @@ func stubEnv(t *testing.T, f *model.Fleet, files []nixgen.File) (dir, stubs stri
 		t.Fatal(err)
 	}
 	names, _ := json.Marshal(pkgNames(f))
-	return dir, fmt.Sprintf("(import ./stubs.nix { root = %q; pkgNames = builtins.fromJSON %q; })", dir, string(names))
+	var secretNames []string
+	for _, s := range f.Secrets {
+		for _, file := range s.Files {
+			if file.Secret {
+				secretNames = append(secretNames, nixgen.SecretName(s, file))
+			}
+		}
+	}
+	secrets, _ := json.Marshal(secretNames)
+	return dir, fmt.Sprintf("(import ./stubs.nix { root = %q; pkgNames = builtins.fromJSON %q; secretNames = builtins.fromJSON %q; })",
+		dir, string(names), string(secrets))
 }
 
 // stubbed evaluates a fleet, generates its tree and lays it out with the
@@ -122,6 +139,7 @@ func stubEnv(t *testing.T, f *model.Fleet, files []nixgen.File) (dir, stubs stri
 func stubbed(t *testing.T, file string) (f *model.Fleet, files []nixgen.File, dir, stubs string) {
 	t.Helper()
 	f = evalFleet(t, file)
+	testtool.StandInSecrets(t, f)
 	files, err := nixgen.Generate(f)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +325,7 @@ func TestModulesEvaluate(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, p := range paths {
-				if !reflect.DeepEqual(normalize(got[p]), normalize(want[p])) {
+				if !reflect.DeepEqual(storeNames(normalize(got[p])), normalize(want[p])) {
 					g, _ := json.MarshalIndent(got[p], "", "  ")
 					w, _ := json.MarshalIndent(want[p], "", "  ")
 					t.Errorf("%s evaluates to\n%s\nwant\n%s", p, g, w)
@@ -316,6 +334,26 @@ func TestModulesEvaluate(t *testing.T) {
 			t.Logf("compared %d modules, skipped %d with raw expressions the stubs cannot evaluate", len(paths), len(skip))
 		})
 	}
+}
+
+var storePathRE = regexp.MustCompile(`/nix/store/[0-9a-z]{32}-`)
+
+// storeNames writes the store paths in v's strings as "store:<name>": the
+// hash depends on the file's contents, the name on the rule under test.
+func storeNames(v any) any {
+	switch x := v.(type) {
+	case string:
+		return storePathRE.ReplaceAllString(x, "store:")
+	case []any:
+		for i := range x {
+			x[i] = storeNames(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = storeNames(x[k])
+		}
+	}
+	return v
 }
 
 // normalize round-trips through JSON so numbers and maps compare alike.
@@ -370,6 +408,8 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 	}
 	set(out, m.Name, "networking", "hostName")
 	set(out, m.System, "nixpkgs", "hostPlatform")
+	deploy := m.DeployUser()
+	var known []any
 	for _, name := range m.Users {
 		u := f.User(name)
 		acct := map[string]any{}
@@ -378,22 +418,50 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 			if len(u.Groups) > 0 {
 				acct["extraGroups"] = u.Groups
 			}
+			if s := f.Secret(u.PasswordHash); s != nil && contains(s.Machines, m.Name) {
+				acct["hashedPasswordFile"] = "/run/agenix/" + u.PasswordHash
+			}
 		} else {
 			acct["home"] = "/Users/" + name
+			if u.UIDFor(model.Darwin) != 0 {
+				known = append(known, name)
+			}
 		}
 		if u.Description != "" {
 			acct["description"] = u.Description
 		}
-		if u.UID != 0 {
-			acct["uid"] = u.UID
+		if uid := u.UIDFor(m.Class); uid != 0 {
+			acct["uid"] = uid
 		}
 		if u.Shell != "" {
 			acct["shell"] = map[string]any{"__nix": "pkg", "name": u.Shell}
 		}
-		if len(u.SSHKeys) > 0 {
-			set(acct, u.SSHKeys, "openssh", "authorizedKeys", "keys")
+		keys := append([]string(nil), u.SSHKeys...)
+		if name == deploy {
+			for _, k := range f.AdminSSHKeys() {
+				if !contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		}
+		if len(keys) > 0 {
+			set(acct, keys, "openssh", "authorizedKeys", "keys")
 		}
 		set(out, acct, "users", "users", name)
+	}
+	if deploy == "root" && m.Class == model.NixOS && len(f.AdminSSHKeys()) > 0 {
+		set(out, f.AdminSSHKeys(), "users", "users", "root", "openssh", "authorizedKeys", "keys")
+	}
+	if len(known) > 0 {
+		set(out, known, "users", "knownUsers")
+	}
+	if m.StateVersion != "" {
+		var sv any = m.StateVersion
+		if m.Class == model.Darwin {
+			n, _ := strconv.Atoi(m.StateVersion)
+			sv = n
+		}
+		set(out, sv, "system", "stateVersion")
 	}
 	// Home-manager: the machine's shared home modules, each user's own.
 	var shared []any
@@ -410,7 +478,7 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 	for _, name := range m.Users {
 		users[name] = map[string]any{}
 		if have["homes/users/"+name+".nix"] {
-			users[name] = "<function>" // import of a module file
+			users[name] = "path:homes/users/" + name + ".nix" // the module file itself
 			anyUserHome = true
 		}
 	}
@@ -423,21 +491,36 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 		set(out, hm, "home-manager")
 	}
 	secrets := map[string]any{}
+	var rules []any
 	for _, s := range f.Secrets {
 		if !contains(s.Machines, m.Name) {
 			continue
 		}
 		for _, file := range s.Files {
-			if file.Secret {
-				secrets[nixgen.SecretName(s, file)] = map[string]any{
-					"file": "path:" + nixgen.SecretPath(s, m.Name, file), "mode": s.Mode, "owner": s.Owner, "group": s.Group,
+			target, hasPath := s.Paths[file.Name]
+			if !file.Secret {
+				if hasPath && m.Class == model.NixOS {
+					stored := strings.TrimSuffix(nixgen.SecretPath(s, m.Name, file), ".age")
+					rules = append(rules, "L+ "+target+" - - - - store:"+path.Base(stored))
 				}
+				continue
 			}
+			entry := map[string]any{
+				"file": "path:" + nixgen.SecretPath(s, m.Name, file), "mode": s.Mode, "owner": s.Owner, "group": s.Group,
+			}
+			if hasPath {
+				entry["path"] = target
+			}
+			secrets[nixgen.SecretName(s, file)] = entry
 		}
 	}
 	if len(secrets) > 0 {
 		imports = append(imports, "module:agenix."+kind+".default")
 		set(out, secrets, "age", "secrets")
+		set(out, []any{nixgen.HostKeyPath}, "age", "identityPaths")
+	}
+	if len(rules) > 0 {
+		set(out, rules, "systemd", "tmpfiles", "rules")
 	}
 	// restart_units: each unit's triggers are the hashes of the stored
 	// files of the secrets that restart it (files not generated: none).
@@ -509,8 +592,11 @@ func closurePackages(f *model.Fleet, features []string) []string {
 		}
 		seen[n] = true
 		if ft := f.Feature(n); ft != nil {
-			for _, p := range ft.Packages {
-				pk[p] = true
+			// only features with a home part put packages in a home
+			if ft.Home != nil {
+				for _, p := range ft.Packages {
+					pk[p] = true
+				}
 			}
 			for _, r := range ft.Requires {
 				visit(r)

@@ -25,9 +25,12 @@ func TestFlakeOutputs(t *testing.T) {
 			src := fmt.Sprintf(`let
   s = %s;
   flake = import ./flake.nix;
-  system = kind: args: { inherit kind; modules = s.clean args.modules; specialArgs = builtins.attrNames args.specialArgs; };
+  # pkgs names the machine (its file, the last module): homes take it
+  system = kind: args: { inherit kind; modules = s.clean args.modules; specialArgs = builtins.attrNames args.specialArgs;
+    pkgs.of = s.clean (builtins.elemAt args.modules (builtins.length args.modules - 1)); };
   inputs = {
     self = outputs;
+    nixpkgs-darwin.outPath = "stub:nixpkgs-darwin";
     nixpkgs = { outPath = ./stub-nixpkgs.nix; lib = { nixosSystem = system "nixos"; composeManyExtensions = layers: { layers = builtins.length layers; }; }; };
     nix-darwin.lib.darwinSystem = system "darwin";
     home-manager.lib.homeManagerConfiguration = args: { pkgs = args.pkgs; modules = s.clean args.modules; extraSpecialArgs = builtins.attrNames args.extraSpecialArgs; };
@@ -87,8 +90,17 @@ in {
 					t.Errorf("machine %s is not in %sConfigurations", m.Name, kind)
 					continue
 				}
-				want := map[string]any{"kind": kind, "specialArgs": []any{"inputs"},
-					"modules": []any{overlayModule, "path:machines/" + string(m.Class) + "/" + m.Name + ".nix"}}
+				machineFile := "path:machines/" + string(m.Class) + "/" + m.Name + ".nix"
+				modules := []any{overlayModule, machineFile}
+				if c := f.Channel("nixpkgs"); m.Class == model.Darwin && c != nil && c.DarwinURL != "" {
+					// nix-darwin builds from the channel's darwin branch
+					darwinPkgs := map[string]any{"nixpkgs": map[string]any{
+						"source": "stub:nixpkgs-darwin",
+						"flake":  map[string]any{"source": "stub:nixpkgs-darwin"}}}
+					modules = []any{overlayModule, darwinPkgs, machineFile}
+				}
+				want := map[string]any{"kind": kind, "specialArgs": []any{"inputs"}, "modules": modules,
+					"pkgs": map[string]any{"of": machineFile}}
 				if !reflect.DeepEqual(normalize(c), normalize(want)) {
 					t.Errorf("%s: %v, want %v", m.Name, c, want)
 				}
@@ -113,8 +125,9 @@ in {
 							homeDir = "/Users/" + u
 						}
 						modules = append(modules, map[string]any{"home": map[string]any{"username": u, "homeDirectory": homeDir}})
+						// the machine's own package set
 						wantH := map[string]any{"extraSpecialArgs": []any{"inputs"}, "modules": modules,
-							"pkgs": map[string]any{"system": m.System, "overlays": float64(1)}}
+							"pkgs": map[string]any{"of": machineFile}}
 						if !reflect.DeepEqual(normalize(h), normalize(wantH)) {
 							t.Errorf("home %s@%s: %v, want %v", u, m.Name, h, wantH)
 						}

@@ -111,7 +111,7 @@ func TestPatchedChannelIFD(t *testing.T) {
 						t.Logf("%s: not evaluated (hand-written, or raw expressions the stubs cannot evaluate): %s", m.Name, strings.Join(skipped, ", "))
 					}
 					var b strings.Builder
-					fmt.Fprintf(&b, "let pkgs = pkgsFor \"drv\" %q; load = file: s.clean (import file { config = { }; inherit (s) lib inputs; inherit pkgs; }); in [\n", m.System)
+					fmt.Fprintf(&b, "let pkgs = pkgsFor \"drv\" %q; load = file: s.clean (import file { inherit (s) config lib inputs; inherit pkgs; }); in [\n", m.System)
 					for _, p := range files {
 						fmt.Fprintf(&b, "  (load ./%s)\n", p)
 					}
@@ -185,7 +185,7 @@ machine("box", system = "x86_64-linux", features = ["zt"], nixos = {"system.stat
 		t.Fatalf("box: modules %v, want its machine file and the zt module", files)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "let pkgs = pkgsFor \"throw\" %q; load = file: s.clean (import file { config = { }; inherit (s) lib inputs; inherit pkgs; }); in {\n", m.System)
+	fmt.Fprintf(&b, "let pkgs = pkgsFor \"throw\" %q; load = file: s.clean (import file { inherit (s) config lib inputs; inherit pkgs; }); in {\n", m.System)
 	b.WriteString("  direct = pkgs.\"nixpkgs-fixes\".zerotierone;\n  fallback = pkgs.zerotierone;\n  modules = [\n")
 	for _, p := range files {
 		fmt.Fprintf(&b, "    (load ./%s)\n", p)

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
@@ -305,10 +306,7 @@ func (g *gen) machine(m *model.Machine) {
 	body.Set(Str{m.Name}, "networking", "hostName")
 	body.Set(Str{m.System}, "nixpkgs", "hostPlatform")
 
-	for _, name := range m.Users {
-		u := g.f.User(name)
-		body.Set(g.userAccount(s, m.Class, u), "users", "users", name)
-	}
+	g.accounts(s, m, body)
 	if shared, ok := g.machineHome(p, m); ok {
 		imports = append(imports, Sel("inputs", "home-manager", modulesAttr, "home-manager"))
 		hm := &Attrs{}
@@ -321,7 +319,9 @@ func (g *gen) machine(m *model.Machine) {
 		for _, name := range m.Users {
 			var user Expr = &Attrs{}
 			if g.userHome(name) {
-				user = Call(Var{"import"}, rel(p, userHomeFile(name)))
+				// The path, not `import path`: the module system then
+				// knows the file, for its messages and for disabledModules.
+				user = rel(p, userHomeFile(name))
 			}
 			hm.Set(user, "users", name)
 		}
@@ -329,23 +329,78 @@ func (g *gen) machine(m *model.Machine) {
 	}
 	if secrets := g.machineSecrets(p, m); len(secrets.Binds) > 0 {
 		imports = append(imports, Sel("inputs", "agenix", modulesAttr, "default"))
+		// Where fleet puts the host key (nixos-anywhere's extra files on
+		// NixOS; macOS's own on nix-darwin): agenix decrypts with it.
+		body.Set(Strs([]string{HostKeyPath}), "age", "identityPaths")
 		body.Set(secrets, "age", "secrets")
+		g.publicFiles(p, m, body)
 	}
 	if m.Class == model.NixOS {
 		for _, t := range g.restartTriggers(m) {
 			body.Set(Strs(t.triggers), "systemd", t.kind, t.name, "restartTriggers")
 		}
 	}
+	if m.StateVersion != "" {
+		var v Expr = Str{m.StateVersion}
+		if m.Class == model.Darwin {
+			n, _ := strconv.Atoi(m.StateVersion) // the builtins checked it
+			v = Int{int64(n)}
+		}
+		body.Set(v, "system", "stateVersion")
+	}
 	mergeAttrs(body, s.attrs(m.Config()), s.lib)
 	g.write(p, header("machine "+m.Name, m.Pos), module(moduleArgs("inputs"), imports, body))
 }
 
-func (g *gen) userAccount(s scope, c model.Class, u *model.User) *Attrs {
+// HostKeyPath is where a machine's ssh host key is: where fleet installs
+// a generated one on NixOS, and where macOS keeps its own.
+const HostKeyPath = "/etc/ssh/ssh_host_ed25519_key"
+
+// accounts sets users.users for the machine's users and its deploy user.
+//
+// The deploy user (root unless the target names another) gets the fleet's
+// admins' ssh keys, so whoever deploys can log in after nixos-anywhere has
+// wiped the disk. On nix-darwin, users with a uid are listed in
+// users.knownUsers: nix-darwin applies uid, shell and description only to
+// the users it manages (modules/users/default.nix).
+func (g *gen) accounts(s scope, m *model.Machine, body *Attrs) {
+	deploy := m.DeployUser()
+	var known []string
+	for _, name := range m.Users {
+		u := g.f.User(name)
+		extra := []string(nil)
+		if name == deploy {
+			extra = g.f.AdminSSHKeys()
+		}
+		body.Set(g.userAccount(s, m, u, extra), "users", "users", name)
+		if m.Class == model.Darwin && u.UIDFor(model.Darwin) != 0 {
+			known = append(known, name)
+		}
+	}
+	if deploy == "root" && m.Class == model.NixOS {
+		if keys := g.f.AdminSSHKeys(); len(keys) > 0 {
+			body.Set(Strs(keys), "users", "users", "root", "openssh", "authorizedKeys", "keys")
+		}
+	}
+	if len(known) > 0 {
+		body.Set(Strs(known), "users", "knownUsers")
+	}
+}
+
+func (g *gen) userAccount(s scope, m *model.Machine, u *model.User, extraKeys []string) *Attrs {
 	a := &Attrs{}
+	c := m.Class
 	if c == model.NixOS {
 		a.Set(Bool{true}, "isNormalUser")
 		if len(u.Groups) > 0 {
 			a.Set(Strs(u.Groups), "extraGroups")
+		}
+		if s := g.f.Secret(u.PasswordHash); s != nil && containsStr(s.Machines, m.Name) {
+			for _, file := range s.Files {
+				if file.Secret {
+					a.Set(Sel("config", "age", "secrets", SecretName(s, file), "path"), "hashedPasswordFile")
+				}
+			}
 		}
 	} else {
 		a.Set(Str{userHome(c, u.Name)}, "home")
@@ -353,14 +408,20 @@ func (g *gen) userAccount(s scope, c model.Class, u *model.User) *Attrs {
 	if u.Description != "" {
 		a.Set(Str{u.Description}, "description")
 	}
-	if u.UID != 0 {
-		a.Set(Int{int64(u.UID)}, "uid")
+	if uid := u.UIDFor(c); uid != 0 {
+		a.Set(Int{int64(uid)}, "uid")
 	}
 	if u.Shell != "" {
 		a.Set(s.pkg(u.Shell), "shell")
 	}
-	if len(u.SSHKeys) > 0 {
-		a.Set(Strs(u.SSHKeys), "openssh", "authorizedKeys", "keys")
+	keys := append([]string(nil), u.SSHKeys...)
+	for _, k := range extraKeys {
+		if !containsStr(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 {
+		a.Set(Strs(keys), "openssh", "authorizedKeys", "keys")
 	}
 	return a
 }
@@ -394,7 +455,7 @@ func (g *gen) userHome(name string) bool {
 			imports = append(imports, rel(p, moduleFile(model.Home, fname)))
 		}
 	}
-	pkgs := g.closurePackages(u.Home)
+	pkgs := g.homePackages(u.Home)
 	if len(imports) == 0 && len(pkgs) == 0 {
 		return false
 	}
@@ -438,9 +499,14 @@ func (g *gen) machineHome(p string, m *model.Machine) (shared []Expr, ok bool) {
 	return nil, false
 }
 
-// closurePackages returns the packages of features and everything they
-// require, sorted and without duplicates.
-func (g *gen) closurePackages(features []string) []string {
+// homePackages returns the packages a user's home gets: those of the
+// user's home features and of the features they require, but only of
+// features that have a home part. A feature's packages go where its
+// parts go: base (system configuration only) puts git and vim on the
+// machine, and does not add them to the home of a user whose ssh home
+// feature requires base, next to the gitFull of programs.git (home-manager's
+// buildEnv refuses two packages with the same file).
+func (g *gen) homePackages(features []string) []string {
 	seen := map[string]bool{}
 	set := map[string]bool{}
 	var visit func(string)
@@ -453,8 +519,10 @@ func (g *gen) closurePackages(features []string) []string {
 		if f == nil {
 			return
 		}
-		for _, p := range f.Packages {
-			set[p] = true
+		if f.Home != nil {
+			for _, p := range f.Packages {
+				set[p] = true
+			}
 		}
 		for _, r := range f.Requires {
 			visit(r)
@@ -507,10 +575,11 @@ func (g *gen) machineSecrets(p string, m *model.Machine) *Attrs {
 			if !file.Secret {
 				continue
 			}
-			sp := SecretPath(s, m.Name, file)
-			g.copies[sp] = true
 			entry := &Attrs{}
-			entry.Set(rel(p, sp), "file")
+			entry.Set(g.secretFile(p, s, m, file), "file")
+			if path, ok := s.Paths[file.Name]; ok {
+				entry.Set(Str{path}, "path")
+			}
 			entry.Set(Str{s.Mode}, "mode")
 			entry.Set(Str{s.Owner}, "owner")
 			entry.Set(Str{s.Group}, "group")
@@ -518,6 +587,50 @@ func (g *gen) machineSecrets(p string, m *model.Machine) *Attrs {
 		}
 	}
 	return out
+}
+
+// secretFile refers to a stored secret file from the file at p. A file not
+// generated yet is not in the tree: evaluating the reference stops with
+// fleet's own message instead of Nix's "getting status of ...".
+func (g *gen) secretFile(p string, s *model.Secret, m *model.Machine, file model.SecretFile) Expr {
+	sp := SecretPath(s, m.Name, file)
+	if !file.Secret {
+		sp = strings.TrimSuffix(sp, ".age")
+	}
+	if _, err := os.Stat(filepath.Join(g.f.Root, filepath.FromSlash(sp))); err != nil {
+		return Call(Var{"throw"}, Str{fmt.Sprintf("fleet: %s of secret %s (machine %s) does not exist yet: run `fleet secrets generate %s`, then `fleet nix`",
+			sp, s.Name, m.Name, g.f.Pos.File)})
+	}
+	g.copies[sp] = true
+	return rel(p, sp)
+}
+
+// publicFiles deploys the public files of m's secrets that have a path:
+// they are not secret, so they come from the Nix store, linked into place
+// by systemd-tmpfiles on NixOS (L+ replaces what is there) and by
+// environment.etc on nix-darwin (the builtins allow only /etc/ there).
+func (g *gen) publicFiles(p string, m *model.Machine, body *Attrs) {
+	var rules []Expr
+	for _, s := range g.f.Secrets {
+		if !containsStr(s.Machines, m.Name) {
+			continue
+		}
+		for _, file := range s.Files {
+			target, ok := s.Paths[file.Name]
+			if file.Secret || !ok {
+				continue
+			}
+			src := g.secretFile(p, s, m, file)
+			if m.Class == model.Darwin {
+				body.Set(src, "environment", "etc", strings.TrimPrefix(target, "/etc/"), "source")
+				continue
+			}
+			rules = append(rules, BinOp{Op: "+", L: Str{"L+ " + target + " - - - - "}, R: src})
+		}
+	}
+	if len(rules) > 0 {
+		body.Set(List{Elems: rules}, "systemd", "tmpfiles", "rules")
+	}
 }
 
 // unitTriggers are the restart triggers of one systemd unit.

@@ -236,6 +236,7 @@ func machineView(m *model.Machine) *view {
 		"features":        strs(m.Features),
 		"users":           strs(m.Users),
 		"target":          starlark.String(m.Target),
+		"state_version":   starlark.String(m.StateVersion),
 		"host":            host,
 		"host_key":        starlark.String(m.HostKey),
 		"host_key_secret": starlark.String(m.HostKeySecret),

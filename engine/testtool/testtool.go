@@ -17,6 +17,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
 )
 
 // Require returns the path of program, or skips (fails under
@@ -112,4 +115,55 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// StandInHostKey is the public half of every stand-in host key.
+const StandInHostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRUsbpy39MjwMMclIWhMd+g8agpQUIpojD5WXaTU0r/ stand-in"
+
+// StandInSecrets gives the fleet a root in which every secret file it
+// declares exists, as after `fleet secrets generate`: the tree refers to
+// the stored files (a file not generated yet stops the evaluation with
+// fleet's own message). The root is a temporary folder with links to the
+// fleet's own files and a secrets/ folder of stand-ins; evaluation never
+// reads their contents, only the public halves of host keys, which are a
+// valid key.
+func StandInSecrets(t testing.TB, f *model.Fleet) {
+	t.Helper()
+	root := t.TempDir()
+	entries, err := os.ReadDir(f.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "secrets" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(f.Root, e.Name()), filepath.Join(root, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range f.Secrets {
+		owners := s.Machines
+		if s.Shared || len(owners) == 0 {
+			owners = []string{""}
+		}
+		for _, m := range owners {
+			for _, file := range s.Files {
+				rel := nixgen.SecretPath(s, m, file)
+				data := "age-encryption.org/v1\n-> stand-in\n"
+				if !file.Secret {
+					rel = strings.TrimSuffix(rel, ".age")
+					data = StandInHostKey + "\n"
+				}
+				p := filepath.Join(root, filepath.FromSlash(rel))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	f.Root = root
 }

@@ -17,8 +17,8 @@ import (
 const minimal = `fleet(name = "t")
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 ssh = feature("ssh", nixos = {"services.openssh.enable": True})
-machine("web", system = "x86_64-linux", features = [ssh], tags = ["cloud"])
-machine("db", system = "x86_64-linux")
+machine("web", system = "x86_64-linux", state_version = "26.05", features = [ssh], tags = ["cloud"])
+machine("db", system = "x86_64-linux", state_version = "26.05")
 `
 
 func writeFleet(t *testing.T, src string) string {

@@ -64,7 +64,7 @@ var (
 
 // attribute names in the order show() lists them.
 var (
-	machineAttrs = []string{"name", "system", "kind", "tags", "features", "users", "host", "target",
+	machineAttrs = []string{"name", "system", "kind", "state_version", "tags", "features", "users", "host", "target",
 		"host_key", "secrets", "checks", "rollback", "nixos", "darwin", "home", "pos"}
 	featureAttrs = []string{"name", "doc", "classes", "requires", "packages", "modules", "machines",
 		"nixos", "darwin", "home", "pos"}
@@ -108,6 +108,8 @@ func (v *machineView) Attr(name string) (starlark.Value, error) {
 		return &hostView{machine: m.Name, h: m.Host}, nil
 	case "target":
 		return starlark.String(m.Target), nil
+	case "state_version":
+		return starlark.String(m.StateVersion), nil
 	case "host_key":
 		switch {
 		case m.HostKey != "":

@@ -140,10 +140,17 @@ let
     if builtins.isAttrs body && !(body ? _type) then paths [ ] body else [ ];
 
   # the option a path is in: descend until an option
+  # the option that holds path, and the rest of the path inside its value
+  # (systemd.services: zerotierone restartTriggers)
   optionAt =
     options: path:
     if lib.isOption options then
-      [ options ]
+      [
+        {
+          o = options;
+          rest = path;
+        }
+      ]
     else if path == [ ] || !(builtins.isAttrs options) || !(options ? ${lib.head path}) then
       [ ]
     else
@@ -152,14 +159,41 @@ let
   checkSet =
     options: args: files:
     let
-      opts' = lib.unique (
-        lib.concatMap (optionAt options) (lib.unique (lib.concatMap (setPaths args) files))
+      # one entry per option and path, keyed by name: comparing option
+      # sets with == would force their values
+      opts' = lib.attrValues (
+        lib.listToAttrs (
+          map (x: lib.nameValuePair (lib.showOption (x.o.loc ++ x.rest)) x) (
+            lib.concatMap (optionAt options) (lib.unique (lib.concatMap (setPaths args) files))
+          )
+        )
       );
       # options of files this configuration does not import are not its own
       inTree = f: lib.hasPrefix (toString tree + "/") (toString f);
-      checkable = lib.filter (o: o.loc != [ "home-manager" "users" ] && lib.any inTree o.files) opts';
+      # the files of an option nobody defines are its default's, which
+      # may throw on purpose (nix-darwin's nix.* with nix.enable = false):
+      # then no file of the tree defines it
+      filesOf =
+        o:
+        let
+          r = builtins.tryEval (builtins.deepSeq o.files o.files);
+        in
+        if r.success then r.value else [ ];
+      checkable = lib.filter (
+        x: x.o.loc != [ "home-manager" "users" ] && lib.any inTree (filesOf x.o)
+      ) opts';
+      # only what the file defines: other entries of an attribute set of
+      # submodules (a service home-manager defines) are not this file's
+      valueOf = x: if x.rest == [ ] then x.o.value else lib.attrByPath x.rest x.o.value x.o.value;
     in
-    map (o: builtins.seq (if lib.elem (o.type.name or "") opaque then o.value else walk o.value) (lib.showOption o.loc)) checkable;
+    lib.unique (
+      map (
+        x:
+        builtins.seq (if lib.elem (x.o.type.name or "") opaque then valueOf x else walk (valueOf x)) (
+          lib.showOption x.o.loc
+        )
+      ) checkable
+    );
 
   valuesAt =
     c: paths:

@@ -3,7 +3,9 @@
 # Paths are relative to the fleet root: RULES=<this file> agenix -e <path>.
 let
   # The fleet's admins (fleet(admins = ...)) read every secret.
-  admins = [ ];
+  admins = [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICRUsbpy39MjwMMclIWhMd+g8agpQUIpojD5WXaTU0r/ admin@example.org"
+  ];
   # Each machine's host key; empty until it is known (machine(host_key = ...)).
   machines.web = [ ];
 in

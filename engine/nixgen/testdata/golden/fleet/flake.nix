@@ -24,6 +24,7 @@
       url = "github:nix-darwin/nix-darwin";
     };
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+    nixpkgs-darwin.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
     nuenv = {
       inputs.nixpkgs.follows = "nixpkgs";
       url = "github:DeterminateSystems/nuenv";
@@ -39,28 +40,29 @@
     };
     # Every system is built with the fleet's overlay (overlays/default.nix).
     withOverlay.nixpkgs.overlays = [ self.overlays.default ];
-    pkgsFor = system: import inputs.nixpkgs {
-      inherit system;
-      overlays = [ self.overlays.default ];
+    # nix-darwin machines build from the darwin branch of the channel nixpkgs.
+    darwinNixpkgs.nixpkgs = {
+      flake.source = inputs.nixpkgs-darwin.outPath;
+      source = inputs.nixpkgs-darwin;
     };
   in
   {
     darwinConfigurations = {
       argentum = inputs.nix-darwin.lib.darwinSystem {
         inherit specialArgs;
-        modules = [ withOverlay ./machines/darwin/argentum.nix ];
+        modules = [ withOverlay darwinNixpkgs ./machines/darwin/argentum.nix ];
       };
       blackphos = inputs.nix-darwin.lib.darwinSystem {
         inherit specialArgs;
-        modules = [ withOverlay ./machines/darwin/blackphos.nix ];
+        modules = [ withOverlay darwinNixpkgs ./machines/darwin/blackphos.nix ];
       };
       rosegold = inputs.nix-darwin.lib.darwinSystem {
         inherit specialArgs;
-        modules = [ withOverlay ./machines/darwin/rosegold.nix ];
+        modules = [ withOverlay darwinNixpkgs ./machines/darwin/rosegold.nix ];
       };
       stibnite = inputs.nix-darwin.lib.darwinSystem {
         inherit specialArgs;
-        modules = [ withOverlay ./machines/darwin/stibnite.nix ];
+        modules = [ withOverlay darwinNixpkgs ./machines/darwin/stibnite.nix ];
       };
     };
     homeConfigurations = {
@@ -81,7 +83,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.argentum.pkgs;
       };
       "cameron@cinnabar" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -101,7 +103,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "x86_64-linux";
+        pkgs = self.nixosConfigurations.cinnabar.pkgs;
       };
       "cameron@electrum" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -120,7 +122,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "x86_64-linux";
+        pkgs = self.nixosConfigurations.electrum.pkgs;
       };
       "cameron@galena" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -139,7 +141,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "x86_64-linux";
+        pkgs = self.nixosConfigurations.galena.pkgs;
       };
       "cameron@rosegold" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -158,7 +160,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.rosegold.pkgs;
       };
       "cameron@scheelite" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -177,7 +179,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "x86_64-linux";
+        pkgs = self.nixosConfigurations.scheelite.pkgs;
       };
       "christophersmith@argentum" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -196,7 +198,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.argentum.pkgs;
       };
       "crs58@blackphos" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -215,7 +217,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.blackphos.pkgs;
       };
       "crs58@stibnite" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -234,7 +236,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.stibnite.pkgs;
       };
       "janettesmith@rosegold" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -253,7 +255,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.rosegold.pkgs;
       };
       "raquel@blackphos" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -272,7 +274,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.blackphos.pkgs;
       };
       "tara@galena" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -291,7 +293,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "x86_64-linux";
+        pkgs = self.nixosConfigurations.galena.pkgs;
       };
       "tara@scheelite" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -310,7 +312,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "x86_64-linux";
+        pkgs = self.nixosConfigurations.scheelite.pkgs;
       };
     };
     nixosConfigurations = {

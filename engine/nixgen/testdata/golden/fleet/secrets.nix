@@ -9,18 +9,25 @@ let
   ];
   # Each machine's host key; empty until it is known (machine(host_key = ...)).
   machines = {
-    argentum = [ ];
-    blackphos = [ ];
+    argentum = [
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEAvEjBYq7NQkfDNoYAivA0JlfLEyZPiN5FS9srKQfWz root@argentum"
+    ];
+    blackphos = [
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPKQVj+M7XVmiCowzTebeQUsqfO79r7M6SMw0qobpOvh root@blackphos"
+    ];
     cinnabar = [ ];
     electrum = [ ];
     galena = [ ];
-    rosegold = [ ];
+    rosegold = [
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzs4/S8Gh4r+j24Qj3tZmO+vrGCpHOPMu33KQDeNwCN root@rosegold"
+    ];
     scheelite = [ ];
-    stibnite = [ ];
+    stibnite = [
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDzdM6HjFMUrE5hxD+fyn/EtTPUW7ZaLmfpJy9EGkdui root@stibnite"
+    ];
   };
 in
 {
-  "secrets/cinnabar/hetzner-api-token/value.age".publicKeys = admins ++ machines.cinnabar;
   "secrets/cinnabar/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins ++ machines.cinnabar;
   "secrets/cinnabar/zerotier-identity/identity.secret.age".publicKeys = admins ++ machines.cinnabar;
   "secrets/electrum/ssh-host-key/ssh_host_ed25519_key.age".publicKeys = admins ++ machines.electrum;
@@ -31,8 +38,9 @@ in
   "secrets/scheelite/zerotier-identity/identity.secret.age".publicKeys = admins ++ machines.scheelite;
   "secrets/shared/cameron-age-identity/keys.txt.age".publicKeys = admins ++ machines.argentum ++ machines.blackphos ++ machines.rosegold ++ machines.stibnite;
   "secrets/shared/cameron-password-hash/hash.age".publicKeys = admins ++ machines.cinnabar ++ machines.electrum ++ machines.galena ++ machines.scheelite;
-  "secrets/shared/cameron-password/value.age".publicKeys = admins ++ machines.cinnabar ++ machines.electrum ++ machines.galena ++ machines.scheelite;
-  "secrets/shared/gcp-service-account-json/value.age".publicKeys = admins ++ machines.cinnabar ++ machines.galena ++ machines.scheelite;
+  "secrets/shared/cameron-password/value.age".publicKeys = admins;
+  "secrets/shared/gcp-service-account-json/value.age".publicKeys = admins ++ machines.galena ++ machines.scheelite;
+  "secrets/shared/hetzner-api-token/value.age".publicKeys = admins;
   "secrets/shared/tara-password-hash/hash.age".publicKeys = admins ++ machines.galena ++ machines.scheelite;
-  "secrets/shared/tara-password/value.age".publicKeys = admins ++ machines.galena ++ machines.scheelite;
+  "secrets/shared/tara-password/value.age".publicKeys = admins;
 }

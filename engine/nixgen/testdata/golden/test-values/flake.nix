@@ -32,10 +32,6 @@
     };
     # Every system is built with the fleet's overlay (overlays/default.nix).
     withOverlay.nixpkgs.overlays = [ self.overlays.default ];
-    pkgsFor = system: import inputs.nixpkgs {
-      inherit system;
-      overlays = [ self.overlays.default ];
-    };
   in
   {
     darwinConfigurations.laptop = inputs.nix-darwin.lib.darwinSystem {
@@ -49,6 +45,7 @@
         };
         modules = [
           ./homes/users/alice.nix
+          ./homes/machines/laptop.nix
           {
             home = {
               homeDirectory = "/Users/alice";
@@ -56,7 +53,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "aarch64-darwin";
+        pkgs = self.darwinConfigurations.laptop.pkgs;
       };
       "alice@server" = inputs.home-manager.lib.homeManagerConfiguration {
         extraSpecialArgs = {
@@ -73,7 +70,7 @@
             };
           }
         ];
-        pkgs = pkgsFor "x86_64-linux";
+        pkgs = self.nixosConfigurations.server.pkgs;
       };
     };
     nixosConfigurations.server = inputs.nixpkgs.lib.nixosSystem {

@@ -4,6 +4,7 @@
 let
   # The fleet's admins (fleet(admins = ...)) read every secret.
   admins = [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEULM3YKQXjnkoYQmMS2X/ci65qw/4u1Ppln4/b26+S2 alice@laptop"
     "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
   ];
   # Each machine's host key; empty until it is known (machine(host_key = ...)).

@@ -12,7 +12,7 @@ lib.composeManyExtensions [
     # (evaluating on another platform needs a builder or binary cache for it), and fails where
     # allow-import-from-derivation = false. Nothing else forces it: machines that do not use it
     # never build it. `fleet doc overlay.patch` says how to do without.
-    # patch zerotierone-rust-1.9x (fleet.star:82:14, added 2026-06-02): zerotierone 1.16 fails to
+    # patch zerotierone-rust-1.9x (fleet.star:91:14, added 2026-06-02): zerotierone 1.16 fails to
     # build with the Rust in unstable (cargo vendor hash and a removed std API); the PR fixes both
     # but waits for a maintainer. Used by the zerotier feature through pkgs.patched.zerotierone.
     patched = import (prev.applyPatches {
@@ -29,42 +29,42 @@ lib.composeManyExtensions [
       config = prev.config;
       system = prev.stdenv.hostPlatform.system;
     };
-    # channel stable (fleet.star:51:17)
+    # channel stable (fleet.star:60:17)
     stable = import (if prev.stdenv.hostPlatform.isDarwin then inputs.stable-darwin else inputs.stable) {
       config = prev.config;
       system = prev.stdenv.hostPlatform.system;
     };
   })
   (final: prev: {
-    # fallback atuin (fleet.star:93:17, added 2026-06-11) on aarch64-darwin: atuin's test suite
+    # fallback atuin (fleet.star:102:17, added 2026-06-11) on aarch64-darwin: atuin's test suite
     # hangs in the darwin sandbox since the 18.8 bump
     # (https://hydra.nixos.org/job/nixpkgs/trunk/atuin.aarch64-darwin); it is everyone's shell
     # history, so take the cached stable build.
     atuin = if builtins.elem prev.stdenv.hostPlatform.system [ "aarch64-darwin" ] then final.stable.atuin else prev.atuin;
-    # fallback google-cloud-sdk (fleet.star:109:17, added 2026-05-30) on x86_64-linux: components
+    # fallback google-cloud-sdk (fleet.star:118:17, added 2026-05-30) on x86_64-linux: components
     # built with withExtraComponents fail in autoPatchelfHook (pyelftools missing from
     # propagatedBuildInputs); the plain stable build is cached and works.
     google-cloud-sdk = if builtins.elem prev.stdenv.hostPlatform.system [ "x86_64-linux" ] then final.stable.google-cloud-sdk else prev.google-cloud-sdk;
-    # fallback micromamba (fleet.star:102:17, added 2026-05-14): fmt 11 compatibility:
+    # fallback micromamba (fleet.star:111:17, added 2026-05-14): fmt 11 compatibility:
     # Formatter<fs::u8path> lacks a const format method, on every platform
     # (https://hydra.nixos.org/job/nixpkgs/trunk/micromamba.x86_64-linux).
     micromamba = final.stable.micromamba;
   })
   (final: prev: {
-    # ghq-sync (fleet.star:119:16)
+    # ghq-sync (fleet.star:128:16)
     ghq-sync = final.callPackage ../files/pkgs/by-name/ghq-sync/package.nix { };
-    # zt-members (fleet.star:120:16): inspect the ZeroTier controller on cinnabar without the
+    # zt-members (fleet.star:129:16): inspect the ZeroTier controller on cinnabar without the
     # my.zerotier.com UI
     zt-members = final.callPackage ../files/pkgs/by-name/zt-members/package.nix { };
   })
   (final: prev: {
-    # override mactop (fleet.star:127:17, added 2026-01-10): TestHeadlessIntegration creates a
+    # override mactop (fleet.star:136:17, added 2026-01-10): TestHeadlessIntegration creates a
     # directory under $HOME, which is the read-only /homeless-shelter in the sandbox; upstream
     # should use a temp dir.
     mactop = prev.mactop.overrideAttrs (old: {
       doCheck = false;
     });
-    # override nix-direnv (fleet.star:134:17, added 2026-04-22): nix-direnv defaults to
+    # override nix-direnv (fleet.star:143:17, added 2026-04-22): nix-direnv defaults to
     # nixVersions.stable while the daemon runs nixVersions.latest (see nix-settings); two Nix
     # versions disagree on the eval cache format and re-evaluate every shell.
     nix-direnv = prev.nix-direnv.override {

@@ -7,30 +7,12 @@
     man.enable = true;
   };
   environment.systemPackages = [ pkgs.git pkgs.htop pkgs.curl pkgs.jq pkgs.vim pkgs.coreutils ];
-  nix = {
-    gc = {
-      automatic = true;
-      interval = {
-        Hour = 3;
-        Minute = 15;
-        Weekday = 0;
-      };
-      options = "--delete-older-than 30d";
-    };
-    settings = {
-      experimental-features = [ "nix-command" "flakes" ];
-      trusted-users = [ "root" "@admin" ];
-    };
-  };
   nixpkgs.config.allowUnfree = true;
   programs.zsh.enable = true;
   security.pam.services.sudo_local.touchIdAuth = true;
-  system = {
-    defaults = {
-      NSGlobalDomain.AppleShowAllExtensions = true;
-      dock.autohide = true;
-      finder.FXPreferredViewStyle = "Nlsv";
-    };
-    stateVersion = 6;
+  system.defaults = {
+    NSGlobalDomain.AppleShowAllExtensions = true;
+    dock.autohide = true;
+    finder.FXPreferredViewStyle = "Nlsv";
   };
 }

@@ -3,6 +3,10 @@
 { config, lib, pkgs, ... }:
 {
   imports = [ ./development.nix ];
+  home.sessionVariables = {
+    FLEET_AGE_IDENTITY = "/run/agenix/cameron-age-identity";
+    SOPS_AGE_KEY_FILE = "/run/agenix/cameron-age-identity";
+  };
   programs.git.settings = {
     commit.gpgSign = true;
     gpg = {

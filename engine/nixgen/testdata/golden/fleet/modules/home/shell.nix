@@ -16,7 +16,10 @@
     };
     bat.enable = true;
     eza.enable = true;
-    fzf.enable = true;
+    fzf = {
+      enable = true;
+      historyWidget.command = "";
+    };
     starship = {
       enable = true;
       settings = {

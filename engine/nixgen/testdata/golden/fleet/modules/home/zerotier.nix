@@ -2,14 +2,14 @@
 # Do not edit: change the .star files and run `fleet nix`.
 { config, lib, pkgs, ... }:
 {
-  programs.ssh.matchBlocks = {
-    "argentum.zt".hostname = "10.147.17.13";
-    "blackphos.zt".hostname = "10.147.17.11";
-    "cinnabar.zt".hostname = "10.147.17.1";
-    "electrum.zt".hostname = "10.147.17.2";
-    "galena.zt".hostname = "10.147.17.3";
-    "rosegold.zt".hostname = "10.147.17.12";
-    "scheelite.zt".hostname = "10.147.17.4";
-    "stibnite.zt".hostname = "10.147.17.10";
+  programs.ssh.settings = {
+    "argentum.zt".HostName = "10.147.17.13";
+    "blackphos.zt".HostName = "10.147.17.11";
+    "cinnabar.zt".HostName = "10.147.17.1";
+    "electrum.zt".HostName = "10.147.17.2";
+    "galena.zt".HostName = "10.147.17.3";
+    "rosegold.zt".HostName = "10.147.17.12";
+    "scheelite.zt".HostName = "10.147.17.4";
+    "stibnite.zt".HostName = "10.147.17.10";
   };
 }

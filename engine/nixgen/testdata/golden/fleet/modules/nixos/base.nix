@@ -28,7 +28,6 @@
       PermitRootLogin = "prohibit-password";
     };
   };
-  system.stateVersion = "26.05";
   time.timeZone = lib.mkDefault "UTC";
   users.mutableUsers = false;
   zramSwap.enable = true;

@@ -2,8 +2,9 @@
 # Do not edit: change the .star files and run `fleet nix`.
 { config, lib, pkgs, ... }:
 {
-  programs.git = {
+  programs.ssh = {
     enable = true;
-    extraConfig."init.defaultBranch" = "main";
+    enableDefaultConfig = false;
+    settings."git.example.org".User = "git";
   };
 }
