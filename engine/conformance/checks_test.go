@@ -143,41 +143,28 @@ func (c *checker) users(s *systemReport) {
 	}
 }
 
-// passwords: a secret "<user>-password..." with needed_for = "users" that
-// reaches a NixOS machine exists for that user's login password; the user's
-// hashedPasswordFile must be one of them, decrypted by agenix (its
-// age.secrets.<name>.path). This follows the fleet's naming of password
-// secrets (lib/secrets.star, user_password): it is a fleet rule, not
-// NixOS's.
+// passwords: a user with password_hash (user(password_hash = secret))
+// logs in with the hash agenix decrypts: users.users.<u>.hashedPasswordFile
+// is that secret's age.secrets.<name>.path on every NixOS machine of the
+// user (the builtins refuse a secret that does not reach one of them).
 func (c *checker) passwords(s *systemReport) {
 	c.t.Helper()
 	for _, name := range c.m.Users {
-		var paths, names []string
-		for _, sec := range c.env.fleet.Secrets {
-			if sec.NeededFor != "users" || !slices.Contains(sec.Machines, c.m.Name) || !strings.HasPrefix(sec.Name, name+"-password") {
-				continue
-			}
-			for _, file := range sec.Files {
-				if !file.Secret {
-					continue
-				}
-				n := nixgen.SecretName(sec, file)
-				names = append(names, n)
-				if a, ok := s.AgeSecrets[n]; ok {
-					paths = append(paths, a.Path)
-				}
-			}
-		}
-		if len(names) == 0 {
-			continue
-		}
+		user := c.env.fleet.User(name)
+		sec := c.env.fleet.Secret(user.PasswordHash)
 		u, ok := s.Users[name]
-		if !ok {
+		if sec == nil || !ok {
 			continue
 		}
-		if u.HashedPasswordFile == nil || !slices.Contains(paths, *u.HashedPasswordFile) {
-			c.t.Errorf("%s: users.users.%s.hashedPasswordFile is %s, but the password secrets %s (needed_for = \"users\") reach the machine: it should be the path of one of them (config.age.secrets.<name>.path, one of %q)",
-				c.where, name, ptrString(u.HashedPasswordFile), strings.Join(names, ", "), paths)
+		var want []string
+		for _, file := range sec.Files {
+			if a, ok := s.AgeSecrets[nixgen.SecretName(sec, file)]; ok && file.Secret {
+				want = append(want, a.Path)
+			}
+		}
+		if len(want) != 1 || u.HashedPasswordFile == nil || *u.HashedPasswordFile != want[0] {
+			c.t.Errorf("%s: users.users.%s.hashedPasswordFile is %s, want the path agenix decrypts password_hash secret %s to (%q)",
+				c.where, name, ptrString(u.HashedPasswordFile), sec.Name, want)
 		}
 	}
 }
