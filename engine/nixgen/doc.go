@@ -35,7 +35,28 @@
 //   - Home parts: a user's home features apply on every machine the user
 //     is on; the home parts of a machine's features (and machine(home=))
 //     apply to every user of that machine, through home-manager's
-//     sharedModules. Packages of a user's home features go to home.packages.
+//     sharedModules; home-manager.users.<u> is the file homes/users/<u>.nix
+//     itself (a path, so the module system knows where definitions come
+//     from). A user's home.packages are the packages of the user's home
+//     features and what they require, of features that have a home part
+//     only: a feature's packages go where its parts go (base's git stays
+//     on the machine and does not collide with programs.git's gitFull in
+//     home-manager's buildEnv). The standalone homeConfigurations use the
+//     machine's own pkgs (self.<class>Configurations.<m>.pkgs): its
+//     overlay and nixpkgs.config, evaluated once per machine.
+//   - Accounts: users.users.<u> for the machine's users, with the uid of
+//     the machine's class (user(uid = {"darwin": 502, "nixos": 1000})).
+//     The deploy user (the target's, else root) gets the admins' ssh keys
+//     (users.users.root.openssh.authorizedKeys on NixOS), so deploys can
+//     log in after nixos-anywhere wiped the disk. nix-darwin users with a
+//     uid are listed in users.knownUsers, the only ones whose uid, shell
+//     and description nix-darwin applies. user(password_hash = s) is
+//     hashedPasswordFile = config.age.secrets.<s>.path on NixOS.
+//   - system.stateVersion comes from machine(state_version = ...), in the
+//     machine's own file; no shared module sets it (the builtins refuse
+//     one), so a new stdlib never changes a machine's state version.
+//   - nix-darwin machines build from the nixpkgs channel's darwin_url when
+//     it has one (nixpkgs.source), the branch nix-darwin asks for.
 //   - Where fleet's own settings meet the user's (a machine setting
 //     networking.hostName, a feature with packages also setting
 //     environment.systemPackages), both definitions are kept with
@@ -48,6 +69,13 @@
 //     systemd.<services|sockets|timers|paths>.<unit>.restartTriggers =
 //     [ "sha256:<hash of the stored file> <name>" ]: the activation that
 //     brings a changed secret restarts them, and no other does.
+//     age.identityPaths is the host key, /etc/ssh/ssh_host_ed25519_key.
+//     secret(paths = {file: path}) sets age.secrets.<name>.path for
+//     encrypted files (agenix links them there) and deploys public files
+//     from the store: systemd.tmpfiles "L+" rules on NixOS, environment.etc
+//     on nix-darwin. A stored file that does not exist yet is
+//     `throw "fleet: ... run fleet secrets generate"`: evaluating it stops
+//     with fleet's message, not with Nix's "getting status of ...".
 //   - Inside overlays/default.nix, nix.pkg("x") means final.x; in modules,
 //     pkgs.x. Fallback conditions read prev, never final, so the overlay's
 //     attribute names never depend on its own result.
