@@ -67,7 +67,21 @@ workarounds are removed once upstream is fixed.`,
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, platforms, added, age, o.Pos, o.Reason)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, o := range ws {
+				if o.Kind == model.OverlayPatch {
+					// The cost of a patch is paid by every evaluation of a
+					// machine that uses pkgs.patched: say so where the
+					// workarounds are reviewed (fleet doc overlay.patch), on
+					// stderr: stdout stays the table.
+					fmt.Fprintln(c.App.ErrWriter, "patches: pkgs.patched is imported from a derivation: evaluating a machine that uses it builds the patched nixpkgs first "+
+						"(a builder of that machine's system; refused where allow-import-from-derivation = false). See `fleet doc overlay.patch` for the fork-branch alternative.")
+					break
+				}
+			}
+			return nil
 		},
 	}
 }

@@ -225,6 +225,9 @@ func TestOverlaysOldestFirst(t *testing.T) {
 			t.Errorf("not oldest first: %v", dates)
 		}
 	}
+	if !strings.Contains(stderr, "pkgs.patched is imported from a derivation") {
+		t.Errorf("the fleet has a patch: the note on its cost is missing from stderr:\n%s", stderr)
+	}
 	if !strings.Contains(out, "override  mactop") || !strings.Contains(out, "319d") {
 		t.Errorf("mactop (added 2026-01-10) should be listed with its age:\n%s", out)
 	}
