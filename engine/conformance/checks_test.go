@@ -390,7 +390,7 @@ func (c *checker) home(label, user string, h *homeReport, userFile string) {
 	}
 	c.declared(label+": ", c.m.Home, h.Declared)
 	if u := c.env.fleet.User(user); u != nil {
-		for _, p := range closurePackages(c.env.fleet, u.Home) {
+		for _, p := range c.env.fleet.HomePackages(u.Home) {
 			if !hasPackage(h.Packages, p) {
 				c.t.Errorf("%s: %s: home.packages lacks pkgs.%s, a package of the user's home features", c.where, label, p)
 			}
@@ -434,7 +434,7 @@ func (c *checker) home(label, user string, h *homeReport, userFile string) {
 // the user's home features have packages.
 func homeSetsPackages(f *model.Fleet, user string) bool {
 	u := f.User(user)
-	return u != nil && len(closurePackages(f, u.Home)) > 0
+	return u != nil && len(f.HomePackages(u.Home)) > 0
 }
 
 func hasPackage(pkgs []pkgReport, name string) bool {
@@ -444,39 +444,6 @@ func hasPackage(pkgs []pkgReport, name string) bool {
 		}
 	}
 	return false
-}
-
-// closurePackages are the packages of features and of everything they
-// require that have a home part, as home.packages gets them.
-func closurePackages(f *model.Fleet, features []string) []string {
-	seen := map[string]bool{}
-	set := map[string]bool{}
-	var visit func(string)
-	visit = func(name string) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		x := f.Feature(name)
-		if x == nil {
-			return
-		}
-		// A feature's packages go where its parts go: into a home only
-		// when it has a home part (nixgen's rule; base's git next to
-		// programs.git's gitFull would collide).
-		if x.Home != nil {
-			for _, p := range x.Packages {
-				set[p] = true
-			}
-		}
-		for _, r := range x.Requires {
-			visit(r)
-		}
-	}
-	for _, x := range features {
-		visit(x)
-	}
-	return sortedKeys(set)
 }
 
 // declaredPaths are the option paths (tab-separated) of the plain values

@@ -80,19 +80,6 @@ func evalFleet(t testing.TB, fc fleetCase) *model.Fleet {
 	return f
 }
 
-func writeFiles(t testing.TB, dir string, files []nixgen.File) {
-	t.Helper()
-	for _, f := range files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // nixTool runs nix-instantiate isolated from the user's Nix: no daemon, no
 // NIX_PATH, its own state and configuration, and the dummy store, so that
 // evaluation cannot copy anything into /nix/store (a path interpolated into
@@ -300,14 +287,14 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			tree := t.TempDir()
-			writeFiles(t, tree, files)
+			testtool.WriteFiles(t, tree, files)
 
 			names := trie{}
 			names.merge(baseNames)
 			if err := names.scanNix(tree); err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range pkgNames(f) {
+			for _, p := range f.PackageNames() {
 				names.add(strings.Split(p, "."))
 			}
 			nixpkgs := t.TempDir()
@@ -419,28 +406,6 @@ func (e *fleetEnv) machine(t *testing.T, m *model.Machine) {
 		reported[msg] = true
 		t.Errorf("%s: printed while evaluating:\n%s", where, e.show(tr))
 	}
-}
-
-// pkgNames are the packages the fleet names: nix.pkg values, features'
-// packages and users' shells.
-func pkgNames(f *model.Fleet) []string {
-	set := map[string]bool{}
-	f.WalkValues(func(v model.Value) {
-		if p, ok := v.(model.Pkg); ok {
-			set[p.Name] = true
-		}
-	})
-	for _, x := range f.Features {
-		for _, p := range x.Packages {
-			set[p] = true
-		}
-	}
-	for _, u := range f.Users {
-		if u.Shell != "" {
-			set[u.Shell] = true
-		}
-	}
-	return sortedKeys(set)
 }
 
 // targetUser is the account deploys log in as: the user of the machine's

@@ -20,7 +20,9 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -592,4 +594,61 @@ func (m *Machine) DeployUser() string {
 		return user
 	}
 	return "root"
+}
+
+// HomePackages are the packages a home with these home features gets:
+// those of the features and of what they require, but only of features
+// that have a home part. A feature's packages go where its parts go: base
+// (system configuration only) puts git on the machine, and does not add
+// it to the home of a user whose ssh feature requires base, next to the
+// gitFull of programs.git (home-manager's buildEnv refuses two packages
+// with the same file). Sorted, without repeats.
+func (f *Fleet) HomePackages(features []string) []string {
+	seen := map[string]bool{}
+	set := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		x := f.Feature(name)
+		if x == nil {
+			return
+		}
+		if x.Home != nil {
+			for _, p := range x.Packages {
+				set[p] = true
+			}
+		}
+		for _, r := range x.Requires {
+			visit(r)
+		}
+	}
+	for _, name := range features {
+		visit(name)
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// PackageNames are the nixpkgs attribute names the fleet refers to:
+// nix.pkg values, features' packages and users' shells. Sorted.
+func (f *Fleet) PackageNames() []string {
+	set := map[string]bool{}
+	f.WalkValues(func(v Value) {
+		if p, ok := v.(Pkg); ok {
+			set[p.Name] = true
+		}
+	})
+	for _, x := range f.Features {
+		for _, p := range x.Packages {
+			set[p] = true
+		}
+	}
+	for _, u := range f.Users {
+		if u.Shell != "" {
+			set[u.Shell] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }

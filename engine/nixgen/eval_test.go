@@ -85,42 +85,16 @@ func evalNix(t testing.TB, dir, src string, out any) error {
 	return json.Unmarshal(b, out)
 }
 
-// pkgNames lists every package name the fleet refers to.
-func pkgNames(f *model.Fleet) []string {
-	set := map[string]bool{}
-	f.WalkValues(func(v model.Value) {
-		if p, ok := v.(model.Pkg); ok {
-			set[p.Name] = true
-		}
-	})
-	for _, x := range f.Features {
-		for _, p := range x.Packages {
-			set[p] = true
-		}
-	}
-	for _, u := range f.Users {
-		if u.Shell != "" {
-			set[u.Shell] = true
-		}
-	}
-	var out []string
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // stubEnv writes the tree and the stubs to a temporary folder and returns
 // it with the Nix expression that loads the stubs.
 func stubEnv(t *testing.T, f *model.Fleet, files []nixgen.File) (dir, stubs string) {
 	t.Helper()
 	dir = t.TempDir()
-	writeFiles(t, dir, files)
+	testtool.WriteFiles(t, dir, files)
 	if err := os.WriteFile(filepath.Join(dir, "stubs.nix"), []byte(stubsNix), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := json.Marshal(pkgNames(f))
+	names, _ := json.Marshal(f.PackageNames())
 	var secretNames []string
 	for _, s := range f.Secrets {
 		for _, file := range s.Files {
@@ -574,43 +548,12 @@ func userHome(f *model.Fleet, u *model.User, have map[string]bool) map[string]an
 			imports = append(imports, "path:"+p)
 		}
 	}
-	if pk := closurePackages(f, u.Home); len(pk) > 0 {
+	if pk := f.HomePackages(u.Home); len(pk) > 0 {
 		set(out, pkgList(pk), "home", "packages")
 	}
 	if len(imports) > 0 {
 		out["imports"] = imports
 	}
-	return out
-}
-
-func closurePackages(f *model.Fleet, features []string) []string {
-	seen, pk := map[string]bool{}, map[string]bool{}
-	var visit func(string)
-	visit = func(n string) {
-		if seen[n] {
-			return
-		}
-		seen[n] = true
-		if ft := f.Feature(n); ft != nil {
-			// only features with a home part put packages in a home
-			if ft.Home != nil {
-				for _, p := range ft.Packages {
-					pk[p] = true
-				}
-			}
-			for _, r := range ft.Requires {
-				visit(r)
-			}
-		}
-	}
-	for _, n := range features {
-		visit(n)
-	}
-	var out []string
-	for p := range pk {
-		out = append(out, p)
-	}
-	sort.Strings(out)
 	return out
 }
 

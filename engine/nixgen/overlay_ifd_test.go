@@ -245,7 +245,7 @@ func newIFDWorld(t *testing.T, file, libDir string) *ifdWorld {
 			}
 		}
 	})
-	names := pkgNames(f)
+	names := f.PackageNames()
 	for _, o := range f.Overlays {
 		names = append(names, o.Name)
 	}

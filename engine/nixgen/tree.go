@@ -455,7 +455,7 @@ func (g *gen) userHome(name string) bool {
 			imports = append(imports, rel(p, moduleFile(model.Home, fname)))
 		}
 	}
-	pkgs := g.homePackages(u.Home)
+	pkgs := g.f.HomePackages(u.Home)
 	if len(imports) == 0 && len(pkgs) == 0 {
 		return false
 	}
@@ -497,46 +497,6 @@ func (g *gen) machineHome(p string, m *model.Machine) (shared []Expr, ok bool) {
 		}
 	}
 	return nil, false
-}
-
-// homePackages returns the packages a user's home gets: those of the
-// user's home features and of the features they require, but only of
-// features that have a home part. A feature's packages go where its
-// parts go: base (system configuration only) puts git and vim on the
-// machine, and does not add them to the home of a user whose ssh home
-// feature requires base, next to the gitFull of programs.git (home-manager's
-// buildEnv refuses two packages with the same file).
-func (g *gen) homePackages(features []string) []string {
-	seen := map[string]bool{}
-	set := map[string]bool{}
-	var visit func(string)
-	visit = func(name string) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		f := g.features[name]
-		if f == nil {
-			return
-		}
-		if f.Home != nil {
-			for _, p := range f.Packages {
-				set[p] = true
-			}
-		}
-		for _, r := range f.Requires {
-			visit(r)
-		}
-	}
-	for _, f := range features {
-		visit(f)
-	}
-	out := make([]string, 0, len(set))
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // SecretName is the name a secret file has under age.secrets (and so in

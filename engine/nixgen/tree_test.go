@@ -58,20 +58,6 @@ func generate(t testing.TB, file string) []nixgen.File {
 	return files
 }
 
-// writeFiles lays files out under dir.
-func writeFiles(t testing.TB, dir string, files []nixgen.File) {
-	t.Helper()
-	for _, f := range files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestGoldenTrees pins every generated tree byte for byte, and checks that
 // generating twice gives the same bytes.
 func TestGoldenTrees(t *testing.T) {
@@ -92,7 +78,7 @@ func TestGoldenTrees(t *testing.T) {
 				if err := os.RemoveAll(dir); err != nil {
 					t.Fatal(err)
 				}
-				writeFiles(t, dir, files)
+				testtool.WriteFiles(t, dir, files)
 				return
 			}
 			want := map[string]bool{}
@@ -127,7 +113,7 @@ func TestTreesParse(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			files := generate(t, file)
-			writeFiles(t, dir, files)
+			testtool.WriteFiles(t, dir, files)
 			var paths []string
 			for _, f := range files {
 				if strings.HasSuffix(f.Path, ".nix") && !strings.HasPrefix(f.Path, "files/") {

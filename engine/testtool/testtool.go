@@ -167,3 +167,17 @@ func StandInSecrets(t testing.TB, f *model.Fleet) {
 	}
 	f.Root = root
 }
+
+// WriteFiles lays out a generated tree in dir.
+func WriteFiles(t testing.TB, dir string, files []nixgen.File) {
+	t.Helper()
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
