@@ -75,8 +75,8 @@ func newClouds(t *testing.T) *clouds {
 			`--target-host) host="$2";;` + "\n" +
 			"esac; shift; done\n" +
 			`built "$name" > "` + c.state + `/$host"` + "\n",
-		"nix": built + `echo "nix $*" >> ` + c.commands + "\n" +
-			`if [ "$1" = build ]; then for a; do :; done; a="${a#*Configurations.}"; built "${a%%.*}"; fi` + "\n",
+		"nix": built + nixStandIn + `echo "nix $*" >> ` + c.commands + "\n" +
+			`if [ "$1" = build ]; then for a; do :; done; a="${a#*Configurations.}"; echo "[{\"outputs\":{\"out\":\"$(built "${a%%.*}")\"}}]"; fi` + "\n",
 		// ssh: the master (-N) and its exit (-O) do nothing; a command
 		// (after --) is recorded and played on the destination's state.
 		"ssh": `while [ $# -gt 0 ] && [ "$1" != -- ]; do dest="$1"; shift; done` + "\n" +
@@ -285,7 +285,7 @@ func TestCloudApplyDeploysChangedSystems(t *testing.T) {
 	}
 	sys := "/nix/store/v2-nixos-system-web"
 	want := []string{
-		"nix copy --to ssh-ng://" + web + " " + sys,
+		"nix copy --no-check-sigs --to ssh-ng://" + web + " " + sys,
 		"ssh " + web + " nix-env -p /nix/var/nix/profiles/system --set " + sys,
 		"ssh " + web + " systemd-run --wait --collect --quiet --service-type=exec --unit=fleet-activate -- " + sys + "/bin/switch-to-configuration switch",
 	}

@@ -43,14 +43,20 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 				return err
 			}
 			defer done()
-			steps := deploy.BuildSteps(machines, deploy.Options{Tree: tree, Runner: runner}, func(m, p string) {
+			steps, err := deploy.BuildSteps(machines, deploy.Options{Tree: tree, Runner: runner}, func(m, p string) {
 				mu.Lock()
 				paths[m] = p
 				mu.Unlock()
 			})
+			if err != nil {
+				return err
+			}
 			if c.Bool("dry-run") {
 				writeDryRun(c.App.Writer, steps)
 				return nil
+			}
+			if err := checkNix(c, runner); err != nil {
+				return err
 			}
 			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
 				return err

@@ -293,6 +293,9 @@ func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result)
 		return err
 	}
 	defer done()
+	if err := checkNix(c, runner); err != nil {
+		return err
+	}
 	steps, err := deploy.Steps(l.fleet, machines, deploy.Options{Tree: tree, Goal: deploy.Switch, Targets: targets,
 		Runner: runner, Install: install, OnlyChanged: true, Secrets: secretsReady(l.fleet), ExtraFiles: hostKeyFiles(c, l.fleet)})
 	if err != nil {

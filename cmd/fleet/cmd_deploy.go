@@ -159,6 +159,9 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		return err
 	}
 	defer closeRunner()
+	if err := checkNix(c, runner); err != nil {
+		return err
+	}
 	opts.Runner = runner
 	steps, err := deploy.Steps(l.fleet, machines, opts)
 	if err != nil {
@@ -277,6 +280,14 @@ func (p *prefixWriter) flush() {
 	}
 }
 
+// checkNix asks nix for its version once per run, before anything is
+// built: a missing or too old nix fails here, saying what to do, rather
+// than with a flag nix does not know in every machine's log.
+func checkNix(c *cli.Context, r deploy.Runner) error {
+	_, err := deploy.CheckNix(c.Context, r)
+	return err
+}
+
 // newRunner is the ssh runner of deploy, exec and diff: the user's ssh
 // (config, agent, ProxyJump) plus FLEET_SSH_OPTS, extra ssh options
 // separated by spaces (like nix's NIX_SSHOPTS), with one connection per
@@ -336,6 +347,9 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 				return err
 			}
 			defer done()
+			if err := checkNix(c, runner); err != nil {
+				return err
+			}
 			var mu sync.Mutex
 			writers := map[string]*prefixWriter{}
 			out := func(machine string) io.Writer {

@@ -103,20 +103,24 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	if opts.WatchdogGrace <= 0 {
 		opts.WatchdogGrace = 30 * time.Second
 	}
+	flake, err := FlakeRef(opts.Tree)
+	if err != nil {
+		return nil, err
+	}
 	var steps []Step
 	for _, m := range machines {
 		target, err := Target(f, m, opts.Targets)
 		if err != nil {
 			return nil, err
 		}
-		steps = append(steps, machineSteps(m, target, opts)...)
+		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake})...)
 	}
 	return steps, nil
 }
 
 // machineSteps chains one machine's steps.
-func machineSteps(m *model.Machine, target string, o Options) []Step {
-	d := &machineDeploy{m: m, target: target, o: o}
+func machineSteps(d *machineDeploy) []Step {
+	m, target, o := d.m, d.target, d.o
 	// What --dry-run shows for the path nix build prints.
 	system := "/nix/store/HASH-" + string(m.Class) + "-system-" + m.Name
 	var steps []Step
@@ -141,7 +145,7 @@ func machineSteps(m *model.Machine, target string, o Options) []Step {
 				"(when it prints " + system + ", the machine is up to date: nothing more runs)"}, d.compare)
 		}
 		if o.BuildOn != "target" {
-			add("copy", []string{nixCommand(target, "nix copy --to STORE "+system)}, d.copy)
+			add("copy", []string{nixCommand(target, ShellJoin(d.copyArgv("STORE", system)))}, d.copy)
 		}
 		if o.Goal == Switch || o.Goal == Boot {
 			add("profile", []string{"ssh " + target + " " + ShellJoin(d.profileArgv(system))}, d.profile)
@@ -178,6 +182,7 @@ type machineDeploy struct {
 	m      *model.Machine
 	target string
 	o      Options
+	flake  string // the tree's flake reference (FlakeRef)
 	system string // the store path built
 	// activated is when activation ended: the watchdog's delay runs
 	// from there.
@@ -208,13 +213,15 @@ func (d *machineDeploy) confirmArgv() []string {
 
 func (d *machineDeploy) attr() string {
 	if d.m.Class == model.Darwin {
-		return d.o.Tree + "#darwinConfigurations." + d.m.Name + ".system"
+		return d.flake + "#darwinConfigurations." + d.m.Name + ".system"
 	}
-	return d.o.Tree + "#nixosConfigurations." + d.m.Name + ".config.system.build.toplevel"
+	return d.flake + "#nixosConfigurations." + d.m.Name + ".config.system.build.toplevel"
 }
 
+// buildArgv builds the machine's system and prints it as JSON (nix 2.8
+// has no --print-out-paths).
 func (d *machineDeploy) buildArgv() []string {
-	argv := []string{"nix", "build", "--no-link", "--print-out-paths"}
+	argv := nixArgv("build", "--no-link", "--json")
 	if d.o.BuildOn == "target" {
 		url, _ := storeOf(d.target)
 		argv = append(argv, "--eval-store", "auto", "--store", url)
@@ -260,11 +267,12 @@ func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
 	if err := d.o.Runner.Local(ctx, d.buildArgv(), stdio); err != nil {
 		return err
 	}
-	lines := strings.Fields(out.String())
-	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "/") {
-		return fmt.Errorf("nix build printed no store path")
+	system, err := nixBuildOutput(out.Bytes())
+	if err != nil {
+		return err
 	}
-	d.system = lines[len(lines)-1]
+	d.system = system
+	fmt.Fprintf(w, "built %s\n", system)
 	return nil
 }
 
@@ -299,9 +307,16 @@ func (d *machineDeploy) compare(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
+// copyArgv copies the system's closure to the machine's store. The
+// paths built here are unsigned: --no-check-sigs lets the machine's
+// nix-daemon take them from a trusted user (see preflight).
+func (d *machineDeploy) copyArgv(url, system string) []string {
+	return nixArgv("copy", "--no-check-sigs", "--to", url, system)
+}
+
 func (d *machineDeploy) copy(ctx context.Context, w io.Writer) error {
 	url, opts := storeOf(d.target)
-	return d.o.Runner.Local(ctx, []string{"nix", "copy", "--to", url, d.system}, IO{Stdout: w, Stderr: w, NixSSHOpts: opts})
+	return d.o.Runner.Local(ctx, d.copyArgv(url, d.system), IO{Stdout: w, Stderr: w, NixSSHOpts: opts})
 }
 
 // sudo prefixes a command for a target that does not log in as root
@@ -352,7 +367,7 @@ func (d *machineDeploy) installArgv(extraFiles string) []string {
 	if !strings.Contains(host, "@") {
 		host = "root@" + host
 	}
-	argv := []string{"nixos-anywhere", "--flake", d.o.Tree + "#" + d.m.Name, "--target-host", host}
+	argv := []string{"nixos-anywhere", "--flake", d.flake + "#" + d.m.Name, "--target-host", host}
 	if extraFiles != "" {
 		argv = append(argv, "--extra-files", extraFiles)
 	}
@@ -572,10 +587,14 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 // BuildSteps builds the selected machines' systems here, one step each,
 // and nothing else: no target, no secrets, no network beyond what nix
 // fetches (fleet build, for CI). done receives each machine's store path.
-func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path string)) []Step {
+func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path string)) ([]Step, error) {
+	flake, err := FlakeRef(opts.Tree)
+	if err != nil {
+		return nil, err
+	}
 	var steps []Step
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts}
+		d := &machineDeploy{m: m, o: opts, flake: flake}
 		d.o.BuildOn = "local"
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
 			Commands: []string{d.buildCommand()},
@@ -589,7 +608,7 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 				return nil
 			}})
 	}
-	return steps
+	return steps, nil
 }
 
 // DiffSteps shows, per machine, what a deploy would change: it builds the
@@ -600,18 +619,22 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 	if opts.Profile == "" {
 		opts.Profile = DefaultProfile
 	}
+	flake, err := FlakeRef(opts.Tree)
+	if err != nil {
+		return nil, err
+	}
 	var steps []Step
 	for _, m := range machines {
 		target, err := Target(f, m, opts.Targets)
 		if err != nil {
 			return nil, err
 		}
-		d := &machineDeploy{m: m, target: target, o: opts}
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake}
 		d.o.BuildOn = "local"
 		var current string
 		build := Step{ID: m.Name + "/build", Machine: m.Name, Action: "build", Commands: []string{d.buildCommand()}, Run: d.build}
 		fetch := Step{ID: m.Name + "/fetch", Machine: m.Name, Action: "fetch", Needs: []string{build.ID},
-			Commands: []string{"ssh " + target + " readlink -f /run/current-system", nixCommand(target, "nix copy --from STORE CURRENT")},
+			Commands: []string{"ssh " + target + " readlink -f /run/current-system", nixCommand(target, ShellJoin(fetchArgv("STORE", "CURRENT")))},
 			Run: func(ctx context.Context, w io.Writer) error {
 				var b bytes.Buffer
 				if err := opts.Runner.Remote(ctx, target, []string{"readlink", "-f", "/run/current-system"}, IO{Stdout: &b, Stderr: w}); err != nil {
@@ -622,15 +645,27 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 					return fmt.Errorf("%s runs no NixOS or nix-darwin system yet (/run/current-system is missing)", m.Name)
 				}
 				url, sshOpts := storeOf(target)
-				return opts.Runner.Local(ctx, []string{"nix", "copy", "--from", url, current}, IO{Stdout: w, Stderr: w, NixSSHOpts: sshOpts})
+				return opts.Runner.Local(ctx, fetchArgv(url, current), IO{Stdout: w, Stderr: w, NixSSHOpts: sshOpts})
 			}}
 		diff := Step{ID: m.Name + "/diff", Machine: m.Name, Action: "diff", Needs: []string{fetch.ID},
-			Commands: []string{"nix store diff-closures CURRENT NEW"},
+			Commands: []string{ShellJoin(diffArgv("CURRENT", "NEW"))},
 			Run: func(ctx context.Context, w io.Writer) error {
 				o := out(m.Name)
-				return opts.Runner.Local(ctx, []string{"nix", "store", "diff-closures", current, d.system}, IO{Stdout: io.MultiWriter(o, w), Stderr: w})
+				return opts.Runner.Local(ctx, diffArgv(current, d.system), IO{Stdout: io.MultiWriter(o, w), Stderr: w})
 			}}
 		steps = append(steps, build, fetch, diff)
 	}
 	return steps, nil
+}
+
+// fetchArgv copies what a machine runs into the local store. The
+// machine's system is not signed either (see copyArgv): only a trusted
+// user (root, or one in trusted-users here) can take it.
+func fetchArgv(url, path string) []string {
+	return nixArgv("copy", "--no-check-sigs", "--from", url, path)
+}
+
+// diffArgv shows how the closure of new differs from that of current.
+func diffArgv(current, new string) []string {
+	return nixArgv("store", "diff-closures", current, new)
 }
