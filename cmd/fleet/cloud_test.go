@@ -85,7 +85,9 @@ func newClouds(t *testing.T) *clouds {
 			`f="` + c.state + `/$dest"; eval "set -- $2"` + "\n" +
 			`case "$1" in` + "\n" +
 			`readlink) [ -f "$f" ] && cat "$f";;` + "\n" +
-			`systemd-run) for a; do case "$a" in */bin/switch-to-configuration) echo "${a%/bin/switch-to-configuration}" > "$f";; esac; done;;` + "\n" +
+			// Activation: a shell that waits for an earlier one, then
+			// execs systemd-run ... -- <system>/bin/switch-to-configuration.
+			`sh) case "$3" in *"exec systemd-run "*) printf '%s\n' "$3" | sed -n 's|.* -- \(/nix/store/[^ /]*\)/bin/switch-to-configuration .*|\1|p' > "$f";; esac;;` + "\n" +
 			"esac\n",
 	}
 	for name, script := range scripts {
@@ -287,10 +289,12 @@ func TestCloudApplyDeploysChangedSystems(t *testing.T) {
 	want := []string{
 		"nix copy --no-check-sigs --to ssh-ng://" + web + " " + sys,
 		"ssh " + web + " nix-env -p /nix/var/nix/profiles/system --set " + sys,
-		"ssh " + web + " systemd-run --wait --collect --quiet --service-type=exec --unit=fleet-activate -- " + sys + "/bin/switch-to-configuration switch",
+		"ssh " + web + " sh -c '",
 	}
-	if !slices.Equal(webCmds, want) {
-		t.Fatalf("web's deploy:\n%s\nwant\n%s", strings.Join(webCmds, "\n"), strings.Join(want, "\n"))
+	if len(webCmds) != len(want) || webCmds[0] != want[0] || webCmds[1] != want[1] || !strings.HasPrefix(webCmds[2], want[2]) ||
+		!strings.Contains(webCmds[2], "exec systemd-run --wait --collect --quiet --service-type=exec --unit=fleet-activate ") ||
+		!strings.HasSuffix(webCmds[2], " -- "+sys+"/bin/switch-to-configuration switch'") {
+		t.Fatalf("web's deploy:\n%s\nwant\n%s...", strings.Join(webCmds, "\n"), strings.Join(want, "\n"))
 	}
 	if out := c.apply(t, "apply", c.file); !strings.Contains(out, "3 machines: 3 unchanged") {
 		t.Fatalf("apply after the deploy:\n%s", out)
@@ -597,7 +601,9 @@ func TestCloudDeployGoesToHostAddress(t *testing.T) {
 		t.Fatalf("deploy: exit %d\n%s%s", code, out, stderr)
 	}
 	cmds := c.remoteCommands()
-	if !slices.ContainsFunc(cmds, func(s string) bool { return strings.HasPrefix(s, "ssh "+web+" systemd-run ") }) {
+	if !slices.ContainsFunc(cmds, func(s string) bool {
+		return strings.HasPrefix(s, "ssh "+web+" sh -c ") && strings.Contains(s, "exec systemd-run ")
+	}) {
 		t.Fatalf("web was not activated at %s: %q", web, cmds)
 	}
 	if code, out, stderr := c.fleet(t, "exec", c.file, "--on", "db", "--", "true"); code != exitOK || !slices.Contains(c.remoteCommands(), "ssh root@"+ips["db"]+" true") {

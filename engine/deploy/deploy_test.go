@@ -80,6 +80,12 @@ func (r *rig) nixCalls(t *testing.T) []string {
 
 func (r *rig) deploy(t *testing.T, ctx context.Context, o deploy.Options, machines ...*model.Machine) *deploy.Summary {
 	t.Helper()
+	return r.deployLogs(t, ctx, o, t.TempDir(), machines...)
+}
+
+// deployLogs is deploy, logging to logs.
+func (r *rig) deployLogs(t *testing.T, ctx context.Context, o deploy.Options, logs string, machines ...*model.Machine) *deploy.Summary {
+	t.Helper()
 	o.Runner, o.Tree = r.runner, "/tree"
 	if o.ConfirmTimeout == 0 {
 		o.ConfirmTimeout = 2 * time.Second
@@ -91,7 +97,7 @@ func (r *rig) deploy(t *testing.T, ctx context.Context, o deploy.Options, machin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return deploy.Execute(ctx, steps, deploy.ExecOptions{Parallel: 4, LogDir: t.TempDir()})
+	return deploy.Execute(ctx, steps, deploy.ExecOptions{Parallel: 4, LogDir: logs})
 }
 
 func nixos(name string) *model.Machine {
