@@ -90,8 +90,8 @@ func Target(f *model.Fleet, m *model.Machine, overrides map[string]string) (stri
 }
 
 // Steps returns the deploy of machines: per machine a chain
-// secrets -> build -> copy -> profile -> activate -> check (install ->
-// check on a fresh host), each step needing the one before.
+// secrets -> preflight -> build -> copy -> profile -> activate -> check
+// (install -> check on a fresh host), each step needing the one before.
 func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, error) {
 	if opts.Goal == "" {
 		opts.Goal = Switch
@@ -121,12 +121,13 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 		return nil, err
 	}
 	var steps []Step
+	signing := &localSigning{}
 	for _, m := range machines {
 		target, err := Target(f, m, opts.Targets)
 		if err != nil {
 			return nil, err
 		}
-		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake})...)
+		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing})...)
 	}
 	return steps, nil
 }
@@ -152,6 +153,7 @@ func machineSteps(d *machineDeploy) []Step {
 	if o.Install[m.Name] {
 		add("install", []string{ShellJoin(d.installArgv("$EXTRA_FILES"))}, d.install)
 	} else {
+		add("preflight", []string{"ssh " + target + " " + ShellJoin(d.preflightNeeds().argv())}, d.preflight)
 		add("build", []string{d.buildCommand()}, d.build)
 		if o.OnlyChanged {
 			add("compare", []string{"ssh " + target + " " + ShellJoin(d.currentArgv()),
@@ -200,7 +202,9 @@ type machineDeploy struct {
 	target string
 	o      Options
 	flake  string // the tree's flake reference (FlakeRef)
-	system string // the store path built
+	// signing is shared by the run's machines (see preflight).
+	signing *localSigning
+	system  string // the store path built
 	// activated is when activation ended: the watchdog's delay runs
 	// from there.
 	activated time.Time

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // machineLog is the log of a machine in a run's log folder.
@@ -137,6 +138,64 @@ func TestActivationUnitsFailed(t *testing.T) {
 			for _, s := range m.Steps {
 				if s.Action == "check" && s.Kind != deploy.EventSucceeded && tc.outcome == deploy.OutcomeDegraded {
 					t.Errorf("check: %s", s.Kind)
+				}
+			}
+		})
+	}
+}
+
+// A nix-darwin laptop reached as its admin user, cameron: before
+// anything is built, the deploy asks it whether sudo works without a
+// password and whether its nix (the real nix show-config, on the
+// machine's nix.conf) trusts cameron with unsigned paths; when not, the
+// deploy stops there, saying what to change.
+func TestPreflightNonRoot(t *testing.T) {
+	real := testtool.Require(t, "nix", "nix-bin")
+	for _, tc := range []struct {
+		name         string
+		sudoPassword bool
+		trustedUsers string
+		want         string // "": the deploy goes through
+	}{
+		{"sudo needs a password", true, "root cameron", `cameron cannot sudo without a password on mac (sudo -n true: sudo: a password is required), and a deploy has no terminal to type one: allow it in the machine's configuration (security.sudo.extraConfig = "cameron ALL=(ALL) NOPASSWD: ALL";)`},
+		{"not a trusted user", false, "root @wheel", `cameron is not a trusted user of nix on mac (trusted-users = root @wheel), so its nix-daemon refuses the unsigned paths nix copy sends (require-sigs = true): add it in the machine's configuration, nix.settings.trusted-users = [ "cameron" ]`},
+		{"trusted through a group", false, "root @root", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mac := &model.Machine{Name: "mac", System: "aarch64-darwin", Class: model.Darwin}
+			r := newRig(t, mac)
+			// ssh takes -l over the destination's user: fleet sees
+			// cameron@, the test's sshd lets its own user in.
+			mac.Target = "cameron@" + r.srv.Addr()
+			r.runner.Options = append(r.runner.Options, "-l", r.srv.User)
+			conf := t.TempDir()
+			write(t, filepath.Join(conf, "nix.conf"), "trusted-users = "+tc.trustedUsers+"\nrequire-sigs = true\n")
+			r.srv.RecordScript("nix", nixPrelude+`if [ "$1" = show-config ]; then NIX_CONF_DIR=`+conf+` NIX_USER_CONF_FILES=/dev/null exec `+real+` --extra-experimental-features 'nix-command flakes' "$@"; fi
+if [ "$1" = build ]; then `+builtJSON(r.srv.StorePath("mac"))+`; fi
+`)
+			if tc.sudoPassword {
+				r.srv.SudoNeedsPassword()
+			}
+			logs := t.TempDir()
+			sum := r.deployLogs(t, context.Background(), deploy.Options{}, logs)
+			m := sum.Machines[0]
+			if tc.want == "" {
+				if m.Outcome != deploy.OutcomeOK {
+					t.Fatalf("%s at %s: %v\n%s", m.Outcome, m.FailedStep, m.Err, machineLog(t, logs, "mac"))
+				}
+				if act := r.srv.Calls("activate"); len(act) != 1 {
+					t.Errorf("activate: %q", act)
+				}
+				return
+			}
+			var pe *deploy.PreflightError
+			if m.Outcome != deploy.OutcomeFailed || m.FailedStep != "mac/preflight" || !errors.As(m.Err, &pe) || !strings.Contains(m.Err.Error(), tc.want) {
+				t.Fatalf("%s at %s: %v\nwant the preflight to say: %s\n%s", m.Outcome, m.FailedStep, m.Err, tc.want, machineLog(t, logs, "mac"))
+			}
+			for _, c := range r.nixCalls(t) {
+				if strings.HasPrefix(c, "build ") {
+					t.Errorf("built after a failed preflight: nix %s", c)
 				}
 			}
 		})
