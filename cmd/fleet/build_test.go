@@ -49,6 +49,17 @@ echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\"
 	if n := strings.Count(string(data), "build --no-link --json path:/"); n != 2 || !strings.Contains(string(data), "#nixosConfigurations.gpu.config.system.build.toplevel") {
 		t.Fatalf("nix calls:\n%s", data)
 	}
+	// Without a lock file, nix is about to write one: commit it.
+	tree := filepath.Join(filepath.Dir(file), ".fleet", "nix")
+	if !strings.Contains(stderr, "nix: "+tree+" has no flake.lock yet: nix pins the flake's inputs on this first build and writes it there; commit it") {
+		t.Errorf("no word on the missing flake.lock:\n%s", stderr)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "flake.lock"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, stderr := fleetCmd(t, "build", file, "--on", "web"); strings.Contains(stderr, "flake.lock") {
+		t.Errorf("a note on flake.lock though there is one:\n%s", stderr)
+	}
 
 	code, out, stderr = fleetCmd(t, "build", file, "--exclude", "batch")
 	if code != exitError || !regexp.MustCompile(`(?m)^web +/nix/store/0000-nixos-system-web$`).MatchString(out) || strings.Contains(out, "db ") ||

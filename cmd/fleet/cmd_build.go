@@ -61,6 +61,7 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
 				return err
 			}
+			lockNote(c.App.ErrWriter, tree)
 			logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "build-"+time.Now().UTC().Format("20060102-150405"))
 			events, finish := deploy.Progress(c.App.ErrWriter, isTerminal(c.App.ErrWriter))
 			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})

@@ -288,6 +288,7 @@ func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result)
 	if err := writeTree(w, tree, files); err != nil {
 		return err
 	}
+	lockNote(c.App.ErrWriter, tree)
 	runner, done, err := newRunner()
 	if err != nil {
 		return err
