@@ -198,12 +198,13 @@ func (n *realNix) build(t *testing.T, name string) string {
 // machineStore makes the machine behind srv keep a Nix store of its own
 // (a chroot store in store): its nix-daemon, which nix copy --to ssh-ng://
 // starts there, is the real one on that store, with signatures required
-// as by default. It returns the store's location.
+// as by default. It returns the store's location. (A chroot store builds
+// in a sandbox: the trivial builder needs /bin/sh and its libraries.)
 func (n *realNix) machineStore(t *testing.T, srv *sshtest.Server) string {
 	t.Helper()
 	store := filepath.Join(t.TempDir(), "machine")
 	conf := filepath.Join(t.TempDir(), "conf")
-	write(t, filepath.Join(conf, "nix.conf"), "require-sigs = true\ntrusted-users = root\nsandbox = false\nsubstituters =\n")
+	write(t, filepath.Join(conf, "nix.conf"), "require-sigs = true\ntrusted-users = root\nsandbox = false\nsubstituters =\nextra-sandbox-paths = /bin? /usr /lib? /lib64?\n")
 	daemon, err := exec.LookPath("nix-daemon")
 	if err != nil {
 		t.Fatal(err)
@@ -271,5 +272,48 @@ func TestRealNixDiff(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("diff-closures printed %q, want a line %q", out.String(), want)
 		}
+	}
+}
+
+// TestRealNixBuildOnTarget: with --build-on target the machine's own
+// nix-daemon builds the system (nix build --eval-store auto --store
+// ssh-ng://), and nothing is copied. (The machine's store is not
+// /nix/store here, so the steps that would activate it do not run.)
+func TestRealNixBuildOnTarget(t *testing.T) {
+	n := newRealNix(t)
+	srv := sshtest.Start(t)
+	srv.RecordDeploy()
+	store := n.machineStore(t, srv)
+	web := nixos("web")
+	web.Target = srv.Target()
+	f := &model.Fleet{Name: "t", Machines: []*model.Machine{web}}
+	var system string
+	steps, err := deploy.Steps(f, f.Machines, deploy.Options{Tree: n.tree, Runner: n.runner(srv), BuildOn: "target"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for i, s := range steps {
+		actions = append(actions, s.Action)
+		if s.Action == "profile" {
+			steps = steps[:i]
+			break
+		}
+	}
+	if strings.Join(actions, " ") != "preflight build profile" {
+		t.Fatalf("steps: %s, want no copy", actions)
+	}
+	execute(t, steps)
+	entries, _ := os.ReadDir(filepath.Join(store, "nix", "store"))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), "-web-system-1") {
+			system = e.Name()
+		}
+	}
+	if system == "" {
+		t.Fatalf("the machine did not build web's system in its store (%s)", store)
+	}
+	if _, err := os.Stat(filepath.Join(store, "nix", "store", system, "bin", "switch-to-configuration")); err != nil {
+		t.Error(err)
 	}
 }
