@@ -102,7 +102,9 @@ exec "$@"`
 // command whose ssh session drops goes on, as a unit would.
 //
 // With --on-active=<N>s the command runs N seconds later, in the
-// background, unless "systemctl stop U.timer" ran in between. Like a
+// background, unless "systemctl stop U.timer" ran in between or the
+// test is over (its stubs are gone, and the command would find the real
+// programs). Like a
 // systemd unit, the delayed command outlives the ssh session and Stop:
 // it leaves sshd's process tree, and its PATH does not start with the
 // stubs' directory, by which Stop finds the host's orphans.
@@ -129,7 +131,7 @@ done
 if [ -n "$delay" ]; then
 	mkdir -p ` + timers + `
 	rm -f ` + timers + `/"$unit.stopped"
-	(PATH="/systemd-timer:$PATH" setsid sh -c 'sleep "$1"; shift; [ -e "$1" ] || { shift; exec "$@"; }' timer "$delay" ` + timers + `/"$unit.stopped" "$@" </dev/null >/dev/null 2>&1 &)
+	(PATH="/systemd-timer:$PATH" setsid sh -c 'sleep "$1"; shift; [ -d "${1%/*}" ] && [ ! -e "$1" ] && { shift; exec "$@"; }' timer "$delay" ` + timers + `/"$unit.stopped" "$@" </dev/null >/dev/null 2>&1 &)
 	exit 0
 fi
 [ -n "$unit" ] || unit=run-u$$
