@@ -30,8 +30,14 @@ func newRig(t testing.TB, machines ...*model.Machine) *rig {
 	r := &rig{srv: srv, fleet: &model.Fleet{Name: "t", Machines: machines}}
 	r.runner = &deploy.SSHRunner{Options: srv.ClientOptions(), ControlDir: srv.ControlDir(), Env: srv.Env()}
 	t.Cleanup(r.runner.Close)
-	for _, m := range machines {
-		m.Target = srv.Target()
+	// Each machine is a host of its own (a port of the server's), as
+	// its systemd is its own: one's activation does not block another's.
+	targets := []string{srv.Target()}
+	if len(machines) > 1 {
+		targets = append(targets, srv.AddHosts(len(machines)-1)...)
+	}
+	for i, m := range machines {
+		m.Target = targets[i]
 	}
 	// nix build prints the machine's fake system (from the attribute).
 	var cases strings.Builder

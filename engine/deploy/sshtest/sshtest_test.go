@@ -215,6 +215,7 @@ func TestStubsSystemdUnits(t *testing.T) {
 	t.Parallel()
 	srv := sshtest.Start(t)
 	srv.RecordDeploy()
+	other := srv.AddHosts(1)[0]
 	r := runner(t, srv)
 	ctx := context.Background()
 	sys := srv.StorePath("nixos-system-m1")
@@ -244,6 +245,10 @@ func TestStubsSystemdUnits(t *testing.T) {
 	}
 	cancel()
 	<-done
+	// Another host of the server has a systemd of its own.
+	if err := r.Remote(ctx, other, []string{"systemd-run", "--wait", "--collect", "--unit=fleet-activate", "--", "true"}, deploy.IO{}); err != nil {
+		t.Errorf("another host's activation: %v", err)
+	}
 	for _, tc := range []struct {
 		argv []string
 		out  string

@@ -110,7 +110,7 @@ exec "$@"`
 // stubs' directory, by which Stop finds the host's orphans.
 func (s *Stubs) systemdRunScript() string {
 	timers := shQuote(filepath.Join(s.state, "timers"))
-	units := shQuote(filepath.Join(s.state, "units"))
+	units := s.unitsDir()
 	return `unit= delay= wait= collect= description=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -169,7 +169,7 @@ exit $rc`
 // them).
 func (s *Stubs) systemctlScript() string {
 	timers := shQuote(filepath.Join(s.state, "timers"))
-	units := shQuote(filepath.Join(s.state, "units"))
+	units := s.unitsDir()
 	failed := shQuote(filepath.Join(s.state, "failed-units"))
 	return `case " $* " in *" --failed "*|*" --state=failed "*)
 	if [ -f ` + failed + ` ]; then while read -r u; do printf '%s loaded failed failed %s\n' "$u" "$u"; done < ` + failed + `; fi
@@ -192,6 +192,13 @@ reset-failed)
 	if [ -e "$u/failed" ]; then rm -rf "$u"; exit 0; fi
 	echo "Failed to reset failed state of unit $last: Unit $last not loaded." >&2; exit 1 ;;
 esac`
+}
+
+// unitsDir is, in shell, the folder of the transient units of the host
+// a stub runs on: one per port the ssh session came in on (the last
+// field of SSH_CONNECTION; see Server.AddHosts), "local" outside ssh.
+func (s *Stubs) unitsDir() string {
+	return shQuote(filepath.Join(s.state, "units")) + `/"$(h=${SSH_CONNECTION##* }; echo "${h:-local}")"`
 }
 
 // FailedUnits makes "systemctl --failed" list units, until called again
