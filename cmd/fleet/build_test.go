@@ -8,18 +8,28 @@ import (
 	"testing"
 )
 
+// nixStandIn starts a stand-in nix: it answers --version as nix 2.8
+// does, refuses what the real one refuses without the experimental
+// features, and leaves the subcommand in $1.
+const nixStandIn = `if [ "$1" = --version ]; then echo "nix (Nix) 2.8.0"; exit 0; fi
+if [ "$1" != --extra-experimental-features ] || [ "$2" != "nix-command flakes" ]; then
+	echo "error: experimental Nix feature 'nix-command' is disabled; use '--extra-experimental-features nix-command' to override" >&2
+	exit 1
+fi
+shift 2
+`
+
 // fleet build builds every selected system with nix (a stand-in here that
 // prints a store path per machine and fails for one), prints the paths,
 // and says which failed; it contacts no machine.
 func TestBuild(t *testing.T) {
 	bin := t.TempDir()
 	calls := filepath.Join(bin, "calls")
-	nix := `#!/bin/sh
-echo "$*" >> ` + calls + `
+	nix := "#!/bin/sh\n" + nixStandIn + `echo "$*" >> ` + calls + `
 for a; do :; done
 m="${a#*Configurations.}"; m="${m%%.*}"
 [ "$m" = db ] && { echo "error: builder for db failed" >&2; exit 1; }
-echo "/nix/store/0000-nixos-system-$m"
+echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\":\"/nix/store/0000-nixos-system-$m\"}}]"
 `
 	if err := os.WriteFile(filepath.Join(bin, "nix"), []byte(nix), 0o755); err != nil {
 		t.Fatal(err)
@@ -36,8 +46,19 @@ echo "/nix/store/0000-nixos-system-$m"
 		t.Fatalf("build: exit %d\n%s%s", code, out, stderr)
 	}
 	data, _ := os.ReadFile(calls)
-	if n := strings.Count(string(data), "build --no-link --print-out-paths "); n != 2 || !strings.Contains(string(data), "#nixosConfigurations.gpu.config.system.build.toplevel") {
+	if n := strings.Count(string(data), "build --no-link --json path:/"); n != 2 || !strings.Contains(string(data), "#nixosConfigurations.gpu.config.system.build.toplevel") {
 		t.Fatalf("nix calls:\n%s", data)
+	}
+	// Without a lock file, nix is about to write one: commit it.
+	tree := filepath.Join(filepath.Dir(file), ".fleet", "nix")
+	if !strings.Contains(stderr, "nix: "+tree+" has no flake.lock yet: nix pins the flake's inputs on this first build and writes it there; commit it") {
+		t.Errorf("no word on the missing flake.lock:\n%s", stderr)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "flake.lock"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, stderr := fleetCmd(t, "build", file, "--on", "web"); strings.Contains(stderr, "flake.lock") {
+		t.Errorf("a note on flake.lock though there is one:\n%s", stderr)
 	}
 
 	code, out, stderr = fleetCmd(t, "build", file, "--exclude", "batch")
@@ -57,8 +78,18 @@ echo "/nix/store/0000-nixos-system-$m"
 		t.Fatalf("db's log lacks nix's error:\n%s", data)
 	}
 
+	// A nix older than fleet supports stops the run before any build,
+	// saying what to do.
+	if err := os.WriteFile(filepath.Join(bin, "nix"), []byte("#!/bin/sh\necho 'nix (Nix) 2.3.16'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = fleetCmd(t, "build", file, "--on", "web")
+	if code != exitError || !strings.Contains(stderr, "nix (Nix) 2.3.16 is too old: fleet needs Nix 2.8 or newer") {
+		t.Fatalf("build with an old nix: exit %d\n%s", code, stderr)
+	}
+
 	code, out, _ = fleetCmd(t, "build", file, "--on", "web", "--dry-run")
-	if code != exitOK || !strings.Contains(out, "build     nix build --no-link --print-out-paths") {
+	if code != exitOK || !strings.Contains(out, "build     nix --extra-experimental-features 'nix-command flakes' build --no-link --json 'path:/") {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
 }

@@ -43,18 +43,25 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 				return err
 			}
 			defer done()
-			steps := deploy.BuildSteps(machines, deploy.Options{Tree: tree, Runner: runner}, func(m, p string) {
+			steps, err := deploy.BuildSteps(machines, deploy.Options{Tree: tree, Runner: runner}, func(m, p string) {
 				mu.Lock()
 				paths[m] = p
 				mu.Unlock()
 			})
+			if err != nil {
+				return err
+			}
 			if c.Bool("dry-run") {
 				writeDryRun(c.App.Writer, steps)
 				return nil
 			}
+			if err := checkNix(c, runner); err != nil {
+				return err
+			}
 			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
 				return err
 			}
+			lockNote(c.App.ErrWriter, tree)
 			logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "build-"+time.Now().UTC().Format("20060102-150405"))
 			events, finish := deploy.Progress(c.App.ErrWriter, isTerminal(c.App.ErrWriter))
 			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})

@@ -288,11 +288,15 @@ func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result)
 	if err := writeTree(w, tree, files); err != nil {
 		return err
 	}
+	lockNote(c.App.ErrWriter, tree)
 	runner, done, err := newRunner()
 	if err != nil {
 		return err
 	}
 	defer done()
+	if err := checkNix(c, runner); err != nil {
+		return err
+	}
 	steps, err := deploy.Steps(l.fleet, machines, deploy.Options{Tree: tree, Goal: deploy.Switch, Targets: targets,
 		Runner: runner, Install: install, OnlyChanged: true, Secrets: secretsReady(l.fleet), ExtraFiles: hostKeyFiles(c, l.fleet)})
 	if err != nil {

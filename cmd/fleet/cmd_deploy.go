@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,13 +26,18 @@ func deployCommand(d deps) *cli.Command {
 		Name:      "deploy",
 		Usage:     "build, copy and activate machines, in parallel, with health checks and rollback",
 		ArgsUsage: "FILE",
-		Description: `Writes the Nix tree, then per machine: checks its secrets are in place, builds its
-system, copies the closure (nix copy over ssh-ng), sets the system profile (switch,
-boot), activates it (switch-to-configuration through systemd-run, or nix-darwin's
-activate) and runs its checks; machines with rollback = True whose checks fail are
-switched back. Machines deploy in parallel (--parallel); one failing does not stop the
-others. --only-changed first asks each machine what it runs and leaves those already
-running the system built alone: a re-run after a failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.`,
+		Description: `Writes the Nix tree, then per machine: checks its secrets are in place, asks the
+machine whether the deploy can work there (preflight: nix-daemon; for a non-root target
+sudo without a password and Nix's trusted-users), builds its system, copies the closure
+(nix copy over ssh-ng), sets the system profile (switch, boot), activates it
+(switch-to-configuration in fleet-activate.service through systemd-run, waiting for an
+earlier activation still running; or nix-darwin's activate) and runs its checks; machines
+with rollback = True whose checks fail are switched back. An activation that switched but
+left units failed is "degraded": the checks decide. Machines deploy in parallel
+(--parallel); one failing does not stop the others. --only-changed first asks each machine
+what it runs and leaves those already running the system built alone: a re-run after a
+failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing. Needs Nix
+2.8 or newer.`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -154,11 +161,15 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 	if err := writeTree(c.App.Writer, tree, files); err != nil {
 		return err
 	}
+	lockNote(c.App.ErrWriter, tree)
 	runner, closeRunner, err := newRunner()
 	if err != nil {
 		return err
 	}
 	defer closeRunner()
+	if err := checkNix(c, runner); err != nil {
+		return err
+	}
 	opts.Runner = runner
 	steps, err := deploy.Steps(l.fleet, machines, opts)
 	if err != nil {
@@ -277,6 +288,24 @@ func (p *prefixWriter) flush() {
 	}
 }
 
+// lockNote says, when the tree has no flake.lock yet, that nix is about
+// to pin the flake's inputs and write one there, and that it belongs in
+// git: nix reads the tree as path:, on disk, so the lock is the only
+// record of which nixpkgs the machines were built from.
+func lockNote(w io.Writer, tree string) {
+	if _, err := os.Stat(filepath.Join(tree, "flake.lock")); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(w, "nix: %s has no flake.lock yet: nix pins the flake's inputs on this first build and writes it there; commit it, so that later builds and other machines use the same inputs\n", tree)
+	}
+}
+
+// checkNix asks nix for its version once per run, before anything is
+// built: a missing or too old nix fails here, saying what to do, rather
+// than with a flag nix does not know in every machine's log.
+func checkNix(c *cli.Context, r deploy.Runner) error {
+	_, err := deploy.CheckNix(c.Context, r)
+	return err
+}
+
 // newRunner is the ssh runner of deploy, exec and diff: the user's ssh
 // (config, agent, ProxyJump) plus FLEET_SSH_OPTS, extra ssh options
 // separated by spaces (like nix's NIX_SSHOPTS), with one connection per
@@ -331,11 +360,15 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
 				return err
 			}
+			lockNote(c.App.ErrWriter, tree)
 			runner, done, err := newRunner()
 			if err != nil {
 				return err
 			}
 			defer done()
+			if err := checkNix(c, runner); err != nil {
+				return err
+			}
 			var mu sync.Mutex
 			writers := map[string]*prefixWriter{}
 			out := func(machine string) io.Writer {

@@ -247,8 +247,8 @@ func TestDeployDryRun(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
-		"cinnabar:", "nix build --no-link --print-out-paths", "#nixosConfigurations.cinnabar.config.system.build.toplevel",
-		"nix copy --to ssh-ng://root@cinnabar.zt", "nix-env -p /nix/var/nix/profiles/system --set",
+		"cinnabar:", "nix --extra-experimental-features 'nix-command flakes' build --no-link --json 'path:/", "#nixosConfigurations.cinnabar.config.system.build.toplevel",
+		"nix --extra-experimental-features 'nix-command flakes' copy --no-check-sigs --to ssh-ng://root@cinnabar.zt", "nix-env -p /nix/var/nix/profiles/system --set",
 		"switch-to-configuration switch", "#darwinConfigurations.stibnite.system", "sudo -H -- /nix/store/",
 		"on failure: ssh root@cinnabar.zt",
 	} {

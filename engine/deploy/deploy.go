@@ -12,7 +12,12 @@
 // Every command runs through a Runner: OpenSSH and nix as subprocesses,
 // so the user's ssh config, agent, ProxyJump and NIX_SSHOPTS keep
 // working, and tests substitute the programs (a real sshd on 127.0.0.1
-// whose nix, nix-env and switch-to-configuration are stubs).
+// whose nix-env, systemd-run and switch-to-configuration are stubs that
+// behave as the real ones do). The nix commands are those the real nix
+// takes from MinNixVersion on, whatever nix.conf enables (nix.go), and
+// their tests run them with the real nix. Before anything is built, a
+// preflight step asks each machine what its deploy needs of it
+// (preflight.go).
 package deploy
 
 import (

@@ -30,24 +30,67 @@ func newRig(t testing.TB, machines ...*model.Machine) *rig {
 	r := &rig{srv: srv, fleet: &model.Fleet{Name: "t", Machines: machines}}
 	r.runner = &deploy.SSHRunner{Options: srv.ClientOptions(), ControlDir: srv.ControlDir(), Env: srv.Env()}
 	t.Cleanup(r.runner.Close)
-	for _, m := range machines {
-		m.Target = srv.Target()
+	// Each machine is a host of its own (a port of the server's), as
+	// its systemd is its own: one's activation does not block another's.
+	targets := []string{srv.Target()}
+	if len(machines) > 1 {
+		targets = append(targets, srv.AddHosts(len(machines)-1)...)
+	}
+	for i, m := range machines {
+		m.Target = targets[i]
 	}
 	// nix build prints the machine's fake system (from the attribute).
 	var cases strings.Builder
 	for _, m := range machines {
-		fmt.Fprintf(&cases, "*.%s.*) echo %s ;;\n", m.Name, srv.StorePath(m.Name))
+		fmt.Fprintf(&cases, "*.%s.*) %s ;;\n", m.Name, builtJSON(srv.StorePath(m.Name)))
 	}
 	// nix copy records the NIX_SSHOPTS it got: the port is there, not in
 	// the store URL.
-	srv.RecordScript("nix", `if [ "$1" = build ]; then for a; do case "$a" in
+	srv.RecordScript("nix", nixPrelude+`if [ "$1" = build ]; then for a; do case "$a" in
 `+cases.String()+`esac; done; fi
 if [ "$1" = copy ]; then printf '%s\n' "$NIX_SSHOPTS" >> `+srv.StubDir+`/../nix-sshopts; fi
 `)
 	return r
 }
 
+// nixPrelude starts a stand-in nix: it checks that fleet asked for the
+// experimental features it uses, as the real nix would, and leaves the
+// subcommand in $1.
+const nixPrelude = `if [ "$1" != --extra-experimental-features ] || [ "$2" != "nix-command flakes" ]; then
+	echo "error: experimental Nix feature 'nix-command' is disabled; use '--extra-experimental-features nix-command' to override" >&2
+	exit 1
+fi
+shift 2
+`
+
+// builtJSON is the shell command printing what nix build --json prints
+// for a system built at path.
+func builtJSON(path string) string {
+	return `echo '[{"drvPath":"/nix/store/00000000000000000000000000000000-system.drv","outputs":{"out":"` + path + `"}}]'`
+}
+
+// nixCalls are a stand-in nix's calls, without the features every call
+// starts with.
+func (r *rig) nixCalls(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, c := range r.calls("nix") {
+		rest, ok := strings.CutPrefix(c, "--extra-experimental-features nix-command flakes ")
+		if !ok {
+			t.Errorf("nix %s: without --extra-experimental-features 'nix-command flakes'", c)
+		}
+		out = append(out, rest)
+	}
+	return out
+}
+
 func (r *rig) deploy(t *testing.T, ctx context.Context, o deploy.Options, machines ...*model.Machine) *deploy.Summary {
+	t.Helper()
+	return r.deployLogs(t, ctx, o, t.TempDir(), machines...)
+}
+
+// deployLogs is deploy, logging to logs.
+func (r *rig) deployLogs(t *testing.T, ctx context.Context, o deploy.Options, logs string, machines ...*model.Machine) *deploy.Summary {
 	t.Helper()
 	o.Runner, o.Tree = r.runner, "/tree"
 	if o.ConfirmTimeout == 0 {
@@ -60,7 +103,7 @@ func (r *rig) deploy(t *testing.T, ctx context.Context, o deploy.Options, machin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return deploy.Execute(ctx, steps, deploy.ExecOptions{Parallel: 4, LogDir: t.TempDir()})
+	return deploy.Execute(ctx, steps, deploy.ExecOptions{Parallel: 4, LogDir: logs})
 }
 
 func nixos(name string) *model.Machine {
@@ -105,10 +148,10 @@ func TestGoalsNixOS(t *testing.T) {
 				t.Fatalf("deploy failed: %+v", sum.Machines)
 			}
 			system := r.srv.StorePath("web")
-			nix := r.calls("nix")
+			nix := r.nixCalls(t)
 			want := []string{
-				"build --no-link --print-out-paths /tree#nixosConfigurations.web.config.system.build.toplevel",
-				"copy --to ssh-ng://" + r.srv.User + "@127.0.0.1 " + system,
+				"build --no-link --json path:/tree#nixosConfigurations.web.config.system.build.toplevel",
+				"copy --no-check-sigs --to ssh-ng://" + r.srv.User + "@127.0.0.1 " + system,
 			}
 			if strings.Join(nix, "\n") != strings.Join(want, "\n") {
 				t.Errorf("nix calls:\n%s\nwant\n%s", strings.Join(nix, "\n"), strings.Join(want, "\n"))
@@ -143,7 +186,7 @@ func TestDarwin(t *testing.T) {
 		t.Fatalf("deploy failed: %+v", sum.Machines)
 	}
 	system := r.srv.StorePath("mac")
-	if nix := r.calls("nix"); len(nix) != 2 || nix[0] != "build --no-link --print-out-paths /tree#darwinConfigurations.mac.system" {
+	if nix := r.nixCalls(t); len(nix) != 2 || nix[0] != "build --no-link --json path:/tree#darwinConfigurations.mac.system" {
 		t.Errorf("nix: %q", nix)
 	}
 	if env := r.calls("nix-env"); len(env) != 1 || env[0] != "-p /nix/var/nix/profiles/system --set "+system {
@@ -223,10 +266,10 @@ func TestFailedCopySkipsDependents(t *testing.T) {
 	a, b, c := nixos("a"), nixos("b"), nixos("c")
 	r := newRig(t, a, b, c)
 	bad := r.srv.StorePath("b")
-	r.srv.RecordScript("nix", fmt.Sprintf(`if [ "$1" = build ]; then for x; do case "$x" in
-*.a.*) echo %s ;; *.b.*) echo %s ;; *.c.*) echo %s ;; esac; done; fi
-if [ "$1" = copy ] && [ "$4" = %s ]; then echo "copy failed" >&2; exit 1; fi
-`, r.srv.StorePath("a"), bad, r.srv.StorePath("c"), bad))
+	r.srv.RecordScript("nix", nixPrelude+fmt.Sprintf(`if [ "$1" = build ]; then for x; do case "$x" in
+*.a.*) %s ;; *.b.*) %s ;; *.c.*) %s ;; esac; done; fi
+if [ "$1" = copy ] && [ "$5" = %s ]; then echo "copy failed" >&2; exit 1; fi
+`, builtJSON(r.srv.StorePath("a")), builtJSON(bad), builtJSON(r.srv.StorePath("c")), bad))
 	sum := r.deploy(t, context.Background(), deploy.Options{})
 	res := map[string]deploy.MachineResult{}
 	for _, m := range sum.Machines {
@@ -253,9 +296,9 @@ if [ "$1" = copy ] && [ "$4" = %s ]; then echo "copy failed" >&2; exit 1; fi
 func TestCancelLeavesMachinesUntouchedOrActivated(t *testing.T) {
 	fast, slow := nixos("fast"), nixos("slow")
 	r := newRig(t, fast, slow)
-	r.srv.RecordScript("nix", fmt.Sprintf(`if [ "$1" = build ]; then for x; do case "$x" in
-*.fast.*) echo %s ;; *.slow.*) sleep 30; echo %s ;; esac; done; fi
-`, r.srv.StorePath("fast"), r.srv.StorePath("slow")))
+	r.srv.RecordScript("nix", nixPrelude+fmt.Sprintf(`if [ "$1" = build ]; then for x; do case "$x" in
+*.fast.*) %s ;; *.slow.*) sleep 30; %s ;; esac; done; fi
+`, builtJSON(r.srv.StorePath("fast")), builtJSON(r.srv.StorePath("slow"))))
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)
 	start := time.Now()
@@ -312,11 +355,11 @@ func TestDiff(t *testing.T) {
 	r := newRig(t, web)
 	current := r.srv.StorePath("running")
 	r.srv.Stub("readlink", "echo "+current+"\n")
-	r.srv.RecordScript("nix", fmt.Sprintf(`case "$1" in
-build) echo %s ;;
+	r.srv.RecordScript("nix", nixPrelude+fmt.Sprintf(`case "$1" in
+build) %s ;;
 store) echo "firefox: 120.0 → 121.0, +1.2 MiB" ;;
 esac
-`, r.srv.StorePath("web")))
+`, builtJSON(r.srv.StorePath("web"))))
 	var out strings.Builder
 	steps, err := deploy.DiffSteps(r.fleet, r.fleet.Machines, deploy.Options{Runner: r.runner, Tree: "/tree"},
 		func(string) io.Writer { return &out })
@@ -326,10 +369,10 @@ esac
 	if sum := deploy.Execute(context.Background(), steps, deploy.ExecOptions{LogDir: t.TempDir()}); sum.Failed() {
 		t.Fatalf("%+v", sum.Machines)
 	}
-	nix := r.calls("nix")
+	nix := r.nixCalls(t)
 	want := []string{
-		"build --no-link --print-out-paths /tree#nixosConfigurations.web.config.system.build.toplevel",
-		"copy --from ssh-ng://" + r.srv.User + "@127.0.0.1 " + current,
+		"build --no-link --json path:/tree#nixosConfigurations.web.config.system.build.toplevel",
+		"copy --no-check-sigs --from ssh-ng://" + r.srv.User + "@127.0.0.1 " + current,
 		"store diff-closures " + current + " " + r.srv.StorePath("web"),
 	}
 	if strings.Join(nix, "\n") != strings.Join(want, "\n") {
@@ -423,8 +466,11 @@ func TestUnreachableAfterActivationWatchdogRollsBack(t *testing.T) {
 		}
 	}
 	sum := deploy.Execute(context.Background(), steps, deploy.ExecOptions{Parallel: 4, LogDir: t.TempDir(), Events: events})
-	<-back
 	m := sum.Machines[0]
+	if m.FailedStep != "web/check" {
+		t.Fatalf("the deploy did not reach its checks: %s at %s: %v", m.Outcome, m.FailedStep, m.Err)
+	}
+	<-back
 	var rb *deploy.RolledBackError
 	if m.Outcome != deploy.OutcomeRolledBack || !errors.As(m.Err, &rb) || !rb.ByWatchdog {
 		t.Fatalf("outcome %s, err %v", m.Outcome, m.Err)

@@ -368,6 +368,8 @@ func (r *execRun) runStep(i int32, s *Step, log *machineLog, start time.Time) {
 		sw.flush()
 		if err == nil {
 			log.line(end, sw.label, "ok "+formatDuration(end.Sub(start)))
+		} else if degraded(err) {
+			log.line(end, sw.label, "done "+formatDuration(end.Sub(start))+", but: "+err.Error())
 		} else {
 			log.line(end, sw.label, "failed "+formatDuration(end.Sub(start))+": "+err.Error())
 		}
@@ -401,6 +403,13 @@ func (r *execRun) finish(d execDone) {
 		res.UpToDate = true
 		r.final(d.i, EventSucceeded, d.end)
 		r.unneedDependents(d.i)
+		return
+	}
+	if degraded(d.err) {
+		// Done, though not cleanly: the steps after it run.
+		res.Err, res.Degraded = d.err, true
+		r.final(d.i, EventSucceeded, d.end)
+		r.release(d.i)
 		return
 	}
 	if d.err == nil {
@@ -531,7 +540,7 @@ func (r *execRun) final(i int32, kind EventKind, now time.Time) {
 // conclude sums up a machine whose steps have all ended.
 func (r *execRun) conclude(mr *MachineResult, steps []int32) {
 	mr.Steps = make([]StepResult, len(steps))
-	var failed, interrupted, skipped *StepResult
+	var failed, interrupted, skipped, degraded *StepResult
 	succeeded, upToDate := 0, false
 	for k, i := range steps {
 		mr.Steps[k] = r.steps[i]
@@ -540,6 +549,9 @@ func (r *execRun) conclude(mr *MachineResult, steps []int32) {
 		case EventSucceeded, EventUnneeded:
 			succeeded++
 			upToDate = upToDate || s.UpToDate
+			if s.Degraded && degraded == nil {
+				degraded = s
+			}
 		case EventFailed:
 			if s.Interrupted {
 				if interrupted == nil {
@@ -566,6 +578,8 @@ func (r *execRun) conclude(mr *MachineResult, steps []int32) {
 		}
 	case interrupted != nil:
 		mr.Outcome, mr.FailedStep, mr.Err = OutcomeCancelled, interrupted.ID, interrupted.Err
+	case succeeded == len(steps) && degraded != nil:
+		mr.Outcome, mr.FailedStep, mr.Err = OutcomeDegraded, degraded.ID, degraded.Err
 	case succeeded == len(steps) && upToDate:
 		mr.Outcome = OutcomeUnchanged
 	case succeeded == len(steps):
@@ -646,4 +660,13 @@ func closeMachineLogs(logs []*machineLog) {
 			l.close()
 		}
 	}
+}
+
+// degraded reports whether a step's error leaves it done, though not
+// cleanly: an activation that switched but left units failed
+// (UnitsFailedError itself; a later step's error that mentions it, such
+// as a rollback's, is a failure).
+func degraded(err error) bool {
+	_, ok := err.(*UnitsFailedError)
+	return ok
 }

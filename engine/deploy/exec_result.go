@@ -20,6 +20,11 @@ const (
 	OutcomeUnchanged Outcome = "unchanged"
 	// OutcomeFailed: a step failed (FailedStep, Err).
 	OutcomeFailed Outcome = "failed"
+	// OutcomeDegraded: every step ran, but one left the machine
+	// degraded (FailedStep, Err): activation switched to the new system
+	// and units failed to start (UnitsFailedError). The new system is
+	// active; its checks, if any, passed. It counts as a failure.
+	OutcomeDegraded Outcome = "degraded"
 	// OutcomeRolledBack: the checks failed after activation and the
 	// previous generation was switched back (a RolledBackError).
 	OutcomeRolledBack Outcome = "rolled-back"
@@ -78,6 +83,9 @@ type StepResult struct {
 	// UpToDate: the step succeeded by finding the machine up to date
 	// (ErrUpToDate).
 	UpToDate bool
+	// Degraded: the step is done, but left the machine degraded (Err
+	// says how; Kind is EventSucceeded): the steps after it ran.
+	Degraded bool
 	// Interrupted: the step failed while the run was being cancelled.
 	Interrupted bool
 	// Cause is the ID of the failed step that made this one skipped, or
@@ -134,7 +142,7 @@ func (s *Summary) WriteTable(w io.Writer) {
 		io.WriteString(w, strings.TrimRight(line, " \n")+"\n")
 	}
 	var parts []string
-	for _, o := range []Outcome{OutcomeOK, OutcomeUnchanged, OutcomeFailed, OutcomeRolledBack, OutcomeCancelled, OutcomeSkipped, OutcomePartial, OutcomeNotStarted} {
+	for _, o := range []Outcome{OutcomeOK, OutcomeUnchanged, OutcomeDegraded, OutcomeFailed, OutcomeRolledBack, OutcomeCancelled, OutcomeSkipped, OutcomePartial, OutcomeNotStarted} {
 		if n := counts[o]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, o))
 		}

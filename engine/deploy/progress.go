@@ -64,6 +64,9 @@ func progressLine(e Event) string {
 	case EventStarted:
 		return step + " started"
 	case EventSucceeded:
+		if e.Err != nil {
+			return step + " done " + formatDuration(e.Duration) + ", but: " + errorLine(e.Err)
+		}
 		return step + " ok " + formatDuration(e.Duration)
 	case EventFailed:
 		return step + " failed " + formatDuration(e.Duration) + ": " + errorLine(e.Err)
@@ -87,7 +90,7 @@ func machineLine(e Event) string {
 	switch e.Outcome {
 	case OutcomeOK, OutcomePartial, OutcomeUnchanged:
 		return string(e.Outcome) + " " + formatDuration(e.Duration)
-	case OutcomeFailed, OutcomeRolledBack, OutcomeCancelled:
+	case OutcomeFailed, OutcomeRolledBack, OutcomeCancelled, OutcomeDegraded:
 		return fmt.Sprintf("%s at %s %s: %s", e.Outcome, step, formatDuration(e.Duration), errorLine(e.Err))
 	case OutcomeSkipped:
 		return "skipped: " + e.Step + " failed"

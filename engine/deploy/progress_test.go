@@ -34,6 +34,10 @@ func TestProgressLines(t *testing.T) {
 		{Machine: "stibnite", Step: "stibnite/build", Action: "build", Kind: EventNotStarted},
 		{Machine: "stibnite", Kind: EventDone, Outcome: OutcomeNotStarted},
 		{Machine: "blackphos", Kind: EventDone, Outcome: OutcomeOK, Duration: 5 * time.Second},
+		{Machine: "electrum", Step: "electrum/activate", Action: "activate", Kind: EventSucceeded, Duration: 3 * time.Second,
+			Err: &UnitsFailedError{Units: []string{"nginx.service"}}},
+		{Machine: "electrum", Step: "electrum/activate", Kind: EventDone, Outcome: OutcomeDegraded, Duration: 4 * time.Second,
+			Err: &UnitsFailedError{Units: []string{"nginx.service"}}},
 	}
 	want := `cinnabar: build started
 galena: build started
@@ -54,6 +58,8 @@ scheelite: done: partial 1m20s
 stibnite: build not started
 stibnite: done: not started
 blackphos: done: ok 5.0s
+electrum: activate done 3.0s, but: the new system is active, but units failed: nginx.service (see systemctl status nginx.service on the machine)
+electrum: done: degraded at activate 4.0s: the new system is active, but units failed: nginx.service (see systemctl status nginx.service on the machine)
 `
 	var b bytes.Buffer
 	ev, done := Progress(&b, false)

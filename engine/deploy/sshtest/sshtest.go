@@ -71,6 +71,9 @@ type Server struct {
 	t          testing.TB
 	sshd       string
 	controlDir string
+	hostPub    string
+	// hosts are the ports of AddHosts.
+	hosts []int
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -141,11 +144,68 @@ func Start(t testing.TB) *Server {
 			t.Fatal(err)
 		}
 	}
-	line := fmt.Sprintf("[127.0.0.1]:%d %s", s.Port, hostPub)
-	if err := os.WriteFile(s.KnownHosts, []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.hostPub = strings.TrimSpace(string(hostPub))
+	s.writeKnownHosts()
 	return s
+}
+
+// AddHosts starts n more hosts and returns their targets
+// ("user@127.0.0.1:port"): sshd processes of their own, on ports of
+// their own, with this server's keys, login and stubs. The stubs keep
+// each host's books apart (transient units, by the port the session
+// came in on), as on separate machines: a deploy of several machines to
+// one server gives each a host of its own. Freeze and Restart act on
+// this server only, Stop on it and on the commands left over from any
+// host's sessions; the hosts stop when the test ends.
+func (s *Server) AddHosts(n int) []string {
+	s.t.Helper()
+	var targets []string
+	for i := 0; i < n; i++ {
+		h := &Server{Stubs: s.Stubs, User: s.User, Home: s.Home, t: s.t, sshd: s.sshd}
+		h.Root = filepath.Join(s.Root, fmt.Sprintf("host%d", len(s.hosts)+1))
+		if err := os.Mkdir(h.Root, 0o700); err != nil {
+			s.t.Fatal(err)
+		}
+		for _, f := range []string{"ssh_host_ed25519_key", "authorized_keys"} {
+			data, err := os.ReadFile(filepath.Join(s.Root, f))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(h.Root, f), data, 0o600)
+			}
+			if err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		var err error
+		if h.logFile, err = os.OpenFile(filepath.Join(h.Root, "sshd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+			s.t.Fatal(err)
+		}
+		s.t.Cleanup(func() { h.Stop(); h.logFile.Close() })
+		for attempt := 0; ; attempt++ {
+			h.Port = freePort(s.t)
+			err = h.start()
+			if err == nil {
+				break
+			}
+			if attempt == 4 || !strings.Contains(err.Error(), "Address already in use") {
+				s.t.Fatal(err)
+			}
+		}
+		s.hosts = append(s.hosts, h.Port)
+		targets = append(targets, h.Target())
+	}
+	s.writeKnownHosts()
+	return targets
+}
+
+// writeKnownHosts lists the host key for the server and its hosts.
+func (s *Server) writeKnownHosts() {
+	var b strings.Builder
+	for _, p := range append([]int{s.Port}, s.hosts...) {
+		fmt.Fprintf(&b, "[127.0.0.1]:%d %s\n", p, s.hostPub)
+	}
+	if err := os.WriteFile(s.KnownHosts, []byte(b.String()), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // Target is the ssh destination: "user@127.0.0.1:port".
@@ -154,8 +214,8 @@ func (s *Server) Target() string { return fmt.Sprintf("%s@127.0.0.1:%d", s.User,
 // Addr is the server's "127.0.0.1:port".
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
-// ClientOptions are the ssh arguments that log in to this server and to
-// nothing else: its key only, its host key only.
+// ClientOptions are the ssh arguments that log in to this server (and
+// its AddHosts) and to nothing else: its key only, its host key only.
 func (s *Server) ClientOptions() []string {
 	return []string{
 		"-i", s.ClientKey,
@@ -369,6 +429,7 @@ func (s *Server) config() string {
 	} {
 		fmt.Fprintf(&b, "%s %s\n", kv[0], kv[1])
 	}
+
 	if v := sshdVersion(s.sshd); v >= 908 {
 		// OpenSSH 9.8 penalises addresses whose connections end before
 		// authenticating (the readiness probe, killed clients) by refusing

@@ -206,3 +206,95 @@ func TestServerFiles(t *testing.T) {
 		t.Errorf("Target() = %q", srv.Target())
 	}
 }
+
+// systemd-run and systemctl keep the books of transient units as the
+// real ones do: a unit whose command still runs (its ssh session
+// dropped) cannot be started again; one that failed without --collect
+// stays failed until reset-failed; --failed lists what FailedUnits says.
+func TestStubsSystemdUnits(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t)
+	srv.RecordDeploy()
+	other := srv.AddHosts(1)[0]
+	r := runner(t, srv)
+	ctx := context.Background()
+	sys := srv.StorePath("nixos-system-m1")
+	run := func(argv ...string) (string, int) {
+		t.Helper()
+		// Apart: the two streams are copied at once.
+		var out, errb bytes.Buffer
+		err := r.Remote(ctx, srv.Target(), argv, deploy.IO{Stdout: &out, Stderr: &errb})
+		out.Write(errb.Bytes())
+		var ce *deploy.CommandError
+		if errors.As(err, &ce) {
+			return out.String(), ce.ExitCode
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), 0
+	}
+	activate := []string{"systemd-run", "--wait", "--collect", "--unit=fleet-activate", "--description=first", "--", sys + "/bin/switch-to-configuration", "switch"}
+
+	// The session drops while the activation hangs: it goes on.
+	srv.Hang("switch-to-configuration")
+	dropped, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Remote(dropped, srv.Target(), activate, deploy.IO{}) }()
+	for len(srv.Calls("switch-to-configuration")) == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	// Another host of the server has a systemd of its own.
+	if err := r.Remote(ctx, other, []string{"systemd-run", "--wait", "--collect", "--unit=fleet-activate", "--", "true"}, deploy.IO{}); err != nil {
+		t.Errorf("another host's activation: %v", err)
+	}
+	for _, tc := range []struct {
+		argv []string
+		out  string
+		code int
+	}{
+		{activate, "Failed to start transient service unit: Unit fleet-activate.service already exists.\n", 1},
+		{[]string{"systemctl", "is-active", "fleet-activate.service"}, "active\n", 0},
+		{[]string{"systemctl", "show", "-p", "Description", "--value", "fleet-activate.service"}, "first\n", 0},
+		{[]string{"systemctl", "is-active", "other.service"}, "inactive\n", 3},
+	} {
+		if out, code := run(tc.argv...); out != tc.out || code != tc.code {
+			t.Errorf("%q: %q, exit %d; want %q, exit %d", tc.argv, out, code, tc.out, tc.code)
+		}
+	}
+	srv.Release("switch-to-configuration")
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if out, _ := run("systemctl", "is-active", "fleet-activate.service"); out == "inactive\n" {
+			break
+		} else if time.Now().After(end) {
+			t.Fatalf("the unit is still %q after its command ended", out)
+		}
+	}
+
+	// --wait passes the status on; without --collect a failed unit stays.
+	srv.Fail("switch-to-configuration", 4)
+	if _, code := run("systemd-run", "--wait", "--unit=fleet-activate", "--", sys+"/bin/switch-to-configuration", "switch"); code != 4 {
+		t.Errorf("systemd-run --wait: exit %d, want the command's 4", code)
+	}
+	if out, code := run("systemctl", "is-active", "fleet-activate.service"); out != "failed\n" || code != 3 {
+		t.Errorf("after a failure without --collect: %q, exit %d", out, code)
+	}
+	if _, code := run("systemctl", "reset-failed", "fleet-activate.service"); code != 0 {
+		t.Errorf("reset-failed: exit %d", code)
+	}
+	if out, code := run("systemctl", "is-active", "fleet-activate.service"); out != "inactive\n" || code != 3 {
+		t.Errorf("after reset-failed: %q, exit %d", out, code)
+	}
+
+	srv.FailedUnits("a.service", "b.socket")
+	if out, _ := run("systemctl", "--failed", "--no-legend", "--plain", "--full"); out != "a.service loaded failed failed a.service\nb.socket loaded failed failed b.socket\n" {
+		t.Errorf("systemctl --failed: %q", out)
+	}
+
+	// sudo without NOPASSWD, as sudo 1.9 says it over ssh.
+	srv.SudoNeedsPassword()
+	if out, code := run("sudo", "-n", "true"); out != "sudo: a password is required\n" || code != 1 {
+		t.Errorf("sudo -n true: %q, exit %d", out, code)
+	}
+}

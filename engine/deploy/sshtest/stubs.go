@@ -89,22 +89,40 @@ const SystemdRunScript = `while [ $# -gt 0 ]; do
 done
 exec "$@"`
 
-// systemdRunScript is SystemdRunScript that also plays transient
-// timers: with --on-active=<N>s and --unit=<U>, the command runs N
-// seconds later, in the background, unless "systemctl stop U.timer" ran
-// in between (the systemctl recorder of RecordDeploy marks that). Like a
+// systemdRunScript is SystemdRunScript that also keeps the books of
+// transient units as systemd does, and plays transient timers.
+//
+// A service (--unit=<U>, U.service unless named otherwise) is loaded
+// while its command runs: starting it again then fails as the real
+// systemd-run does ("Failed to start transient service unit: Unit
+// U.service already exists.", exit 1). It is unloaded when the command
+// ends, unless it failed without --collect: then it stays, failed,
+// until "systemctl reset-failed U.service". --wait waits for the
+// command and exits with its status, as systemd-run --wait does; a
+// command whose ssh session drops goes on, as a unit would.
+//
+// With --on-active=<N>s the command runs N seconds later, in the
+// background, unless "systemctl stop U.timer" ran in between or the
+// test is over (its stubs are gone, and the command would find the real
+// programs). Like a
 // systemd unit, the delayed command outlives the ssh session and Stop:
 // it leaves sshd's process tree, and its PATH does not start with the
 // stubs' directory, by which Stop finds the host's orphans.
 func (s *Stubs) systemdRunScript() string {
 	timers := shQuote(filepath.Join(s.state, "timers"))
-	return `unit= delay=
+	units := s.unitsDir()
+	return `unit= delay= wait= collect= description=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--) shift; break ;;
 	--unit=*) unit=${1#--unit=}; shift ;;
+	-u|--unit) unit=$2; shift 2 ;;
+	--description=*) description=${1#--description=}; shift ;;
+	--description) description=$2; shift 2 ;;
 	--on-active=*) delay=${1#--on-active=}; delay=${delay%s}; shift ;;
-	-p|--property|-u|--unit|-E|--setenv|--description|--slice|--uid|--gid|--nice|--working-directory|-M|--machine|-H|--host|--service-type|--on-active|--on-calendar|-t|--timer-property|--path-property|--socket-property)
+	--wait) wait=1; shift ;;
+	-G|--collect) collect=1; shift ;;
+	-p|--property|-E|--setenv|--slice|--uid|--gid|--nice|--working-directory|-M|--machine|-H|--host|--service-type|--on-active|--on-calendar|-t|--timer-property|--path-property|--socket-property)
 		shift 2 ;;
 	-*) shift ;;
 	*) break ;;
@@ -113,44 +131,128 @@ done
 if [ -n "$delay" ]; then
 	mkdir -p ` + timers + `
 	rm -f ` + timers + `/"$unit.stopped"
-	(PATH="/systemd-timer:$PATH" setsid sh -c 'sleep "$1"; shift; [ -e "$1" ] || { shift; exec "$@"; }' timer "$delay" ` + timers + `/"$unit.stopped" "$@" </dev/null >/dev/null 2>&1 &)
+	(PATH="/systemd-timer:$PATH" setsid sh -c 'sleep "$1"; shift; [ -d "${1%/*}" ] && [ ! -e "$1" ] && { shift; exec "$@"; }' timer "$delay" ` + timers + `/"$unit.stopped" "$@" </dev/null >/dev/null 2>&1 &)
 	exit 0
 fi
-exec "$@"`
+[ -n "$unit" ] || unit=run-u$$
+case $unit in *.service) ;; *) unit=$unit.service ;; esac
+u=` + units + `/$unit
+mkdir -p ` + units + `
+if ! mkdir "$u" 2>/dev/null; then
+	# Loaded: refused, unless its command is gone (killed with its host)
+	# without leaving it failed: systemd would have unloaded it.
+	if [ ! -e "$u/failed" ] && ! kill -0 "$(cat "$u/pid" 2>/dev/null)" 2>/dev/null; then
+		rm -rf "$u"
+		mkdir "$u"
+	else
+		echo "Failed to start transient service unit: Unit $unit already exists." >&2
+		exit 1
+	fi
+fi
+[ -n "$description" ] || description="$*"
+printf '%s\n' "$description" > "$u/description"
+"$@" &
+pid=$!
+echo $pid > "$u/pid"
+if [ -z "$wait" ]; then exit 0; fi
+wait $pid
+rc=$?
+if [ $rc = 0 ] || [ -n "$collect" ]; then rm -rf "$u"; else : > "$u/failed"; fi
+exit $rc`
 }
 
-// systemctlScript marks "systemctl stop U.timer" for systemdRunScript.
+// systemctlScript plays, on systemdRunScript's books: "stop U.timer";
+// "is-active U" (active while loaded and running, failed, or inactive
+// with status 3, as for a unit systemd does not know); "show -p
+// Description --value U"; "reset-failed U" (unloads a failed unit); and
+// "--failed" (the units FailedUnits names, as --plain --no-legend prints
+// them).
 func (s *Stubs) systemctlScript() string {
 	timers := shQuote(filepath.Join(s.state, "timers"))
-	return `if [ "$1" = stop ]; then
+	units := s.unitsDir()
+	failed := shQuote(filepath.Join(s.state, "failed-units"))
+	return `case " $* " in *" --failed "*|*" --state=failed "*)
+	if [ -f ` + failed + ` ]; then while read -r u; do printf '%s loaded failed failed %s\n' "$u" "$u"; done < ` + failed + `; fi
+	exit 0 ;;
+esac
+last=; for a; do last=$a; done
+u=` + units + `/$last
+case $1 in
+stop)
 	shift
 	mkdir -p ` + timers + `
-	for u; do case $u in *.timer) : > ` + timers + `/"${u%.timer}.stopped" ;; esac; done
-fi`
+	for u; do case $u in *.timer) : > ` + timers + `/"${u%.timer}.stopped" ;; esac; done ;;
+is-active)
+	if [ -e "$u/failed" ]; then echo failed; exit 3; fi
+	if [ -d "$u" ] && kill -0 "$(cat "$u/pid" 2>/dev/null)" 2>/dev/null; then echo active; exit 0; fi
+	echo inactive; exit 3 ;;
+show)
+	if [ -d "$u" ]; then cat "$u/description"; else echo; fi ;;
+reset-failed)
+	if [ -e "$u/failed" ]; then rm -rf "$u"; exit 0; fi
+	echo "Failed to reset failed state of unit $last: Unit $last not loaded." >&2; exit 1 ;;
+esac`
+}
+
+// unitsDir is, in shell, the folder of the transient units of the host
+// a stub runs on: one per port the ssh session came in on (the last
+// field of SSH_CONNECTION; see Server.AddHosts), "local" outside ssh.
+func (s *Stubs) unitsDir() string {
+	return shQuote(filepath.Join(s.state, "units")) + `/"$(h=${SSH_CONNECTION##* }; echo "${h:-local}")"`
+}
+
+// FailedUnits makes "systemctl --failed" list units, until called again
+// (with none: no failed unit).
+func (s *Stubs) FailedUnits(units ...string) {
+	s.t.Helper()
+	path := filepath.Join(s.state, "failed-units")
+	if len(units) == 0 {
+		os.Remove(path)
+		return
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(units, "\n")+"\n"), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // RecordDeploy installs recorders for the programs a deploy runs by
-// name: nix, nix-env, nix-store, nixos-anywhere and systemctl, and
-// systemd-run and sudo, which then run the command they wrap
-// (systemd-run a timer's command later: systemdRunScript).
+// name: nix, nix-env, nix-store, nix-daemon, nixos-anywhere and
+// systemctl (systemctlScript), and systemd-run (systemdRunScript) and
+// sudo, which then run the command they wrap (sudo as the real one
+// does for a user allowed to without a password; SudoNeedsPassword).
 // switch-to-configuration and activate come with StorePath.
 func (s *Stubs) RecordDeploy() {
 	s.t.Helper()
-	for _, n := range []string{"nix", "nix-env", "nix-store", "nixos-anywhere"} {
+	for _, n := range []string{"nix", "nix-env", "nix-store", "nix-daemon", "nixos-anywhere"} {
 		s.Record(n)
 	}
 	s.RecordScript("systemctl", s.systemctlScript())
 	s.RecordScript("systemd-run", s.systemdRunScript())
-	s.RecordScript("sudo", `while [ $# -gt 0 ]; do
+	password := shQuote(filepath.Join(s.state, "ctl", "sudo.password"))
+	s.RecordScript("sudo", `n=
+while [ $# -gt 0 ]; do
 	case $1 in
 	--) shift; break ;;
+	-n|--non-interactive) n=1; shift ;;
 	-u|-g|-C|-D|-h|-p|-r|-t|-U) shift 2 ;;
 	-*) shift ;;
 	*) break ;;
 	esac
 done
+if [ -f `+password+` ]; then
+	[ -n "$n" ] || echo "sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper" >&2
+	echo "sudo: a password is required" >&2
+	exit 1
+fi
 exec "$@"`)
 }
+
+// SudoNeedsPassword makes RecordDeploy's sudo behave as the real one
+// for a user without NOPASSWD over ssh without a terminal (sudo 1.9):
+// it runs nothing, says "sudo: a password is required" (after "a
+// terminal is required to read the password" without -n) and exits 1.
+// Reset("sudo") allows it again.
+func (s *Stubs) SudoNeedsPassword() { s.control("sudo", "password", "") }
 
 // StorePath makes a fake system closure: a directory named like a store
 // path (under the stubs' directory, not /nix/store) whose
@@ -192,7 +294,7 @@ func (s *Stubs) Output(name, stdout string) { s.control(name, "stdout", stdout) 
 
 // Reset makes name's recorder succeed silently again.
 func (s *Stubs) Reset(name string) {
-	for _, k := range []string{"exit", "sleep", "hang", "stdout"} {
+	for _, k := range []string{"exit", "sleep", "hang", "stdout", "password"} {
 		s.remove(name, k)
 	}
 }
