@@ -517,7 +517,8 @@ func plainValue(v model.Value) (any, bool) {
 
 // declared compares each declared value with the evaluated one: equal for
 // scalars; for lists, every declared element is in the merged list (other
-// modules add to lists).
+// modules add to lists); text of lines (it ends with a newline) is in the
+// merged text, as types.lines joins every module's definition.
 func (c *checker) declared(label string, config *model.Attrs, values []declaredValue) {
 	c.t.Helper()
 	for _, d := range values {
@@ -534,6 +535,12 @@ func (c *checker) declared(label string, config *model.Attrs, values []declaredV
 				if !slices.ContainsFunc(gl, func(g any) bool { return sameValue(g, w) }) {
 					c.t.Errorf("%s: %s%s is %s, which lacks %s that the machine declares", c.where, label, opt, jsonString(d.Value), jsonString(w))
 				}
+			}
+			continue
+		}
+		if ws, isText := want.(string); isText && strings.HasSuffix(ws, "\n") {
+			if gs, _ := d.Value.(string); !strings.Contains(gs, ws) {
+				c.t.Errorf("%s: %s%s is %s, which lacks the lines the machine declares, %s", c.where, label, opt, jsonString(d.Value), jsonString(want))
 			}
 			continue
 		}

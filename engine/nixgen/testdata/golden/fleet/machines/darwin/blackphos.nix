@@ -45,6 +45,7 @@
     hostName = "blackphos";
   };
   nixpkgs.hostPlatform = "aarch64-darwin";
+  security.sudo.extraConfig = "crs58 ALL=(ALL) NOPASSWD: ALL\n";
   system = {
     primaryUser = "crs58";
     stateVersion = 4;

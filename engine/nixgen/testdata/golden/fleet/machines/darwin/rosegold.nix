@@ -45,6 +45,7 @@
   };
   nix.enable = false;
   nixpkgs.hostPlatform = "aarch64-darwin";
+  security.sudo.extraConfig = "cameron ALL=(ALL) NOPASSWD: ALL\n";
   system = {
     primaryUser = "cameron";
     stateVersion = 4;

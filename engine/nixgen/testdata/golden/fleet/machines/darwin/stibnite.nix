@@ -42,6 +42,7 @@
     hostName = "stibnite";
   };
   nixpkgs.hostPlatform = "aarch64-darwin";
+  security.sudo.extraConfig = "crs58 ALL=(ALL) NOPASSWD: ALL\n";
   system = {
     primaryUser = "crs58";
     stateVersion = 6;
