@@ -154,16 +154,20 @@ func TestStopRestart(t *testing.T) {
 	}
 	srv.Stop()
 	// The ControlMaster's connection went with the host: the next
-	// command connects anew and is refused.
+	// command connects anew and is refused, or, when the master has not
+	// noticed yet (a loaded machine), finds its socket broken.
 	err := r.Remote(ctx, srv.Target(), []string{"true"}, deploy.IO{})
 	var ce *deploy.CommandError
 	if !errors.As(err, &ce) || ce.ExitCode != 255 {
 		t.Fatalf("err = %v, want ssh's exit 255", err)
 	}
-	for _, want := range []string{"ssh " + srv.Target() + " true", "Connection refused", "could not reach the host"} {
+	for _, want := range []string{"ssh " + srv.Target() + " true", "could not reach the host"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+	if msg := err.Error(); !strings.Contains(msg, "Connection refused") && !strings.Contains(msg, "Broken pipe") {
+		t.Errorf("error %q says neither that the host refused the connection nor that the master's went", err)
 	}
 	srv.Restart()
 	if err := r.Remote(ctx, srv.Target(), []string{"true"}, deploy.IO{}); err != nil {
