@@ -13,11 +13,10 @@ import (
 // names the upstream code it stands for; the conformance tests
 // (engine/conformance) evaluate the generated trees with that code.
 
-// currentState is the state version a new machine is installed with
-// today, suggested in messages: the NixOS release of the nixpkgs fleet's
-// examples use, and nix-darwin's newest state version
-// (modules/system/version.nix).
-var currentState = map[model.Class]string{model.NixOS: "26.05", model.Darwin: "6"}
+// currentState is the state version suggested for a new machine: the
+// newest NixOS release, and nix-darwin's newest state version
+// (system.maxStateVersion in nix-darwin's modules/system/version.nix).
+var currentState = map[model.Class]string{model.NixOS: "26.05", model.Darwin: "7"}
 
 func quotedState(c model.Class, v string) string {
 	if c == model.Darwin {
