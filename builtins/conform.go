@@ -16,7 +16,12 @@ import (
 // currentState is the state version suggested for a new machine: the
 // newest NixOS release, and nix-darwin's newest state version
 // (system.maxStateVersion in nix-darwin's modules/system/version.nix).
-var currentState = map[model.Class]string{model.NixOS: "26.05", model.Darwin: "7"}
+func currentState(c model.Class) string {
+	if c == model.Darwin {
+		return "7"
+	}
+	return "26.05"
+}
 
 func quotedState(c model.Class, v string) string {
 	if c == model.Darwin {
@@ -34,7 +39,7 @@ func checkUpstreamRules(f *model.Fleet, errf func(model.Pos, string, ...any) *mo
 			if attrAt(x.Config(c), "system", "stateVersion") != nil {
 				errf(x.Pos, "feature %s sets system.stateVersion for %s: a shared default changes the state version of every machine "+
 					"that did not pin its own whenever it changes, which %s treats as a change of the format of the machine's data; "+
-					"remove it here and give each machine its own: machine(..., state_version = %s)", x.Name, c, className(c), quotedState(c, currentState[c]))
+					"remove it here and give each machine its own: machine(..., state_version = %s)", x.Name, c, className(c), quotedState(c, currentState(c)))
 			}
 		}
 	}
@@ -46,7 +51,7 @@ func checkUpstreamRules(f *model.Fleet, errf func(model.Pos, string, ...any) *mo
 		case m.StateVersion == "" && inConfig == nil:
 			errf(m.Pos, "machine %s: no state version: add state_version = %s, the %s it is first installed with "+
 				"(for a machine already installed: the system.stateVersion of the configuration it runs); it then stays until you change it here",
-				m.Name, quotedState(m.Class, currentState[m.Class]), stateWhat(m.Class))
+				m.Name, quotedState(m.Class, currentState(m.Class)), stateWhat(m.Class))
 		}
 	}
 
