@@ -1,11 +1,7 @@
 package conformance_test
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"encoding/json"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // archives are the upstream snapshots, each unpacked into a folder of its
@@ -25,66 +23,9 @@ var archives = []string{"nixpkgs-lib", "home-manager", "nix-darwin", "agenix"}
 func unpack(t testing.TB, src, dst string) {
 	t.Helper()
 	for _, name := range archives {
-		if err := untar(filepath.Join(src, name+".tar.gz"), dst); err != nil {
-			t.Fatalf("unpacking %s: %v", name, err)
-		}
+		testtool.Untar(t, filepath.Join(src, name+".tar.gz"), dst)
 		if st, err := os.Stat(filepath.Join(dst, name)); err != nil || !st.IsDir() {
 			t.Fatalf("%s.tar.gz does not unpack to %s/", name, name)
-		}
-	}
-}
-
-func untar(archive, dst string) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := filepath.Clean(h.Name)
-		if name == "." || strings.HasPrefix(name, "..") || filepath.IsAbs(name) {
-			return fmt.Errorf("%s: entry %q leaves the folder", archive, h.Name)
-		}
-		p := filepath.Join(dst, name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, tr); err != nil {
-				out.Close()
-				return err
-			}
-			if err := out.Close(); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, p); err != nil {
-				return err
-			}
 		}
 	}
 }

@@ -1,12 +1,8 @@
 package nixgen_test
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -480,66 +476,11 @@ func (w *ifdWorld) machineModules(t *testing.T, m *model.Machine) (files, skippe
 	return files, skipped
 }
 
-// upstreamNixpkgsLib unpacks the snapshot of nixpkgs' lib (see
-// ../shared/upstream/README.md) into a temporary folder and returns the
-// path of its lib directory. It skips when the snapshot is absent, and
-// fails under FLEET_REQUIRE_TOOLS=1.
+// upstreamNixpkgsLib unpacks the real nixpkgs lib (../shared/upstream)
+// into a temporary folder and returns its lib/ folder.
 func upstreamNixpkgsLib(t *testing.T) string {
 	t.Helper()
-	archive := filepath.Join("..", "..", "..", "shared", "upstream", "nixpkgs-lib.tar.gz")
-	in, err := os.Open(archive)
-	if err != nil {
-		msg := "the nixpkgs lib snapshot is not there: " + err.Error()
-		if os.Getenv("FLEET_REQUIRE_TOOLS") == "1" {
-			t.Fatal(msg + " (FLEET_REQUIRE_TOOLS=1 makes this a failure)")
-		}
-		t.Skip(msg)
-	}
-	defer in.Close()
-	gz, err := gzip.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	lib := ""
-	r := tar.NewReader(gz)
-	for {
-		h, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", archive, err)
-		}
-		name := filepath.Clean(filepath.FromSlash(h.Name))
-		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
-			t.Fatalf("%s: %q is outside the archive", archive, h.Name)
-		}
-		p := filepath.Join(dir, name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(out, r); err != nil {
-				t.Fatal(err)
-			}
-			out.Close()
-			if filepath.Base(p) == "default.nix" && filepath.Base(filepath.Dir(p)) == "lib" && (lib == "" || len(p) < len(lib)) {
-				lib = filepath.Dir(p)
-			}
-		}
-	}
-	if lib == "" {
-		t.Fatalf("%s has no lib/default.nix", archive)
-	}
-	return lib
+	testtool.Untar(t, filepath.Join(testtool.Upstream(t), "nixpkgs-lib.tar.gz"), dir)
+	return filepath.Join(dir, "nixpkgs-lib", "lib")
 }
