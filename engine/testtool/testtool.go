@@ -6,8 +6,12 @@
 // the Debian package to install; under FLEET_REQUIRE_TOOLS=1 (as in CI,
 // where .ci/run installs them) the test fails instead, so a missing
 // install step cannot turn a green CI into a run that tested nothing.
+//
 // Upstream finds the upstream source snapshots (nixpkgs' lib, home-manager,
-// nix-darwin, agenix) the same way.
+// nix-darwin, agenix) the same way, and Untar unpacks them. Helpers for
+// generated trees live here too, so the nixgen tests and the conformance
+// tier lay them out alike: WriteFiles, and StandInSecrets for a fleet
+// whose secrets are not generated.
 package testtool
 
 import (
