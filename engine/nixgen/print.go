@@ -26,16 +26,13 @@ func Print(e Expr) string {
 }
 
 // Render renders a whole file: header comment lines, the expression, and a
-// final newline.
+// final newline. A header line is one comment line: a '\n' in it is shown
+// escaped, as every other character that would end the comment or act on
+// a terminal (see commentText).
 func Render(header []string, e Expr) []byte {
 	var b strings.Builder
 	for _, h := range header {
-		if h == "" {
-			b.WriteString("#\n")
-			continue
-		}
-		b.WriteString("# ")
-		b.WriteString(h)
+		b.WriteString(strings.TrimRight("# "+commentText(h), " "))
 		b.WriteByte('\n')
 	}
 	b.WriteString(Print(e))
@@ -286,7 +283,7 @@ func (p *printer) attrs(a *Attrs) {
 func (p *printer) bind(b Bind) {
 	if b.Comment != "" {
 		for _, line := range strings.Split(b.Comment, "\n") {
-			for _, w := range wrap(line, lineWidth-2*p.indent-2) {
+			for _, w := range wrap(commentText(line), lineWidth-2*p.indent-2) {
 				p.b.WriteString(strings.TrimRight("# "+w, " "))
 				p.nl()
 			}
@@ -314,6 +311,16 @@ func (p *printer) bind(b Bind) {
 	p.expr(value, precLambda)
 	p.b.WriteByte(';')
 }
+
+// commentText is one line of comment text as printed: Nix ends a line
+// comment at '\r' as well as '\n', so text a user wrote (an overlay's
+// reason, a file name in a header) could otherwise end the comment and
+// put a binding or an assert into the file, hidden by a terminal that
+// shows the '\r' as nothing. Every control character, line or paragraph
+// separator, bidi control and non-UTF-8 byte is shown escaped instead
+// (model.Printable): \r, \x1b, \u2028. Comments are prose for a person,
+// so the text stays readable rather than being refused.
+func commentText(s string) string { return model.Printable(s) }
 
 // collapse turns a = { b = { c = 1; }; } into a.b.c = 1: a set with one
 // binding (and no comment or inherit) adds its path to the parent's.
