@@ -103,6 +103,10 @@ func callerPos(thread *starlark.Thread) model.Pos {
 
 // path resolves a file path written in the calling file.
 func (r *Recorder) path(thread *starlark.Thread, rel string) (string, error) {
+	if model.NeedsEscape(rel) {
+		// Printed into generated files and onto terminals as it is.
+		return "", fmt.Errorf("%q: a file name with a control character (or a line separator, bidi control or non-UTF-8 byte) cannot be used: rename the file", rel)
+	}
 	if r.resolvePath == nil {
 		return rel, nil
 	}

@@ -47,7 +47,12 @@ func (e *evaluator) convert(err error) error {
 // keeps the rest of the backtrace as notes, outermost first.
 func (e *evaluator) evalError(ee *starlark.EvalError) error {
 	msg := ee.Msg
+	var bad *badLabel
 	switch {
+	case errors.As(ee, &bad) && strings.HasPrefix(msg, "cannot load "+bad.name+": "):
+		// Starlark names the module as written: quote it, as the rest of
+		// the message does.
+		msg = "cannot load " + bad.Error()
 	case strings.Contains(msg, "too many steps"):
 		msg = fmt.Sprintf("evaluation exceeded the step limit of %d steps: look for a runaway loop or comprehension, or raise --max-steps", e.maxSteps)
 	case strings.Contains(msg, "Starlark computation cancelled"):

@@ -76,6 +76,9 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 	defer stop()
 
 	entry := filepath.ToSlash(rel)
+	if model.NeedsEscape(entry) {
+		return nil, labelError(entry)
+	}
 	e.included[entry] = model.Pos{}
 	globals, err := e.exec(entry, builtins.FleetModule, nil)
 	if err != nil {

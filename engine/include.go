@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fleet-nix/fleet/builtins"
+	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
 )
 
@@ -58,6 +59,9 @@ func (e *evaluator) include(thread *starlark.Thread, b *starlark.Builtin, args s
 		label := filepath.ToSlash(rel)
 		if !strings.HasSuffix(label, ".star") || (isGlob && strings.HasSuffix(label, "_test.star")) {
 			continue
+		}
+		if model.NeedsEscape(label) {
+			return nil, fmt.Errorf("include: %w (matched by %q)", labelError(label), pattern)
 		}
 		labels = append(labels, label)
 	}

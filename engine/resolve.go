@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/fleet-nix/fleet/engine/model"
 )
 
 const stdlibPrefix = "@stdlib//"
@@ -23,7 +25,9 @@ func resolveLabel(from, p string) (string, error) {
 	switch {
 	case p == "":
 		return "", fmt.Errorf("empty path")
-	case strings.ContainsRune(p, 0) || strings.Contains(p, "\\"):
+	case model.NeedsEscape(p):
+		return "", labelError(p)
+	case strings.Contains(p, "\\"):
 		return "", fmt.Errorf("%q: paths use '/' and no control characters", p)
 	case strings.HasPrefix(p, "@"):
 		repo, rest, ok := strings.Cut(p[1:], "//")
@@ -72,4 +76,20 @@ func splitRepo(label string) (repo, rest string, ok bool) {
 		return "", "", false
 	}
 	return strings.Cut(label[1:], "//")
+}
+
+// labelError refuses a file name fleet could not print as it is: a
+// control character (a newline, '\r', ESC ...), a line or paragraph
+// separator, a bidi control or a byte that is not UTF-8 (model.Printable).
+// File names are printed into the comments of the generated files, into
+// error messages and onto terminals, where such a character would end a
+// Nix comment or rewrite the screen.
+func labelError(name string) error { return &badLabel{name} }
+
+// badLabel is the error of labelError; evalError finds it to quote the
+// name in Starlark's own "cannot load <name>: ..." message.
+type badLabel struct{ name string }
+
+func (e *badLabel) Error() string {
+	return fmt.Sprintf("%q: a file name with a control character (or a line separator, bidi control or non-UTF-8 byte) cannot be used: rename the file", e.name)
 }
