@@ -36,8 +36,11 @@ nix.expr appear as {"__nix": "expr", ...} objects.`,
 // writeModelText lists declarations, one per line, with positions.
 func writeModelText(w io.Writer, f *model.Fleet) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// Names, positions and details come from the .star files: their
+	// control characters are shown escaped (model.Printable), so that they
+	// can neither act on the terminal nor break the columns.
 	row := func(kind, name string, pos model.Pos, detail string) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", kind, name, pos, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", kind, model.Printable(name), model.Printable(pos.String()), model.Printable(detail))
 	}
 	row("fleet", f.Name, f.Pos, f.Domain)
 	for _, c := range f.Channels {

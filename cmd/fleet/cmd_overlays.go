@@ -65,7 +65,11 @@ workarounds are removed once upstream is fixed.`,
 						age = fmt.Sprintf("%dd", int(today.Sub(t).Hours()/24))
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, platforms, added, age, o.Pos, o.Reason)
+				// Reasons (and anything else from the .star files) are
+				// shown with control characters escaped: a reason cannot
+				// rewrite the terminal or break the table's columns.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, model.Printable(o.Name), model.Printable(platforms),
+					model.Printable(added), age, model.Printable(o.Pos.String()), model.Printable(o.Reason))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
