@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/fleet-nix/fleet/engine/model"
@@ -105,7 +106,7 @@ func callerPos(thread *starlark.Thread) model.Pos {
 func (r *Recorder) path(thread *starlark.Thread, rel string) (string, error) {
 	if model.NeedsEscape(rel) {
 		// Printed into generated files and onto terminals as it is.
-		return "", fmt.Errorf("%q: a file name with a control character (or a line separator, bidi control or non-UTF-8 byte) cannot be used: rename the file", rel)
+		return "", errors.New(model.BadFileName(rel))
 	}
 	if r.resolvePath == nil {
 		return rel, nil

@@ -91,5 +91,5 @@ func labelError(name string) error { return &badLabel{name} }
 type badLabel struct{ name string }
 
 func (e *badLabel) Error() string {
-	return fmt.Sprintf("%q: a file name with a control character (or a line separator, bidi control or non-UTF-8 byte) cannot be used: rename the file", e.name)
+	return model.BadFileName(e.name)
 }

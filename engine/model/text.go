@@ -60,3 +60,11 @@ func NeedsEscape(s string) bool {
 	}
 	return strings.ContainsFunc(s, Unprintable)
 }
+
+// BadFileName is the message refusing a file name that NeedsEscape: file
+// names are printed into generated comments, error messages and onto
+// terminals, where such a character would end a Nix comment or act on
+// the screen.
+func BadFileName(name string) string {
+	return fmt.Sprintf("%q: a file name with a control character (or a line separator, bidi control or non-UTF-8 byte) cannot be used: rename the file", name)
+}

@@ -79,6 +79,12 @@
 //   - Inside overlays/default.nix, nix.pkg("x") means final.x; in modules,
 //     pkgs.x. Fallback conditions read prev, never final, so the overlay's
 //     attribute names never depend on its own result.
+//   - Comments carry user text (overlay reasons, file names in headers):
+//     its control characters, line and paragraph separators, bidi controls
+//     and non-UTF-8 bytes are shown escaped (\r, \x1b, \u2028), since Nix
+//     ends a comment at '\r' too. A '\n' in a reason starts a new comment
+//     line; in a header line it is escaped. File names with such characters
+//     are refused by the evaluator.
 //
 // Output is deterministic (same fleet, same bytes); every file starts with
 // a comment naming the .star position it came from. Writing is engine/outdir's
