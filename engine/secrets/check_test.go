@@ -106,6 +106,17 @@ func TestCheck(t *testing.T) {
 	if !reflect.DeepEqual(rep.Unknown, []string{"secrets/gone/db/value.age"}) {
 		t.Errorf("unknown %q", rep.Unknown)
 	}
+	// The deploy's judgement of the same report: a's corrupt and foreign
+	// files, each with what to do; b's stale one; nothing of a for b.
+	errA := rep.NotReady(f, "a")
+	for _, want := range []string{"secrets/a/wg/key.age", "secrets/a/db/value.age", "fleet secrets check", "--regenerate db", "--regenerate wg"} {
+		if errA == nil || !strings.Contains(errA.Error(), want) {
+			t.Errorf("NotReady(a) lacks %q: %v", want, errA)
+		}
+	}
+	if errB := rep.NotReady(f, "b"); errB == nil || !strings.Contains(errB.Error(), "secrets/b/db/value.age") || strings.Contains(errB.Error(), "secrets/a/") {
+		t.Errorf("NotReady(b): %v", errB)
+	}
 
 	// A damaged record stops Check with a message naming it.
 	os.WriteFile(filepath.Join(root, RecordFile), []byte("{"), 0o644)
