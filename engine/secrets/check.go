@@ -214,7 +214,8 @@ func (st *Store) Check(f *model.Fleet, hostKeys map[string]string) (Report, erro
 				e, ok := entries[x.Path]
 				switch {
 				case !ok:
-					x.Reason = "not in " + RecordFile + ": written by another tool, or its record was lost"
+					x.Reason = "not in " + RecordFile + ": written by another tool, or its record was lost (fleet stopped while writing): " +
+						"`fleet secrets rekey` records it again if it decrypts"
 					rep.Foreign = append(rep.Foreign, x)
 				case e.SHA256 != hashOf(data):
 					x.Reason = "changed since fleet wrote it (its sha256 differs from " + RecordFile + ")"

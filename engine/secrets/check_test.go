@@ -289,3 +289,30 @@ func TestRekeyAdoptsForeign(t *testing.T) {
 		t.Errorf("value %q", v)
 	}
 }
+
+// TestCheckLostRecordEntry: a file whose record entry was lost (fleet
+// killed while generating) is listed with the command that repairs it,
+// and that command does.
+func TestCheckLostRecordEntry(t *testing.T) {
+	alice := newAdmin(t)
+	f, st, hostKeys := rekeyFleet(t, alice)
+	os.Remove(filepath.Join(st.Root, RecordFile))
+	rep, err := st.Check(f, hostKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Foreign) != 3 {
+		t.Fatalf("foreign %q", paths(rep.Foreign))
+	}
+	for _, x := range rep.Foreign {
+		if !strings.Contains(x.Reason, "written by another tool") || !strings.Contains(x.Reason, "`fleet secrets rekey`") {
+			t.Errorf("%s: reason %q does not say that `fleet secrets rekey` repairs it", x.Path, x.Reason)
+		}
+	}
+	if rep, err := st.Rekey(context.Background(), f, hostKeys, alice.ids()); err != nil || len(rep.Rekeyed) != 3 {
+		t.Fatalf("rekey: %v %+v", err, rep)
+	}
+	if rep, _ := st.Check(f, hostKeys); !rep.OK() {
+		t.Errorf("after rekey: %+v", rep)
+	}
+}
