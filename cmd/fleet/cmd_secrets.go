@@ -134,7 +134,7 @@ named secrets anew.`,
 					st := &secrets.Store{Root: l.fleet.Root}
 					rel := secrets.FilePath(s, machine, file)
 					if !file.Secret {
-						data, err := os.ReadFile(filepath.Join(st.Root, filepath.FromSlash(rel)))
+						data, err := st.ReadPublic(rel)
 						if err != nil {
 							return err
 						}

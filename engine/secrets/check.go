@@ -174,6 +174,11 @@ func (st *Store) Check(f *model.Fleet, hostKeys map[string]string) (Report, erro
 			for _, file := range s.Files {
 				x := FileState{Path: FilePath(s, m, file), Secret: s.Name, Owner: owner, File: file.Name}
 				declared[x.Path] = true
+				if err := st.noSymlink(x.Path); err != nil {
+					x.Reason = err.Error()
+					rep.Failed = append(rep.Failed, x)
+					continue
+				}
 				if !file.Secret {
 					if _, err := os.Stat(st.abs(x.Path)); err != nil {
 						rep.Missing = append(rep.Missing, x)
@@ -303,7 +308,7 @@ func (st *Store) Rekey(ctx context.Context, f *model.Fleet, hostKeys map[string]
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			data, err := os.ReadFile(st.abs(x.Path))
+			data, err := st.readFile(x.Path)
 			if err != nil {
 				x.Reason = err.Error()
 				rep.Failed = append(rep.Failed, x)
