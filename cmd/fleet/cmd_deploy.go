@@ -132,8 +132,11 @@ func writeDryRun(w io.Writer, steps []deploy.Step) {
 	}
 }
 
-// secretsReady makes the deploy's secrets step: a machine's secret files
-// must all exist and be encrypted to the current recipients.
+// secretsReady makes the deploy's secrets step: every secret file a
+// machine reads must exist, be encrypted to the current recipients and be
+// the file fleet wrote (the sha256 in the recipients record), so that a
+// damaged or foreign file never reaches a machine. It judges as `fleet
+// secrets check` does (Report.NotReady of the same Check).
 func secretsReady(f *model.Fleet) func(m *model.Machine) error {
 	st := &secrets.Store{Root: f.Root}
 	rep, err := checkSecrets(st, f)
@@ -141,18 +144,7 @@ func secretsReady(f *model.Fleet) func(m *model.Machine) error {
 		if err != nil {
 			return err
 		}
-		var bad []string
-		for _, group := range [][]secrets.FileState{rep.Missing, rep.NeedsPrompt, rep.Stale, rep.Corrupt} {
-			for _, x := range group {
-				if x.Owner == m.Name || x.Owner == secrets.SharedOwner && slices.Contains(f.Secret(x.Secret).Machines, m.Name) {
-					bad = append(bad, x.Path)
-				}
-			}
-		}
-		if len(bad) > 0 {
-			return fmt.Errorf("secrets not ready (run fleet secrets generate / rekey): %s", strings.Join(bad, ", "))
-		}
-		return nil
+		return rep.NotReady(f, m.Name)
 	}
 }
 

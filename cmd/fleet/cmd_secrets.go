@@ -64,9 +64,12 @@ named secrets anew.`,
 					st := &secrets.Store{Root: l.fleet.Root}
 					rep, err := secrets.GenerateMissing(c.Context, l.fleet, st, opts)
 					rep.Write(c.App.Writer)
-					if err != nil {
+					if err != nil && len(rep.Failed) == 0 {
+						return err
+					}
+					if err := notDone(rep, "generated"); err != nil {
 						// The report above says which and why.
-						return fmt.Errorf("%s could not be generated", count(len(rep.Failed), "secret file"))
+						return err
 					}
 					if len(rep.NeedsPrompt) > 0 {
 						return fmt.Errorf("%s typed by a person are missing: run fleet secrets generate on a terminal", count(len(rep.NeedsPrompt), "secret file"))
@@ -114,7 +117,10 @@ named secrets anew.`,
 					}
 					rep, err := st.Rekey(c.Context, l.fleet, hostKeys, ids)
 					rep.Write(c.App.Writer)
-					return err
+					if err != nil {
+						return err
+					}
+					return notDone(rep, "rekeyed")
 				},
 			},
 			{
@@ -128,7 +134,7 @@ named secrets anew.`,
 					st := &secrets.Store{Root: l.fleet.Root}
 					rel := secrets.FilePath(s, machine, file)
 					if !file.Secret {
-						data, err := os.ReadFile(filepath.Join(st.Root, filepath.FromSlash(rel)))
+						data, err := st.ReadPublic(rel)
 						if err != nil {
 							return err
 						}
@@ -213,6 +219,20 @@ fleet(admins = [...]) or to your user(age = ...), then run fleet secrets rekey.`
 			},
 		},
 	}
+}
+
+// notDone is the error of a generate or rekey run whose report lists
+// files that failed or are not age files (left alone): every such file
+// is a non-zero exit, whatever the run did with the others.
+func notDone(rep secrets.Report, verb string) error {
+	bad := map[string]bool{}
+	for _, x := range append(append([]secrets.FileState(nil), rep.Failed...), rep.Corrupt...) {
+		bad[x.Path] = true
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s could not be %s (see above; `fleet secrets check` lists what is not in order)", count(len(bad), "secret file"), verb)
 }
 
 // checkSecrets is Check with the host keys the store knows.

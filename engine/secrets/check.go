@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -173,6 +174,11 @@ func (st *Store) Check(f *model.Fleet, hostKeys map[string]string) (Report, erro
 			for _, file := range s.Files {
 				x := FileState{Path: FilePath(s, m, file), Secret: s.Name, Owner: owner, File: file.Name}
 				declared[x.Path] = true
+				if err := st.noSymlink(x.Path); err != nil {
+					x.Reason = err.Error()
+					rep.Failed = append(rep.Failed, x)
+					continue
+				}
 				if !file.Secret {
 					if _, err := os.Stat(st.abs(x.Path)); err != nil {
 						rep.Missing = append(rep.Missing, x)
@@ -213,7 +219,8 @@ func (st *Store) Check(f *model.Fleet, hostKeys map[string]string) (Report, erro
 				e, ok := entries[x.Path]
 				switch {
 				case !ok:
-					x.Reason = "not in " + RecordFile + ": written by another tool, or its record was lost"
+					x.Reason = "not in " + RecordFile + ": written by another tool, or its record was lost (fleet stopped while writing): " +
+						"`fleet secrets rekey` records it again if it decrypts"
 					rep.Foreign = append(rep.Foreign, x)
 				case e.SHA256 != hashOf(data):
 					x.Reason = "changed since fleet wrote it (its sha256 differs from " + RecordFile + ")"
@@ -301,7 +308,7 @@ func (st *Store) Rekey(ctx context.Context, f *model.Fleet, hostKeys map[string]
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			data, err := os.ReadFile(st.abs(x.Path))
+			data, err := st.readFile(x.Path)
 			if err != nil {
 				x.Reason = err.Error()
 				rep.Failed = append(rep.Failed, x)
@@ -326,4 +333,53 @@ func (st *Store) Rekey(ctx context.Context, f *model.Fleet, hostKeys map[string]
 		return nil
 	})
 	return rep, err
+}
+
+// NotReady says why a machine may not be deployed with the secrets r
+// (a Check) describes: every file it reads (its own, and those of the
+// shared secrets it is a machine of) that is missing, stale, changed
+// outside fleet or damaged, not age, or could not be checked, each named
+// with what to do. nil means they are all in order. The deploy's secrets
+// step is this, so that deploy and `fleet secrets check` judge a file the
+// same way.
+func (r *Report) NotReady(f *model.Fleet, machine string) error {
+	var probs []string
+	add := func(xs []FileState, what func(FileState) string) {
+		for _, x := range xs {
+			if !reads(f, x, machine) {
+				continue
+			}
+			probs = append(probs, x.Path+": "+what(x))
+		}
+	}
+	add(r.Missing, func(x FileState) string { return "missing: run `fleet secrets generate`" })
+	add(r.NeedsPrompt, func(x FileState) string { return "missing: run `fleet secrets generate` on a terminal" })
+	add(r.Stale, func(x FileState) string {
+		return "encrypted to other recipients than the fleet declares: run `fleet secrets rekey`"
+	})
+	add(r.Foreign, func(x FileState) string {
+		return x.Reason + "; it may be damaged or foreign, and the machine could not decrypt it: `fleet secrets check` lists it, " +
+			"`fleet secrets rekey` re-encrypts it if it still decrypts, else `fleet secrets generate --regenerate " + x.Secret + "` makes a new value"
+	})
+	add(r.Corrupt, func(x FileState) string {
+		return x.Reason + ": look at it and move it away, then run `fleet secrets generate --regenerate " + x.Secret + "`"
+	})
+	add(r.Failed, func(x FileState) string { return "could not be checked: " + x.Reason + " (see `fleet secrets check`)" })
+	if len(probs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the secrets of %s are not ready, refusing to deploy them: %s", machine, strings.Join(probs, "; "))
+}
+
+// reads reports whether machine reads the file x: its own, or a shared
+// one of a secret declared for it.
+func reads(f *model.Fleet, x FileState, machine string) bool {
+	if x.Owner == machine {
+		return true
+	}
+	if x.Owner != SharedOwner {
+		return false
+	}
+	s := f.Secret(x.Secret)
+	return s != nil && slices.Contains(s.Machines, machine)
 }

@@ -106,6 +106,17 @@ func TestCheck(t *testing.T) {
 	if !reflect.DeepEqual(rep.Unknown, []string{"secrets/gone/db/value.age"}) {
 		t.Errorf("unknown %q", rep.Unknown)
 	}
+	// The deploy's judgement of the same report: a's corrupt and foreign
+	// files, each with what to do; b's stale one; nothing of a for b.
+	errA := rep.NotReady(f, "a")
+	for _, want := range []string{"secrets/a/wg/key.age", "secrets/a/db/value.age", "fleet secrets check", "--regenerate db", "--regenerate wg"} {
+		if errA == nil || !strings.Contains(errA.Error(), want) {
+			t.Errorf("NotReady(a) lacks %q: %v", want, errA)
+		}
+	}
+	if errB := rep.NotReady(f, "b"); errB == nil || !strings.Contains(errB.Error(), "secrets/b/db/value.age") || strings.Contains(errB.Error(), "secrets/a/") {
+		t.Errorf("NotReady(b): %v", errB)
+	}
 
 	// A damaged record stops Check with a message naming it.
 	os.WriteFile(filepath.Join(root, RecordFile), []byte("{"), 0o644)
@@ -276,5 +287,32 @@ func TestRekeyAdoptsForeign(t *testing.T) {
 	}
 	if v, _ := st.Read(rel, alice.ids()); string(v) != "edited with agenix" {
 		t.Errorf("value %q", v)
+	}
+}
+
+// TestCheckLostRecordEntry: a file whose record entry was lost (fleet
+// killed while generating) is listed with the command that repairs it,
+// and that command does.
+func TestCheckLostRecordEntry(t *testing.T) {
+	alice := newAdmin(t)
+	f, st, hostKeys := rekeyFleet(t, alice)
+	os.Remove(filepath.Join(st.Root, RecordFile))
+	rep, err := st.Check(f, hostKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Foreign) != 3 {
+		t.Fatalf("foreign %q", paths(rep.Foreign))
+	}
+	for _, x := range rep.Foreign {
+		if !strings.Contains(x.Reason, "written by another tool") || !strings.Contains(x.Reason, "`fleet secrets rekey`") {
+			t.Errorf("%s: reason %q does not say that `fleet secrets rekey` repairs it", x.Path, x.Reason)
+		}
+	}
+	if rep, err := st.Rekey(context.Background(), f, hostKeys, alice.ids()); err != nil || len(rep.Rekeyed) != 3 {
+		t.Fatalf("rekey: %v %+v", err, rep)
+	}
+	if rep, _ := st.Check(f, hostKeys); !rep.OK() {
+		t.Errorf("after rekey: %+v", rep)
 	}
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/fleet-nix/fleet/engine/model"
 )
 
-// command runs gen.command: argv with $out and $in replaced by two fresh
-// 0700 folders (also in the environment as out and in), the program's
-// working directory being $out. $in/<secret>/<file> hold the values of
+// command runs gen.command: argv with the words $out and $in replaced by
+// two fresh 0700 folders (substDirs; also in the environment as out and
+// in), the program's working directory being $out. $in/<secret>/<file> hold the values of
 // the secrets it depends on. The declared outputs are read back from
 // $out; anything else the program leaves there is discarded. Both
 // folders are removed before command returns, however it returns.
@@ -66,10 +66,9 @@ func command(ctx context.Context, g *model.Generator, in Inputs) (_ map[string][
 		}
 	}
 
-	subst := strings.NewReplacer("${out}", outDir, "$out", outDir, "${in}", inDir, "$in", inDir)
 	args := make([]string, len(argv))
 	for i, a := range argv {
-		args[i] = subst.Replace(a)
+		args[i] = substDirs(a, inDir, outDir)
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = outDir
@@ -122,6 +121,51 @@ func command(ctx context.Context, g *model.Generator, in Inputs) (_ map[string][
 		return nil, fmt.Errorf("gen.command %s did not write %s into $out", name, quoteList(missing))
 	}
 	return out, nil
+}
+
+// substDirs replaces in an argument the words $in and $out, alone or
+// followed by '/' ($out, $out/key), and ${in} and ${out}, with the two
+// folders. Anything else is left as written: a script's own $input,
+// $output or $index, $in_x, $$ (which the program, a shell, reads as
+// its own).
+func substDirs(a, inDir, outDir string) string {
+	if !strings.Contains(a, "$") {
+		return a
+	}
+	var b strings.Builder
+	for i := 0; i < len(a); {
+		if a[i] != '$' {
+			b.WriteByte(a[i])
+			i++
+			continue
+		}
+		rest := a[i+1:]
+		if strings.HasPrefix(rest, "$") {
+			b.WriteString("$$")
+			i += 2
+			continue
+		}
+		matched := false
+		for _, v := range [...]struct{ name, dir string }{{"in", inDir}, {"out", outDir}} {
+			if strings.HasPrefix(rest, "{"+v.name+"}") {
+				b.WriteString(v.dir)
+				i += 1 + len(v.name) + 2
+				matched = true
+				break
+			}
+			if after, ok := strings.CutPrefix(rest, v.name); ok && (after == "" || after[0] == '/') {
+				b.WriteString(v.dir)
+				i += 1 + len(v.name)
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			b.WriteByte('$')
+			i++
+		}
+	}
+	return b.String()
 }
 
 // commandHook, when set (by tests), runs after the program, with its

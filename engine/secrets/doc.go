@@ -29,7 +29,9 @@
 // below. Every write goes to a temporary file in the target folder which
 // is synced and renamed over the target: a file is either its old or its
 // new version, never partial. Secret files have mode 0600, public files
-// 0644, folders 0700.
+// 0644, folders 0700. Nothing under secrets/ may be a symlink, folder or
+// file: one could lead writes and reads outside the fleet root, so every
+// write, read and check refuses it, naming the path.
 //
 // # Recipients and the record
 //

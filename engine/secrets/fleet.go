@@ -369,7 +369,7 @@ func (g *generation) one(s *model.Secret, owner string) (*outcome, error) {
 				if file.Secret {
 					v, err = st.Read(rel, g.opts.Identities)
 				} else {
-					v, err = os.ReadFile(st.abs(rel))
+					v, err = st.ReadPublic(rel)
 				}
 				if err != nil {
 					all(func(x FileState) { o.fail(x, fmt.Sprintf("reading its dependency: %v", err)) })
@@ -448,7 +448,7 @@ func (g *generation) one(s *model.Secret, owner string) (*outcome, error) {
 // notFleets says why the existing file at rel is not one fleet may
 // replace, or "" if it is (a valid age file whose hash is recorded).
 func (st *Store) notFleets(rel string) string {
-	data, err := os.ReadFile(st.abs(rel))
+	data, err := st.readFile(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ""
 	}
@@ -599,7 +599,7 @@ func (st *Store) HostKeysFromSecrets(f *model.Fleet, hostKeySecret map[string]st
 			return nil, fmt.Errorf("machine %s: host key secret %s has no public file per machine: generate it with gen.ssh_keypair()", m, name)
 		}
 		rel := FilePath(s, m, *pub)
-		data, err := os.ReadFile(st.abs(rel))
+		data, err := st.readFile(rel)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

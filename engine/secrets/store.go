@@ -101,6 +101,33 @@ func checkRel(rel string, encrypted bool) error {
 	return nil
 }
 
+// noSymlink refuses rel (relative to the fleet root, under secrets/)
+// when it, or a folder on the way to it below secrets/, is a symlink:
+// fleet would write or read outside the fleet root, where nothing keeps
+// the files private or in git. Parts that do not exist yet are fine.
+func (st *Store) noSymlink(rel string) error {
+	parts := strings.Split(rel, "/")
+	p := st.Root
+	for i, part := range parts {
+		p = filepath.Join(p, part)
+		if i == 0 {
+			continue // secrets/ itself
+		}
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symlink: fleet follows no symlink under %s/ (it could lead outside the fleet root); "+
+				"replace it with a real folder or file", strings.Join(parts[:i+1], "/"), Dir)
+		}
+	}
+	return nil
+}
+
 // WriteSecret encrypts plaintext to recipients and stores it at rel
 // (relative to the fleet root, under secrets/), atomically, mode 0600,
 // and records the recipients. An existing file is replaced only if it is
@@ -114,6 +141,9 @@ func (st *Store) WriteSecret(rel string, plaintext []byte, recipients []string) 
 // may be replaced too (Rekey, which has just decrypted it).
 func (st *Store) writeSecret(rel string, plaintext []byte, recipients []string, expect string) error {
 	if err := checkRel(rel, true); err != nil {
+		return err
+	}
+	if err := st.noSymlink(rel); err != nil {
 		return err
 	}
 	norm, err := normalizeAll(recipients)
@@ -177,6 +207,9 @@ func (st *Store) WritePublic(rel string, data []byte) error {
 	if err := checkRel(rel, false); err != nil {
 		return err
 	}
+	if err := st.noSymlink(rel); err != nil {
+		return err
+	}
 	if err := atomicWrite(st.abs(rel), data, 0o644); err != nil {
 		return fmt.Errorf("writing %s: %v", rel, err)
 	}
@@ -188,7 +221,7 @@ func (st *Store) WritePublic(rel string, data []byte) error {
 // (*NoIdentityError) lists the recipients the file needs, from the record
 // and from what its header shows.
 func (st *Store) Read(rel string, ids []age.Identity) ([]byte, error) {
-	data, err := os.ReadFile(st.abs(rel))
+	data, err := st.readFile(rel)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s does not exist: run `fleet secrets generate`", rel)
@@ -230,6 +263,19 @@ func (st *Store) decrypt(rel string, data []byte, ids []age.Identity) ([]byte, e
 		return nil, fmt.Errorf("%s is damaged: %v", rel, err)
 	}
 	return pt, nil
+}
+
+// ReadPublic reads the public file at rel (a public key, in plain text).
+func (st *Store) ReadPublic(rel string) ([]byte, error) {
+	return st.readFile(rel)
+}
+
+// readFile reads the file at rel, refusing symlinks (noSymlink).
+func (st *Store) readFile(rel string) ([]byte, error) {
+	if err := st.noSymlink(rel); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(st.abs(rel))
 }
 
 // NotAgeError is a file where an age file should be that is not one.
