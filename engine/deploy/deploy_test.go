@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,11 +300,25 @@ func TestCancelLeavesMachinesUntouchedOrActivated(t *testing.T) {
 	r.srv.RecordScript("nix", nixPrelude+fmt.Sprintf(`if [ "$1" = build ]; then for x; do case "$x" in
 *.fast.*) %s ;; *.slow.*) sleep 30; %s ;; esac; done; fi
 `, builtJSON(r.srv.StorePath("fast")), builtJSON(r.srv.StorePath("slow"))))
+	// Ctrl-C once fast is done (by its event: a fixed delay raced fast's
+	// ssh steps on a loaded machine), while slow still builds; at the
+	// latest after 20 s, well before slow's build would end.
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(1500*time.Millisecond, cancel)
-	start := time.Now()
-	sum := r.deploy(t, ctx, deploy.Options{})
-	if time.Since(start) > 10*time.Second {
+	defer cancel()
+	var cancelled atomic.Int64
+	stop := func() { cancelled.CompareAndSwap(0, time.Now().UnixNano()); cancel() }
+	fallback := time.AfterFunc(20*time.Second, stop)
+	defer fallback.Stop()
+	steps, err := deploy.Steps(r.fleet, r.fleet.Machines, deploy.Options{Runner: r.runner, Tree: "/tree", ConfirmTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := deploy.Execute(ctx, steps, deploy.ExecOptions{Parallel: 4, LogDir: t.TempDir(), Events: func(e deploy.Event) {
+		if e.Kind == deploy.EventDone && e.Machine == "fast" {
+			stop()
+		}
+	}})
+	if at := cancelled.Load(); at == 0 || time.Since(time.Unix(0, at)) > 10*time.Second {
 		t.Fatal("cancellation did not stop the slow build")
 	}
 	res := map[string]deploy.MachineResult{}
