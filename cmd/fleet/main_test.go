@@ -304,3 +304,43 @@ machine("b", system = "x86_64-linux", state_version = "26.05", target = %q)
 		t.Fatalf("a failing command: exit %d %s", code, stderr)
 	}
 }
+
+// TestBadTargetsRejectedEarly: a target ssh or nix would read as an option,
+// or a shell as more than one word, is an error naming the machine and the
+// target, in --dry-run too, before anything runs (PATH holds nothing).
+func TestBadTargetsRejectedEarly(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for _, target := range []string{
+		"root@-oProxyCommand=touch${IFS}/tmp/pwned",
+		"-oProxyCommand=x",
+		"root@web;touch /tmp/pwned",
+		"root@web$(id)",
+		"ro ot@web",
+		"-l@web",
+		"root@web:22x",
+	} {
+		dir := t.TempDir()
+		src := fmt.Sprintf(`fleet(name = "x")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+machine("good", system = "x86_64-linux", state_version = "26.05", target = "root@good.example")
+machine("bad", system = "x86_64-linux", state_version = "26.05", target = %q)
+`, target)
+		file := filepath.Join(dir, "fleet.star")
+		os.WriteFile(file, []byte(src), 0o644)
+		for _, args := range [][]string{
+			{"deploy", file, "--dry-run", "--out", t.TempDir()},
+			{"deploy", file, "--out", t.TempDir()},
+			{"deploy", file, "--build-on", "target", "--dry-run", "--out", t.TempDir()},
+			{"diff", file, "--out", t.TempDir()},
+			{"exec", file, "--", "true"},
+		} {
+			code, out, stderr := fleetCmd(t, args...)
+			if code != exitError || !strings.Contains(stderr, "machine bad") || !strings.Contains(stderr, fmt.Sprintf("%q", target)) {
+				t.Errorf("%s %q: exit %d, stderr %s", args[0], target, code, stderr)
+			}
+			if strings.Contains(out, "ssh-ng://") || strings.Contains(out, "ssh ") {
+				t.Errorf("%s %q: printed commands:\n%s", args[0], target, out)
+			}
+		}
+	}
+}

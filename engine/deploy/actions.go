@@ -73,7 +73,32 @@ const DefaultProfile = "/nix/var/nix/profiles/system"
 // for a NixOS machine without a cloud host, root@<name>.<domain>. A
 // machine with a cloud host and no target is reached at its host's public
 // address, so without an override it has no target yet.
+//
+// The target is validated (ValidateTarget): a bad one is an error naming
+// the machine, before any command is built from it. The one exception is
+// AddressPlaceholder, which --dry-run shows for an address not known yet
+// and which nothing runs with (Remote rejects it).
 func Target(f *model.Fleet, m *model.Machine, overrides map[string]string) (string, error) {
+	t, err := target(f, m, overrides)
+	if err != nil {
+		return "", err
+	}
+	if t == AddressPlaceholder(m.Name) && overrides[m.Name] == t {
+		return t, nil
+	}
+	if err := ValidateTarget(t); err != nil {
+		return "", fmt.Errorf("machine %s (%s): %w", m.Name, m.Pos, err)
+	}
+	return t, nil
+}
+
+// AddressPlaceholder is what a dry run shows as the target of a machine
+// whose cloud host's address is not known here. It is no valid target.
+func AddressPlaceholder(machine string) string {
+	return "root@<public address of " + machine + "'s host>"
+}
+
+func target(f *model.Fleet, m *model.Machine, overrides map[string]string) (string, error) {
 	if t := overrides[m.Name]; t != "" {
 		return t, nil
 	}

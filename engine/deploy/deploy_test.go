@@ -335,6 +335,11 @@ func TestTargets(t *testing.T) {
 		{&model.Machine{Name: "a", Class: model.NixOS}, nil, "root@a.zt", ""},
 		{&model.Machine{Name: "a", Class: model.NixOS}, map[string]string{"a": "root@203.0.113.7"}, "root@203.0.113.7", ""},
 		{&model.Machine{Name: "mac", Class: model.Darwin}, nil, "", "no ssh target"},
+		{&model.Machine{Name: "a", Class: model.NixOS, Target: "root@-oProxyCommand=x"}, nil, "", `machine a (<unknown>): target "root@-oProxyCommand=x": host and user must not start with -`},
+		{&model.Machine{Name: "a", Class: model.NixOS, Target: "root@a;id"}, nil, "", `machine a (<unknown>): target "root@a;id"`},
+		{&model.Machine{Name: "a", Class: model.NixOS}, map[string]string{"a": "-oProxyCommand=x"}, "", `machine a (<unknown>): target "-oProxyCommand=x"`},
+		{&model.Machine{Name: "a", Class: model.NixOS}, map[string]string{"a": deploy.AddressPlaceholder("a")}, deploy.AddressPlaceholder("a"), ""},
+		{&model.Machine{Name: "a", Class: model.NixOS, Target: deploy.AddressPlaceholder("a")}, nil, "", "shell metacharacters"},
 	} {
 		got, err := deploy.Target(f, tc.m, tc.over)
 		if tc.err != "" {

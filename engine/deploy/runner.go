@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -496,13 +497,13 @@ func sshDestination(target string) ([]string, error) {
 	if !hasUser {
 		user, hostport = "", target
 	}
-	host, port := hostport, ""
+	host, port, bracketed := hostport, "", false
 	if strings.HasPrefix(hostport, "[") {
 		end := strings.Index(hostport, "]")
 		if end < 0 {
 			return nil, fmt.Errorf("target %q: missing ] after an IPv6 address", target)
 		}
-		host, port = hostport[1:end], ""
+		host, port, bracketed = hostport[1:end], "", true
 		if rest := hostport[end+1:]; rest != "" {
 			if !strings.HasPrefix(rest, ":") {
 				return nil, fmt.Errorf("target %q: want [address]:port", target)
@@ -520,12 +521,23 @@ func sshDestination(target string) ([]string, error) {
 	case strings.HasPrefix(host, "-") || strings.HasPrefix(user, "-"):
 		// ssh would read it as an option.
 		return nil, fmt.Errorf("target %q: host and user must not start with -", target)
-	case strings.ContainsAny(target, " \t\n'\"\\"):
-		return nil, fmt.Errorf("target %q: contains whitespace or quotes", target)
+	}
+	if i := strings.IndexFunc(target, func(c rune) bool { return !targetChar(c) }); i >= 0 {
+		return nil, fmt.Errorf("target %q: contains %q: whitespace, quotes and shell metacharacters are not allowed (want user@host[:port])", target, target[i:i+1])
+	}
+	if user != "" && !validUser(user) {
+		return nil, fmt.Errorf("target %q: bad user name %q (letters, digits, _ . -; at most 64)", target, user)
+	}
+	if bracketed || strings.Contains(host, ":") {
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return nil, fmt.Errorf("target %q: bad IPv6 address %q", target, host)
+		}
+	} else if strings.Contains(host, "%") || !validHostName(host) {
+		return nil, fmt.Errorf("target %q: bad host %q (want a host name or an IP address)", target, host)
 	}
 	var args []string
 	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 || port[0] == '0' || port[0] == '+' {
 			return nil, fmt.Errorf("target %q: bad port %q", target, port)
 		}
 		args = append(args, "-p", port)
@@ -534,6 +546,48 @@ func sshDestination(target string) ([]string, error) {
 		host = user + "@" + host
 	}
 	return append(args, host), nil
+}
+
+// ValidateTarget checks that target is user@host[:port] (user optional,
+// host a host name, an IPv4 address or an [IPv6] address) with nothing ssh,
+// nix or a shell would read as an option or a metacharacter: what
+// Remote and NixStoreURL accept. Targets are validated before a deploy
+// runs anything, so that no command is ever built from a bad one.
+func ValidateTarget(target string) error {
+	_, err := sshDestination(target)
+	return err
+}
+
+// targetChar is a character a target may contain at all.
+func targetChar(c rune) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.ContainsRune("._-@:[]%", c)
+}
+
+// validUser is a user name that is safe on a command line: POSIX's
+// portable user name characters, not starting with - or .
+func validUser(u string) bool {
+	if len(u) > 64 || u[0] == '-' || u[0] == '.' {
+		return false
+	}
+	return strings.Trim(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == ""
+}
+
+// validHostName is a DNS name (or an ssh config alias, which may hold _):
+// labels of letters, digits, - and _, not starting with -, joined by
+// dots, an optional final dot. IPv4 addresses are such names.
+func validHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' ||
+			strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // ShellQuote quotes s for a POSIX shell: unchanged when it holds only
