@@ -790,6 +790,11 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 				if current == "" {
 					return fmt.Errorf("%s runs no NixOS or nix-darwin system yet (/run/current-system is missing)", m.Name)
 				}
+				// What the machine says goes onto a local nix command
+				// line: only a store path may.
+				if !isStorePath(current) {
+					return fmt.Errorf("machine %s: /run/current-system resolves to %q, not a /nix/store/<hash>-<name> path", m.Name, firstLine([]byte(current)))
+				}
 				url, sshOpts := storeOf(target)
 				return opts.Runner.Local(ctx, fetchArgv(url, current), IO{Stdout: w, Stderr: w, NixSSHOpts: sshOpts})
 			}}
@@ -814,4 +819,22 @@ func fetchArgv(url, path string) []string {
 // diffArgv shows how the closure of new differs from that of current.
 func diffArgv(current, new string) []string {
 	return nixArgv("store", "diff-closures", current, new)
+}
+
+// isStorePath reports whether p is a store path: /nix/store/<hash>-<name>
+// with a hash of 32 nix-base32 characters and a name of the characters
+// Nix allows, not starting with a dot.
+func isStorePath(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/nix/store/")
+	if !ok || len(rest) < 34 || rest[32] != '-' {
+		return false
+	}
+	hash, name := rest[:32], rest[33:]
+	if strings.Trim(hash, "0123456789abcdfghijklmnpqrsvwxyz") != "" {
+		return false
+	}
+	if len(name) > 211 || name[0] == '.' {
+		return false
+	}
+	return strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._?=") == ""
 }
