@@ -5,11 +5,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fleet-nix/fleet/engine/deploy/sshtest"
 	"github.com/fleet-nix/fleet/engine/testtool"
@@ -342,5 +344,48 @@ machine("bad", system = "x86_64-linux", state_version = "26.05", target = %q)
 				t.Errorf("%s %q: printed commands:\n%s", args[0], target, out)
 			}
 		}
+	}
+}
+
+// TestExecSilentHostTimesOut: fleet exec against a host that accepts the
+// connection and never speaks ssh fails in bounded time, naming the host
+// and the timeout (the connect timeout shortened through FLEET_SSH_OPTS,
+// which comes before fleet's own 15 s).
+func TestExecSilentHostTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Setenv("FLEET_SSH_OPTS", "-F /dev/null -o UserKnownHostsFile=/dev/null -o ConnectTimeout=1")
+	dir := t.TempDir()
+	target := "root@" + l.Addr().String()
+	src := fmt.Sprintf(`fleet(name = "x")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+machine("a", system = "x86_64-linux", state_version = "26.05", target = %q)
+`, target)
+	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644)
+	start := time.Now()
+	code, out, stderr := fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--", "true")
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if code != exitError || !strings.Contains(stderr, "the connection to "+target+" timed out") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
 }

@@ -21,6 +21,7 @@ package deploy
 // builders) instead of leaving orphans behind.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,11 +55,33 @@ type SSHRunner struct {
 	// Env is added to this process's environment for every command
 	// (NAME=value); a PATH here is also where Local finds programs.
 	Env []string
+	// ConnectTimeout bounds connecting to a host and the ssh handshake
+	// (ssh's ConnectTimeout, whole seconds; default 15s): a host that does
+	// not answer, or accepts the connection and never speaks ssh, fails
+	// instead of hanging.
+	ConnectTimeout time.Duration
+	// ServerAliveInterval and ServerAliveCountMax make ssh ask a host
+	// that has been silent for an interval whether it is still there, and
+	// give up after that many unanswered asks (defaults 15s and 3): a host
+	// that stops answering mid-command fails within about a minute.
+	ServerAliveInterval time.Duration
+	ServerAliveCountMax int
 
 	mu       sync.Mutex
-	masters  map[string][]string   // destination arguments of each host used, for Close
-	starting map[string]*sync.Once // the one master connection start per host
+	masters  map[string][]string      // destination arguments of each host used, for Close
+	starting map[string]chan struct{} // closed when the host's master connection start ended
 }
+
+// Defaults of the SSHRunner's timeouts.
+const (
+	DefaultConnectTimeout      = 15 * time.Second
+	DefaultServerAliveInterval = 15 * time.Second
+	DefaultServerAliveCountMax = 3
+)
+
+// masterStartMax bounds a master connection start (connect, handshake,
+// authentication) beyond the caller's context.
+const masterStartMax = 30 * time.Second
 
 var _ Runner = (*SSHRunner)(nil)
 
@@ -124,7 +147,7 @@ func (r *SSHRunner) Remote(ctx context.Context, target string, argv []string, st
 	}
 	ssh := r.ssh()
 	if r.ControlDir != "" {
-		r.startMaster(ssh, dest)
+		r.startMaster(ctx, ssh, dest)
 	}
 	cmd := append([]string{ssh}, r.sshOptions()...)
 	cmd = append(cmd, "-T")
@@ -143,33 +166,42 @@ func (r *SSHRunner) Remote(ctx context.Context, target string, argv []string, st
 // per step of every machine on that host) would each make a connection
 // and authenticate, and only the last would be kept. It backgrounds after
 // authenticating (-f -N); if it fails, commands still connect on their
-// own (ControlMaster=auto).
-func (r *SSHRunner) startMaster(ssh string, dest []string) {
+// own (ControlMaster=auto). The start runs under the first caller's
+// context (and at most masterStartMax); the callers that wait for it stop
+// waiting when their own context ends.
+func (r *SSHRunner) startMaster(ctx context.Context, ssh string, dest []string) {
 	key := strings.Join(dest, "\x00")
 	r.mu.Lock()
 	if r.starting == nil {
-		r.starting = map[string]*sync.Once{}
+		r.starting = map[string]chan struct{}{}
 	}
-	once := r.starting[key]
-	if once == nil {
-		once = &sync.Once{}
-		r.starting[key] = once
+	started, first := r.starting[key], false
+	if started == nil {
+		started, first = make(chan struct{}), true
+		r.starting[key] = started
 	}
 	r.mu.Unlock()
-	once.Do(func() {
-		args := append(append([]string{}, r.sshOptions()...), "-o", "ControlMaster=yes", "-f", "-N")
-		args = append(args, dest...)
-		env := r.env()
-		prog, err := runnerLookPath(ssh, env)
-		if err != nil {
-			return
+	if !first {
+		select {
+		case <-started:
+		case <-ctx.Done():
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, prog, args...)
-		cmd.Env = env
-		_ = cmd.Run()
-	})
+		return
+	}
+	defer close(started)
+	args := append(append([]string{}, r.sshOptions()...), "-o", "ControlMaster=yes", "-f", "-N")
+	args = append(args, dest...)
+	env := r.env()
+	prog, err := runnerLookPath(ssh, env)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, masterStartMax)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.Env = env
+	killProcessGroupOnCancel(cmd)
+	_ = cmd.Run()
 }
 
 // Close ends the ControlMaster connections this runner opened (ssh -O
@@ -224,6 +256,11 @@ func (r *SSHRunner) sshOptions() []string {
 	opts := append([]string(nil), r.Options...)
 	// Never prompt: a deploy has no one to answer, and a prompt would hang.
 	opts = append(opts, "-o", "BatchMode=yes")
+	// Nor wait forever for a host that does not answer.
+	opts = append(opts,
+		"-o", "ConnectTimeout="+sshSeconds(r.ConnectTimeout, DefaultConnectTimeout),
+		"-o", "ServerAliveInterval="+sshSeconds(r.ServerAliveInterval, DefaultServerAliveInterval),
+		"-o", "ServerAliveCountMax="+strconv.Itoa(cmp.Or(max(r.ServerAliveCountMax, 0), DefaultServerAliveCountMax)))
 	if r.ControlDir != "" {
 		opts = append(opts,
 			"-o", "ControlMaster=auto",
@@ -231,6 +268,15 @@ func (r *SSHRunner) sshOptions() []string {
 			"-o", "ControlPersist=60s")
 	}
 	return opts
+}
+
+// sshSeconds is d (def when not positive) in whole seconds for an ssh
+// option, rounded up and at least 1.
+func sshSeconds(d, def time.Duration) string {
+	if d <= 0 {
+		d = def
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
 func (r *SSHRunner) ssh() string {
@@ -414,7 +460,11 @@ func (e *CommandError) Error() string {
 	b.WriteString(": ")
 	b.WriteString(e.Err.Error())
 	if e.Target != "" && e.ExitCode == 255 {
-		b.WriteString(" (ssh could not reach the host, or the command exited 255)")
+		if strings.Contains(e.Stderr, "timed out") {
+			b.WriteString(" (the connection to " + e.Target + " timed out: the host did not answer)")
+		} else {
+			b.WriteString(" (ssh could not reach the host, or the command exited 255)")
+		}
 	}
 	if e.Stderr != "" {
 		lines := strings.Split(e.Stderr, "\n")
