@@ -347,7 +347,7 @@ machine("bad", system = "x86_64-linux", state_version = "26.05", target = %q)
 	}
 }
 
-// TestExecSilentHostTimesOut: fleet exec against a host that accepts the
+// TestExecSilentHostTimesOut: fleet exec and fleet deploy against a host that accepts the
 // connection and never speaks ssh fails in bounded time, naming the host
 // and the timeout (the connect timeout shortened through FLEET_SSH_OPTS,
 // which comes before fleet's own 15 s).
@@ -385,7 +385,18 @@ machine("a", system = "x86_64-linux", state_version = "26.05", target = %q)
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("took %v", d)
 	}
-	if code != exitError || !strings.Contains(stderr, "the connection to "+target+" timed out") {
+	if code != exitError || !strings.Contains(stderr, "ssh "+target+": the connection timed out") {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := exec.LookPath("nix"); err != nil {
+		t.Skip("deploy: no nix")
+	}
+	start = time.Now()
+	code, out, stderr = fleetCmd(t, "deploy", filepath.Join(dir, "fleet.star"), "--out", t.TempDir())
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("deploy took %v", d)
+	}
+	if code != exitError || !strings.Contains(out, "preflight  ssh "+target+": the connection timed out") {
+		t.Fatalf("deploy: exit %d\n%s%s", code, out, stderr)
 	}
 }

@@ -453,16 +453,18 @@ type CommandError struct {
 
 func (e *CommandError) Error() string {
 	var b strings.Builder
-	if e.Target != "" {
-		b.WriteString("ssh " + e.Target + " ")
-	}
-	b.WriteString(ShellJoin(e.Argv))
-	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
-	if e.Target != "" && e.ExitCode == 255 {
-		if strings.Contains(e.Stderr, "timed out") {
-			b.WriteString(" (the connection to " + e.Target + " timed out: the host did not answer)")
-		} else {
+	if e.Target != "" && e.ExitCode == 255 && strings.Contains(e.Stderr, "timed out") {
+		// First, so that a summary cut to one line still says it.
+		b.WriteString("ssh " + e.Target + ": the connection timed out, the host did not answer (" +
+			ShellJoin(e.Argv) + ": " + e.Err.Error() + ")")
+	} else {
+		if e.Target != "" {
+			b.WriteString("ssh " + e.Target + " ")
+		}
+		b.WriteString(ShellJoin(e.Argv))
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+		if e.Target != "" && e.ExitCode == 255 {
 			b.WriteString(" (ssh could not reach the host, or the command exited 255)")
 		}
 	}

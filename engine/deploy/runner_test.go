@@ -424,7 +424,7 @@ func TestRemoteSilentHostTimesOut(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("ran until the test's own deadline: %v", err)
 	}
-	if err == nil || !strings.Contains(err.Error(), "the connection to "+target+" timed out") {
+	if err == nil || !strings.HasPrefix(err.Error(), "ssh "+target+": the connection timed out") {
 		t.Fatalf("err = %v", err)
 	}
 }
