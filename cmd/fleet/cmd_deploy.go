@@ -349,6 +349,9 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			if err != nil {
 				return err
 			}
+			if err := checkTargets(l.fleet, machines, targets); err != nil {
+				return err
+			}
 			if err := writeTree(c.App.ErrWriter, tree, files); err != nil {
 				return err
 			}
@@ -387,4 +390,15 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			return nil
 		},
 	}
+}
+
+// checkTargets validates every machine's target (deploy.Target) before
+// anything is written or run.
+func checkTargets(f *model.Fleet, machines []*model.Machine, targets map[string]string) error {
+	for _, m := range machines {
+		if _, err := deploy.Target(f, m, targets); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fleet-nix/fleet/engine/deploy/sshtest"
 	"github.com/fleet-nix/fleet/engine/testtool"
@@ -302,5 +304,99 @@ machine("b", system = "x86_64-linux", state_version = "26.05", target = %q)
 	code, _, stderr = fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--on", "a", "--", "sh", "-c", "exit 4")
 	if code != exitError || !strings.Contains(stderr, "failed") {
 		t.Fatalf("a failing command: exit %d %s", code, stderr)
+	}
+}
+
+// TestBadTargetsRejectedEarly: a target ssh or nix would read as an option,
+// or a shell as more than one word, is an error naming the machine and the
+// target, in --dry-run too, before anything runs (PATH holds nothing).
+func TestBadTargetsRejectedEarly(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for _, target := range []string{
+		"root@-oProxyCommand=touch${IFS}/tmp/pwned",
+		"-oProxyCommand=x",
+		"root@web;touch /tmp/pwned",
+		"root@web$(id)",
+		"ro ot@web",
+		"-l@web",
+		"root@web:22x",
+	} {
+		dir := t.TempDir()
+		src := fmt.Sprintf(`fleet(name = "x")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+machine("good", system = "x86_64-linux", state_version = "26.05", target = "root@good.example")
+machine("bad", system = "x86_64-linux", state_version = "26.05", target = %q)
+`, target)
+		file := filepath.Join(dir, "fleet.star")
+		os.WriteFile(file, []byte(src), 0o644)
+		for _, args := range [][]string{
+			{"deploy", file, "--dry-run", "--out", t.TempDir()},
+			{"deploy", file, "--out", t.TempDir()},
+			{"deploy", file, "--build-on", "target", "--dry-run", "--out", t.TempDir()},
+			{"diff", file, "--out", t.TempDir()},
+			{"exec", file, "--", "true"},
+		} {
+			code, out, stderr := fleetCmd(t, args...)
+			if code != exitError || !strings.Contains(stderr, "machine bad") || !strings.Contains(stderr, fmt.Sprintf("%q", target)) {
+				t.Errorf("%s %q: exit %d, stderr %s", args[0], target, code, stderr)
+			}
+			if strings.Contains(out, "ssh-ng://") || strings.Contains(out, "ssh ") {
+				t.Errorf("%s %q: printed commands:\n%s", args[0], target, out)
+			}
+		}
+	}
+}
+
+// TestExecSilentHostTimesOut: fleet exec and fleet deploy against a host that accepts the
+// connection and never speaks ssh fails in bounded time, naming the host
+// and the timeout (the connect timeout shortened through FLEET_SSH_OPTS,
+// which comes before fleet's own 15 s).
+func TestExecSilentHostTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Setenv("FLEET_SSH_OPTS", "-F /dev/null -o UserKnownHostsFile=/dev/null -o ConnectTimeout=1")
+	dir := t.TempDir()
+	target := "root@" + l.Addr().String()
+	src := fmt.Sprintf(`fleet(name = "x")
+channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
+machine("a", system = "x86_64-linux", state_version = "26.05", target = %q)
+`, target)
+	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644)
+	start := time.Now()
+	code, out, stderr := fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--", "true")
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if code != exitError || !strings.Contains(stderr, "ssh "+target+": the connection timed out") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := exec.LookPath("nix"); err != nil {
+		t.Skip("deploy: no nix")
+	}
+	start = time.Now()
+	code, out, stderr = fleetCmd(t, "deploy", filepath.Join(dir, "fleet.star"), "--out", t.TempDir())
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("deploy took %v", d)
+	}
+	if code != exitError || !strings.Contains(out, "preflight  ssh "+target+": the connection timed out") {
+		t.Fatalf("deploy: exit %d\n%s%s", code, out, stderr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/urfave/cli/v2"
 )
@@ -61,7 +62,7 @@ func hostTargets(c *cli.Context, d deps, f *model.Fleet, machines []*model.Machi
 			continue
 		}
 		if dryRun {
-			targets[m.Name] = "root@<public address of " + m.Name + "'s host>"
+			targets[m.Name] = deploy.AddressPlaceholder(m.Name)
 			placeholders = append(placeholders, m.Name)
 			continue
 		}

@@ -73,7 +73,32 @@ const DefaultProfile = "/nix/var/nix/profiles/system"
 // for a NixOS machine without a cloud host, root@<name>.<domain>. A
 // machine with a cloud host and no target is reached at its host's public
 // address, so without an override it has no target yet.
+//
+// The target is validated (ValidateTarget): a bad one is an error naming
+// the machine, before any command is built from it. The one exception is
+// AddressPlaceholder, which --dry-run shows for an address not known yet
+// and which nothing runs with (Remote rejects it).
 func Target(f *model.Fleet, m *model.Machine, overrides map[string]string) (string, error) {
+	t, err := target(f, m, overrides)
+	if err != nil {
+		return "", err
+	}
+	if t == AddressPlaceholder(m.Name) && overrides[m.Name] == t {
+		return t, nil
+	}
+	if err := ValidateTarget(t); err != nil {
+		return "", fmt.Errorf("machine %s (%s): %w", m.Name, m.Pos, err)
+	}
+	return t, nil
+}
+
+// AddressPlaceholder is what a dry run shows as the target of a machine
+// whose cloud host's address is not known here. It is no valid target.
+func AddressPlaceholder(machine string) string {
+	return "root@<public address of " + machine + "'s host>"
+}
+
+func target(f *model.Fleet, m *model.Machine, overrides map[string]string) (string, error) {
 	if t := overrides[m.Name]; t != "" {
 		return t, nil
 	}
@@ -765,6 +790,11 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 				if current == "" {
 					return fmt.Errorf("%s runs no NixOS or nix-darwin system yet (/run/current-system is missing)", m.Name)
 				}
+				// What the machine says goes onto a local nix command
+				// line: only a store path may.
+				if !isStorePath(current) {
+					return fmt.Errorf("machine %s: /run/current-system resolves to %q, not a /nix/store/<hash>-<name> path", m.Name, firstLine([]byte(current)))
+				}
 				url, sshOpts := storeOf(target)
 				return opts.Runner.Local(ctx, fetchArgv(url, current), IO{Stdout: w, Stderr: w, NixSSHOpts: sshOpts})
 			}}
@@ -789,4 +819,22 @@ func fetchArgv(url, path string) []string {
 // diffArgv shows how the closure of new differs from that of current.
 func diffArgv(current, new string) []string {
 	return nixArgv("store", "diff-closures", current, new)
+}
+
+// isStorePath reports whether p is a store path: /nix/store/<hash>-<name>
+// with a hash of 32 nix-base32 characters and a name of the characters
+// Nix allows, not starting with a dot.
+func isStorePath(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/nix/store/")
+	if !ok || len(rest) < 34 || rest[32] != '-' {
+		return false
+	}
+	hash, name := rest[:32], rest[33:]
+	if strings.Trim(hash, "0123456789abcdfghijklmnpqrsvwxyz") != "" {
+		return false
+	}
+	if len(name) > 211 || name[0] == '.' {
+		return false
+	}
+	return strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._?=") == ""
 }

@@ -350,6 +350,11 @@ func TestTargets(t *testing.T) {
 		{&model.Machine{Name: "a", Class: model.NixOS}, nil, "root@a.zt", ""},
 		{&model.Machine{Name: "a", Class: model.NixOS}, map[string]string{"a": "root@203.0.113.7"}, "root@203.0.113.7", ""},
 		{&model.Machine{Name: "mac", Class: model.Darwin}, nil, "", "no ssh target"},
+		{&model.Machine{Name: "a", Class: model.NixOS, Target: "root@-oProxyCommand=x"}, nil, "", `machine a (<unknown>): target "root@-oProxyCommand=x": host and user must not start with -`},
+		{&model.Machine{Name: "a", Class: model.NixOS, Target: "root@a;id"}, nil, "", `machine a (<unknown>): target "root@a;id"`},
+		{&model.Machine{Name: "a", Class: model.NixOS}, map[string]string{"a": "-oProxyCommand=x"}, "", `machine a (<unknown>): target "-oProxyCommand=x"`},
+		{&model.Machine{Name: "a", Class: model.NixOS}, map[string]string{"a": deploy.AddressPlaceholder("a")}, deploy.AddressPlaceholder("a"), ""},
+		{&model.Machine{Name: "a", Class: model.NixOS, Target: deploy.AddressPlaceholder("a")}, nil, "", "shell metacharacters"},
 	} {
 		got, err := deploy.Target(f, tc.m, tc.over)
 		if tc.err != "" {
@@ -368,7 +373,7 @@ func TestTargets(t *testing.T) {
 func TestDiff(t *testing.T) {
 	web := nixos("web")
 	r := newRig(t, web)
-	current := r.srv.StorePath("running")
+	current := "/nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2v-nixos-system-web-26.05"
 	r.srv.Stub("readlink", "echo "+current+"\n")
 	r.srv.RecordScript("nix", nixPrelude+fmt.Sprintf(`case "$1" in
 build) %s ;;
@@ -398,6 +403,46 @@ esac
 	}
 	if len(r.srv.Calls("switch-to-configuration")) != 0 || len(r.calls("nix-env")) != 0 {
 		t.Error("diff must not activate anything")
+	}
+}
+
+// TestDiffRejectsWhatIsNoStorePath: what the machine answers for
+// /run/current-system reaches a local nix command line only when it is a
+// store path; anything else fails the machine, naming it.
+func TestDiffRejectsWhatIsNoStorePath(t *testing.T) {
+	for _, answer := range []string{
+		"--no-check-sigs",
+		"/nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2v-x --option",
+		"/etc/passwd",
+		"/nix/store/../../etc/passwd",
+		"/nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2v",
+		"/nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2e-x",
+		"/nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2v-x/bin",
+		"/nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2v-.x",
+		"nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2v-x",
+		"/nix/store/0c6qz3z7dkkcd9f4xxbsjw3h8ga8ri2v-x\n--no-check-sigs",
+	} {
+		t.Run(answer, func(t *testing.T) {
+			web := nixos("web")
+			r := newRig(t, web)
+			r.srv.Stub("readlink", "printf '%s\\n' "+deploy.ShellQuote(answer)+"\n")
+			steps, err := deploy.DiffSteps(r.fleet, r.fleet.Machines, deploy.Options{Runner: r.runner, Tree: "/tree"},
+				func(string) io.Writer { return io.Discard })
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := deploy.Execute(context.Background(), steps, deploy.ExecOptions{LogDir: t.TempDir()})
+			res := sum.Machines[0]
+			if !sum.Failed() || res.FailedStep != "web/fetch" || res.Err == nil ||
+				!strings.Contains(res.Err.Error(), "machine web") || !strings.Contains(res.Err.Error(), "not a /nix/store/<hash>-<name> path") {
+				t.Fatalf("%+v", res)
+			}
+			for _, call := range r.nixCalls(t) {
+				if strings.HasPrefix(call, "copy") || strings.HasPrefix(call, "store") {
+					t.Errorf("nix ran with the answer: %s", call)
+				}
+			}
+		})
 	}
 }
 

@@ -21,10 +21,12 @@ package deploy
 // builders) instead of leaving orphans behind.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,11 +55,33 @@ type SSHRunner struct {
 	// Env is added to this process's environment for every command
 	// (NAME=value); a PATH here is also where Local finds programs.
 	Env []string
+	// ConnectTimeout bounds connecting to a host and the ssh handshake
+	// (ssh's ConnectTimeout, whole seconds; default 15s): a host that does
+	// not answer, or accepts the connection and never speaks ssh, fails
+	// instead of hanging.
+	ConnectTimeout time.Duration
+	// ServerAliveInterval and ServerAliveCountMax make ssh ask a host
+	// that has been silent for an interval whether it is still there, and
+	// give up after that many unanswered asks (defaults 15s and 3): a host
+	// that stops answering mid-command fails within about a minute.
+	ServerAliveInterval time.Duration
+	ServerAliveCountMax int
 
 	mu       sync.Mutex
-	masters  map[string][]string   // destination arguments of each host used, for Close
-	starting map[string]*sync.Once // the one master connection start per host
+	masters  map[string][]string      // destination arguments of each host used, for Close
+	starting map[string]chan struct{} // closed when the host's master connection start ended
 }
+
+// Defaults of the SSHRunner's timeouts.
+const (
+	DefaultConnectTimeout      = 15 * time.Second
+	DefaultServerAliveInterval = 15 * time.Second
+	DefaultServerAliveCountMax = 3
+)
+
+// masterStartMax bounds a master connection start (connect, handshake,
+// authentication) beyond the caller's context.
+const masterStartMax = 30 * time.Second
 
 var _ Runner = (*SSHRunner)(nil)
 
@@ -123,7 +147,7 @@ func (r *SSHRunner) Remote(ctx context.Context, target string, argv []string, st
 	}
 	ssh := r.ssh()
 	if r.ControlDir != "" {
-		r.startMaster(ssh, dest)
+		r.startMaster(ctx, ssh, dest)
 	}
 	cmd := append([]string{ssh}, r.sshOptions()...)
 	cmd = append(cmd, "-T")
@@ -142,33 +166,42 @@ func (r *SSHRunner) Remote(ctx context.Context, target string, argv []string, st
 // per step of every machine on that host) would each make a connection
 // and authenticate, and only the last would be kept. It backgrounds after
 // authenticating (-f -N); if it fails, commands still connect on their
-// own (ControlMaster=auto).
-func (r *SSHRunner) startMaster(ssh string, dest []string) {
+// own (ControlMaster=auto). The start runs under the first caller's
+// context (and at most masterStartMax); the callers that wait for it stop
+// waiting when their own context ends.
+func (r *SSHRunner) startMaster(ctx context.Context, ssh string, dest []string) {
 	key := strings.Join(dest, "\x00")
 	r.mu.Lock()
 	if r.starting == nil {
-		r.starting = map[string]*sync.Once{}
+		r.starting = map[string]chan struct{}{}
 	}
-	once := r.starting[key]
-	if once == nil {
-		once = &sync.Once{}
-		r.starting[key] = once
+	started, first := r.starting[key], false
+	if started == nil {
+		started, first = make(chan struct{}), true
+		r.starting[key] = started
 	}
 	r.mu.Unlock()
-	once.Do(func() {
-		args := append(append([]string{}, r.sshOptions()...), "-o", "ControlMaster=yes", "-f", "-N")
-		args = append(args, dest...)
-		env := r.env()
-		prog, err := runnerLookPath(ssh, env)
-		if err != nil {
-			return
+	if !first {
+		select {
+		case <-started:
+		case <-ctx.Done():
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, prog, args...)
-		cmd.Env = env
-		_ = cmd.Run()
-	})
+		return
+	}
+	defer close(started)
+	args := append(append([]string{}, r.sshOptions()...), "-o", "ControlMaster=yes", "-f", "-N")
+	args = append(args, dest...)
+	env := r.env()
+	prog, err := runnerLookPath(ssh, env)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, masterStartMax)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.Env = env
+	killProcessGroupOnCancel(cmd)
+	_ = cmd.Run()
 }
 
 // Close ends the ControlMaster connections this runner opened (ssh -O
@@ -223,6 +256,11 @@ func (r *SSHRunner) sshOptions() []string {
 	opts := append([]string(nil), r.Options...)
 	// Never prompt: a deploy has no one to answer, and a prompt would hang.
 	opts = append(opts, "-o", "BatchMode=yes")
+	// Nor wait forever for a host that does not answer.
+	opts = append(opts,
+		"-o", "ConnectTimeout="+sshSeconds(r.ConnectTimeout, DefaultConnectTimeout),
+		"-o", "ServerAliveInterval="+sshSeconds(r.ServerAliveInterval, DefaultServerAliveInterval),
+		"-o", "ServerAliveCountMax="+strconv.Itoa(cmp.Or(max(r.ServerAliveCountMax, 0), DefaultServerAliveCountMax)))
 	if r.ControlDir != "" {
 		opts = append(opts,
 			"-o", "ControlMaster=auto",
@@ -230,6 +268,15 @@ func (r *SSHRunner) sshOptions() []string {
 			"-o", "ControlPersist=60s")
 	}
 	return opts
+}
+
+// sshSeconds is d (def when not positive) in whole seconds for an ssh
+// option, rounded up and at least 1.
+func sshSeconds(d, def time.Duration) string {
+	if d <= 0 {
+		d = def
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
 func (r *SSHRunner) ssh() string {
@@ -406,14 +453,20 @@ type CommandError struct {
 
 func (e *CommandError) Error() string {
 	var b strings.Builder
-	if e.Target != "" {
-		b.WriteString("ssh " + e.Target + " ")
-	}
-	b.WriteString(ShellJoin(e.Argv))
-	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
-	if e.Target != "" && e.ExitCode == 255 {
-		b.WriteString(" (ssh could not reach the host, or the command exited 255)")
+	if e.Target != "" && e.ExitCode == 255 && strings.Contains(e.Stderr, "timed out") {
+		// First, so that a summary cut to one line still says it.
+		b.WriteString("ssh " + e.Target + ": the connection timed out, the host did not answer (" +
+			ShellJoin(e.Argv) + ": " + e.Err.Error() + ")")
+	} else {
+		if e.Target != "" {
+			b.WriteString("ssh " + e.Target + " ")
+		}
+		b.WriteString(ShellJoin(e.Argv))
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+		if e.Target != "" && e.ExitCode == 255 {
+			b.WriteString(" (ssh could not reach the host, or the command exited 255)")
+		}
 	}
 	if e.Stderr != "" {
 		lines := strings.Split(e.Stderr, "\n")
@@ -496,13 +549,13 @@ func sshDestination(target string) ([]string, error) {
 	if !hasUser {
 		user, hostport = "", target
 	}
-	host, port := hostport, ""
+	host, port, bracketed := hostport, "", false
 	if strings.HasPrefix(hostport, "[") {
 		end := strings.Index(hostport, "]")
 		if end < 0 {
 			return nil, fmt.Errorf("target %q: missing ] after an IPv6 address", target)
 		}
-		host, port = hostport[1:end], ""
+		host, port, bracketed = hostport[1:end], "", true
 		if rest := hostport[end+1:]; rest != "" {
 			if !strings.HasPrefix(rest, ":") {
 				return nil, fmt.Errorf("target %q: want [address]:port", target)
@@ -520,12 +573,23 @@ func sshDestination(target string) ([]string, error) {
 	case strings.HasPrefix(host, "-") || strings.HasPrefix(user, "-"):
 		// ssh would read it as an option.
 		return nil, fmt.Errorf("target %q: host and user must not start with -", target)
-	case strings.ContainsAny(target, " \t\n'\"\\"):
-		return nil, fmt.Errorf("target %q: contains whitespace or quotes", target)
+	}
+	if i := strings.IndexFunc(target, func(c rune) bool { return !targetChar(c) }); i >= 0 {
+		return nil, fmt.Errorf("target %q: contains %q: whitespace, quotes and shell metacharacters are not allowed (want user@host[:port])", target, target[i:i+1])
+	}
+	if user != "" && !validUser(user) {
+		return nil, fmt.Errorf("target %q: bad user name %q (letters, digits, _ . -; at most 64)", target, user)
+	}
+	if bracketed || strings.Contains(host, ":") {
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return nil, fmt.Errorf("target %q: bad IPv6 address %q", target, host)
+		}
+	} else if strings.Contains(host, "%") || !validHostName(host) {
+		return nil, fmt.Errorf("target %q: bad host %q (want a host name or an IP address)", target, host)
 	}
 	var args []string
 	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 || port[0] == '0' || port[0] == '+' {
 			return nil, fmt.Errorf("target %q: bad port %q", target, port)
 		}
 		args = append(args, "-p", port)
@@ -534,6 +598,48 @@ func sshDestination(target string) ([]string, error) {
 		host = user + "@" + host
 	}
 	return append(args, host), nil
+}
+
+// ValidateTarget checks that target is user@host[:port] (user optional,
+// host a host name, an IPv4 address or an [IPv6] address) with nothing ssh,
+// nix or a shell would read as an option or a metacharacter: what
+// Remote and NixStoreURL accept. Targets are validated before a deploy
+// runs anything, so that no command is ever built from a bad one.
+func ValidateTarget(target string) error {
+	_, err := sshDestination(target)
+	return err
+}
+
+// targetChar is a character a target may contain at all.
+func targetChar(c rune) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.ContainsRune("._-@:[]%", c)
+}
+
+// validUser is a user name that is safe on a command line: POSIX's
+// portable user name characters, not starting with - or .
+func validUser(u string) bool {
+	if len(u) > 64 || u[0] == '-' || u[0] == '.' {
+		return false
+	}
+	return strings.Trim(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == ""
+}
+
+// validHostName is a DNS name (or an ssh config alias, which may hold _):
+// labels of letters, digits, - and _, not starting with -, joined by
+// dots, an optional final dot. IPv4 addresses are such names.
+func validHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' ||
+			strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // ShellQuote quotes s for a POSIX shell: unchanged when it holds only

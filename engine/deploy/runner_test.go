@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +66,24 @@ func TestSSHDestination(t *testing.T) {
 		{"root@-oProxyCommand=x", nil, "must not start with -"},
 		{"root@host name", nil, "whitespace"},
 		{"root@[::1", nil, "missing ]"},
+		{"root@web.example.", []string{"root@web.example."}, ""},
+		{"deploy_user@web-1.example:2222", []string{"-p", "2222", "deploy_user@web-1.example"}, ""},
+		{"root@[fe80::1%eth0]:22", []string{"-p", "22", "root@fe80::1%eth0"}, ""},
+		{"root@web;id", nil, "shell metacharacters"},
+		{"root@web$(id)", nil, "shell metacharacters"},
+		{"root@web|x", nil, "shell metacharacters"},
+		{"root@web\x00", nil, "shell metacharacters"},
+		{"root@web/x", nil, "shell metacharacters"},
+		{"root@a@b", nil, "bad host"},
+		{"root@web.-x", nil, "bad host"},
+		{"root@web..x", nil, "bad host"},
+		{".x@web", nil, "bad user"},
+		{"root@[web]:22", nil, "bad IPv6"},
+		{"root@[10.0.0.1]", nil, "bad IPv6"},
+		{"root@web%x", nil, "bad host"},
+		{"root@web:022", nil, "bad port"},
+		{"root@web:+22", nil, "shell metacharacters"},
+		{"root@[::1]x", nil, "want [address]:port"},
 	} {
 		got, err := sshDestination(tc.target)
 		if tc.err != "" {
@@ -269,7 +289,7 @@ func TestLocal(t *testing.T) {
 	if err := r.Local(ctx, []string{"sh", "-c", `printf %s "$NIX_SSHOPTS"`}, IO{Stdout: &out}); err != nil {
 		t.Fatal(err)
 	}
-	if want := "-o ConnectTimeout=3 -o BatchMode=yes -o ControlMaster=auto -o ControlPath=/tmp/cm/%C -o ControlPersist=60s"; !strings.HasSuffix(out.String(), want) {
+	if want := "-o ConnectTimeout=3 -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o ControlMaster=auto -o ControlPath=/tmp/cm/%C -o ControlPersist=60s"; !strings.HasSuffix(out.String(), want) {
 		t.Errorf("NIX_SSHOPTS = %q, want it to end with %q", out.String(), want)
 	}
 
@@ -345,5 +365,113 @@ func TestNixStoreURL(t *testing.T) {
 		if err != nil || url != tc.url || !slices.Equal(opts, tc.opts) {
 			t.Errorf("NixStoreURL(%q) = %q %q %v; want %q %q", tc.target, url, opts, err, tc.url, tc.opts)
 		}
+	}
+}
+
+// silentHost listens on loopback, accepts connections and never says a
+// word: a host whose sshd hangs, or a firewall that accepts and drops.
+func silentHost(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestRemoteSilentHostTimesOut: a host that accepts the connection and
+// never speaks ssh fails the command within the connect timeout (master
+// start and command each), naming the host and the timeout.
+func TestRemoteSilentHostTimesOut(t *testing.T) {
+	t.Parallel()
+	target := "root@" + silentHost(t)
+	control, err := os.MkdirTemp("", "fleet-ssh-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(control)
+	r := &SSHRunner{ControlDir: control, ConnectTimeout: time.Second,
+		Options: []string{"-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-F", "/dev/null"}}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	err = r.Remote(ctx, target, []string{"true"}, IO{})
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("ran until the test's own deadline: %v", err)
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "ssh "+target+": the connection timed out") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRemoteCancelDuringMasterStart: Ctrl-C while the master connection
+// is being started ends the command at once, for the command that starts
+// the master and for those waiting for it.
+func TestRemoteCancelDuringMasterStart(t *testing.T) {
+	t.Parallel()
+	target := "root@" + silentHost(t)
+	control, err := os.MkdirTemp("", "fleet-ssh-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(control)
+	r := &SSHRunner{ControlDir: control, ConnectTimeout: time.Minute,
+		Options: []string{"-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-F", "/dev/null"}}
+	defer r.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- r.Remote(ctx, target, []string{"true"}, IO{}) }()
+	}
+	for range 3 {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want cancelled", err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancelled after 300ms, returned after %v", d)
+	}
+}
+
+// TestSSHTimeoutOptions: every ssh fleet starts (and nix's, through
+// NIX_SSHOPTS) gets connect and keepalive timeouts, after the user's
+// options, which win.
+func TestSSHTimeoutOptions(t *testing.T) {
+	got := NixSSHOpts(&SSHRunner{})
+	for _, want := range []string{"-o ConnectTimeout=15", "-o ServerAliveInterval=15", "-o ServerAliveCountMax=3"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("NixSSHOpts = %q, lacks %q", got, want)
+		}
+	}
+	got = NixSSHOpts(&SSHRunner{Options: []string{"-o", "ConnectTimeout=3"}, ConnectTimeout: 1500 * time.Millisecond, ServerAliveInterval: 5 * time.Second, ServerAliveCountMax: 2})
+	if !strings.HasPrefix(got, "-o ConnectTimeout=3 ") || !strings.Contains(got, "-o ConnectTimeout=2 -o ServerAliveInterval=5 -o ServerAliveCountMax=2") {
+		t.Errorf("NixSSHOpts = %q", got)
 	}
 }

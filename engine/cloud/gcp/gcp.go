@@ -130,6 +130,11 @@ type Provider struct {
 	// that operations.wait returned unfinished (GCE's wait itself blocks
 	// for up to two minutes, so this is rarely reached).
 	PollInterval time.Duration
+	// HTTPTimeout bounds each request, to the API and for tokens alike
+	// (default DefaultHTTPTimeout): an API that accepts the connection
+	// and never answers fails the request, which is retried like any
+	// transient error, instead of hanging. Tests shorten it.
+	HTTPTimeout time.Duration
 
 	cfg cloud.Config
 	// transport carries every request, API and token alike. nil means a
@@ -150,8 +155,11 @@ func New(cfg cloud.Config) *Provider {
 	if cfg.Getenv == nil {
 		cfg.Getenv = func(string) string { return "" }
 	}
-	return &Provider{cfg: cfg, MaxResults: 500, PollInterval: time.Second}
+	return &Provider{cfg: cfg, MaxResults: 500, PollInterval: time.Second, HTTPTimeout: DefaultHTTPTimeout}
 }
+
+// DefaultHTTPTimeout bounds each request to GCE or Google's token service.
+const DefaultHTTPTimeout = time.Minute
 
 // Name is "gcp".
 func (p *Provider) Name() string { return providerName }
@@ -280,13 +288,20 @@ func (p *Provider) service() (*compute.Service, error) {
 	// The token source keeps this context for every refresh, so it must
 	// not be the first caller's (which may be cancelled long before the
 	// token expires); it only carries the client token requests use.
+	timeout := p.HTTPTimeout
+	if timeout <= 0 {
+		timeout = DefaultHTTPTimeout
+	}
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient,
-		&http.Client{Transport: base, Timeout: time.Minute})
+		&http.Client{Transport: base, Timeout: timeout})
 	creds, err := google.CredentialsFromJSONWithType(tokenCtx, cf.data, cf.typ, compute.ComputeScope)
 	if err != nil {
 		return nil, fmt.Errorf("gcp: credentials file %s: %w", cf.path, err)
 	}
-	client := &http.Client{Transport: &oauth2.Transport{Source: creds.TokenSource, Base: base}}
+	// roundTripperOnly hides oauth2.Transport's deprecated CancelRequest,
+	// which the client's Timeout would call and which only logs a warning;
+	// the timeout cancels the request's context, which is what counts.
+	client := &http.Client{Transport: roundTripperOnly{&oauth2.Transport{Source: creds.TokenSource, Base: base}}, Timeout: timeout}
 	opts := []option.ClientOption{option.WithHTTPClient(client)}
 	if ep := p.cfg.Getenv(EnvEndpoint); ep != "" {
 		// gcloud wants the override to end in a slash; the client
@@ -319,3 +334,6 @@ func (p *Provider) serviceAndProject() (*compute.Service, string, error) {
 	defer p.mu.Unlock()
 	return svc, p.credProject, nil
 }
+
+// roundTripperOnly is a RoundTripper and nothing else (see service).
+type roundTripperOnly struct{ http.RoundTripper }

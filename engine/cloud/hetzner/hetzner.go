@@ -38,6 +38,9 @@ type Provider struct {
 	// client is nil without a token: Desired and MonthlyPrice still work.
 	client *hcloud.Client
 
+	// httpTimeout bounds each API request (WithHTTPTimeout).
+	httpTimeout time.Duration
+
 	// The pricing API answer, fetched once.
 	pricingMu   sync.Mutex
 	pricingDone bool
@@ -60,6 +63,20 @@ func WithPollInterval(d time.Duration) Option {
 	}
 }
 
+// DefaultHTTPTimeout bounds each request to the Hetzner API.
+const DefaultHTTPTimeout = time.Minute
+
+// WithHTTPTimeout bounds each API request (default DefaultHTTPTimeout):
+// an API that accepts the connection and never answers fails the request
+// after d, which is retried like any transient error. Tests shorten it.
+func WithHTTPTimeout(d time.Duration) Option {
+	return func(p *Provider) {
+		if d > 0 {
+			p.httpTimeout = d
+		}
+	}
+}
+
 // New returns the provider. It reads HCLOUD_TOKEN and HCLOUD_ENDPOINT
 // (default https://api.hetzner.cloud/v1) through cfg.Getenv once, now.
 // Without a token it is still useful for Desired and MonthlyPrice;
@@ -74,6 +91,8 @@ func New(cfg cloud.Config, opts ...Option) *Provider {
 		endpoint: getenv("HCLOUD_ENDPOINT"),
 		backoff:  cfg.Backoff,
 		poll:     defaultPoll,
+
+		httpTimeout: DefaultHTTPTimeout,
 	}
 	if p.endpoint == "" {
 		p.endpoint = hcloud.Endpoint
@@ -88,7 +107,7 @@ func New(cfg cloud.Config, opts ...Option) *Provider {
 			hcloud.WithApplication("fleet", version()),
 			// A hung request becomes a timeout, which is retried, instead
 			// of an apply that never ends.
-			hcloud.WithHTTPClient(&http.Client{Timeout: time.Minute}),
+			hcloud.WithHTTPClient(&http.Client{Timeout: p.httpTimeout}),
 			hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(p.poll)}),
 			// Retries happen in one place, cloud.Retry with cfg.Backoff
 			// (see the package doc): hcloud-go's own retry handler is off.
