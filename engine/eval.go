@@ -341,21 +341,30 @@ func within(dir, p string) bool {
 // readLabelled reads the file of a label. Only regular files are read: a
 // FIFO would block the run and /dev/zero would never end.
 func readLabelled(p, label string) ([]byte, error) {
+	if err := regular(p, label); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(p)
+}
+
+// regular returns an error unless p, the file of label, is a regular
+// file (or a symbolic link to one).
+func regular(p, label string) error {
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no such file", label)
+		return fmt.Errorf("%s: no such file", label)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !fi.Mode().IsRegular() {
 		what := "a directory"
 		if !fi.IsDir() {
 			what = fmt.Sprintf("a %s", fileKind(fi.Mode()))
 		}
-		return nil, fmt.Errorf("%s: not a regular file (%s); fleet reads only regular files", label, what)
+		return fmt.Errorf("%s: not a regular file (%s); fleet reads only regular files", label, what)
 	}
-	return os.ReadFile(p)
+	return nil
 }
 
 // fileKind names the kind of a file that is not regular.
@@ -447,7 +456,13 @@ func (e *evaluator) resolveFilePath(from, p string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if _, err := insidePath(dir, rest, label); err != nil {
+		real, err := insidePath(dir, rest, label)
+		if err != nil {
+			return "", err
+		}
+		// fleet nix copies the file into the tree: refuse now, at the
+		// call, what it could not copy then.
+		if err := regular(real, label); err != nil {
 			return "", err
 		}
 		if e.depDirs == nil {
@@ -456,7 +471,11 @@ func (e *evaluator) resolveFilePath(from, p string) (string, error) {
 		e.depDirs[repo] = dir
 		return label, nil
 	}
-	if _, err := e.localPath(label); err != nil {
+	real, err := e.localPath(label)
+	if err != nil {
+		return "", err
+	}
+	if err := regular(real, label); err != nil {
 		return "", err
 	}
 	return label, nil

@@ -67,3 +67,21 @@ func TestRootSlash(t *testing.T) {
 		t.Errorf("Eval with root /: %v", err)
 	}
 }
+
+// TestFilePathMustBeRegular checks that nix.path, modules = and the like,
+// whose files fleet nix copies into the tree, refuse a directory where
+// they are called, not later in fleet nix.
+func TestFilePathMustBeRegular(t *testing.T) {
+	for name, src := range map[string]string{
+		"nix.path": "p = nix.path(\"dir\")\n",
+		"modules":  "feature(\"x\", modules = [\"dir\"])\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := writeTree(t, map[string]string{"fleet.star": header + src, "dir/a.nix": "{ }\n"})
+			err := evalWithin(t, 30*time.Second, filepath.Join(dir, "fleet.star"), engine.Options{})
+			if err == nil || !strings.Contains(err.Error(), "fleet.star:3:") || !strings.Contains(err.Error(), "dir: not a regular file (a directory)") {
+				t.Errorf("got %v, want fleet.star:3: ... dir: not a regular file (a directory)", err)
+			}
+		})
+	}
+}
