@@ -203,7 +203,7 @@ func (c *config) Unpack(v starlark.Value) error {
 // toValue converts a Starlark value to the model value of the same
 // meaning. where names the value in errors (its dotted key).
 func toValue(v starlark.Value, where string) (model.Value, error) {
-	mv, err := convert(v)
+	mv, err := convert(v, 0)
 	if err != nil {
 		return nil, err.withPath(where)
 	}
@@ -225,10 +225,18 @@ func (e *convertError) step(s string) *convertError {
 	return e
 }
 
+// elideSteps is how many steps of a long error path are shown at each end.
+const elideSteps = 8
+
 func (e *convertError) withPath(where string) error {
 	var b strings.Builder
 	b.WriteString(where)
 	for i := len(e.steps) - 1; i >= 0; i-- {
+		if n := len(e.steps); n > 2*elideSteps && i == n-1-elideSteps {
+			// A path as deep as maxNesting is no use in full.
+			fmt.Fprintf(&b, "...(%d more)", n-2*elideSteps)
+			i = elideSteps
+		}
 		b.WriteString(e.steps[i])
 	}
 	if e.err != nil {
@@ -241,7 +249,17 @@ func convertErrorf(format string, args ...any) *convertError {
 	return &convertError{msg: fmt.Sprintf(format, args...)}
 }
 
-func convert(v starlark.Value) (model.Value, *convertError) {
+// maxNesting is how deeply lists and dicts may nest in a value given to
+// the model. Configuration is a few levels deep; a value nested deeper
+// than this is a runaway program, and every later stage (checks, the Nix
+// printer, Nix itself) would recurse as deep.
+// (A variable for tests.)
+var maxNesting = 1000
+
+func convert(v starlark.Value, depth int) (model.Value, *convertError) {
+	if depth > maxNesting {
+		return nil, convertErrorf("nested more than %d lists and dicts deep; configuration is never this deep", maxNesting)
+	}
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return model.Null{}, nil
@@ -268,7 +286,7 @@ func convert(v starlark.Value) (model.Value, *convertError) {
 		it := v.(starlark.Indexable)
 		out := make(model.List, it.Len())
 		for i := range out {
-			x, err := convert(it.Index(i))
+			x, err := convert(it.Index(i), depth+1)
 			if err != nil {
 				return nil, err.step(fmt.Sprintf("[%d]", i))
 			}
@@ -282,7 +300,7 @@ func convert(v starlark.Value) (model.Value, *convertError) {
 			if !ok {
 				return nil, &convertError{msg: fmt.Sprintf("key %s: ", kv[0]), err: typeErr("string", kv[0])}
 			}
-			x, err := convert(kv[1])
+			x, err := convert(kv[1], depth+1)
 			if err != nil {
 				return nil, err.step("." + model.JoinAttrPath([]string{k}))
 			}

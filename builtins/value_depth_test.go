@@ -32,6 +32,8 @@ func nested(depth int, leaf starlark.Value) starlark.Value {
 // was quadratic, are bounded through the allocator's running total.
 func TestDeepNestingLinear(t *testing.T) {
 	const depth = 20_000
+	defer func(n int) { maxNesting = n }(maxNesting)
+	maxNesting = depth
 	v := nested(depth, starlark.MakeInt(1))
 	allocs := testing.AllocsPerRun(3, func() {
 		if _, err := toValue(v, "x"); err != nil {
@@ -60,11 +62,28 @@ func TestDeepNestingLinear(t *testing.T) {
 }
 
 func BenchmarkDeepNesting(b *testing.B) {
+	defer func(n int) { maxNesting = n }(maxNesting)
+	maxNesting = 20_000
 	v := nested(20_000, starlark.MakeInt(1))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := toValue(v, "x"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestNestingLimit checks that a runaway nesting is refused, quickly and
+// with a path short enough to read.
+func TestNestingLimit(t *testing.T) {
+	if _, err := toValue(nested(maxNesting, starlark.MakeInt(1)), "x"); err != nil {
+		t.Errorf("%d levels: %v", maxNesting, err)
+	}
+	_, err := toValue(nested(100_000, starlark.MakeInt(1)), "x")
+	if err == nil || !strings.Contains(err.Error(), "nested more than") || len(err.Error()) > 300 {
+		t.Errorf("100,000 levels: got %v, want a short nesting error", err)
+	}
+	if err != nil && !strings.HasPrefix(err.Error(), "x.a.a.a.a[0].a.a.a...(985 more).a.a[0]") {
+		t.Errorf("error path = %q", err)
 	}
 }
