@@ -203,6 +203,63 @@ func (c *config) Unpack(v starlark.Value) error {
 // toValue converts a Starlark value to the model value of the same
 // meaning. where names the value in errors (its dotted key).
 func toValue(v starlark.Value, where string) (model.Value, error) {
+	mv, err := convert(v, 0)
+	if err != nil {
+		return nil, err.withPath(where)
+	}
+	return mv, nil
+}
+
+// convertError is a conversion failure deep inside a value. The path to
+// it is collected on the way out (innermost step first) and joined only
+// when the error is reported: building it on the way in cost a string per
+// level, quadratic in the depth of nesting.
+type convertError struct {
+	steps []string // ".key" or "[i]", innermost first
+	msg   string   // what is wrong, after the path
+	err   error    // wrapped, if any
+}
+
+func (e *convertError) step(s string) *convertError {
+	e.steps = append(e.steps, s)
+	return e
+}
+
+// elideSteps is how many steps of a long error path are shown at each end.
+const elideSteps = 8
+
+func (e *convertError) withPath(where string) error {
+	var b strings.Builder
+	b.WriteString(where)
+	for i := len(e.steps) - 1; i >= 0; i-- {
+		if n := len(e.steps); n > 2*elideSteps && i == n-1-elideSteps {
+			// A path as deep as maxNesting is no use in full.
+			fmt.Fprintf(&b, "...(%d more)", n-2*elideSteps)
+			i = elideSteps
+		}
+		b.WriteString(e.steps[i])
+	}
+	if e.err != nil {
+		return fmt.Errorf("%s: %s%w", b.String(), e.msg, e.err)
+	}
+	return fmt.Errorf("%s: %s", b.String(), e.msg)
+}
+
+func convertErrorf(format string, args ...any) *convertError {
+	return &convertError{msg: fmt.Sprintf(format, args...)}
+}
+
+// maxNesting is how deeply lists and dicts may nest in a value given to
+// the model. Configuration is a few levels deep; a value nested deeper
+// than this is a runaway program, and every later stage (checks, the Nix
+// printer, Nix itself) would recurse as deep.
+// (A variable for tests.)
+var maxNesting = 1000
+
+func convert(v starlark.Value, depth int) (model.Value, *convertError) {
+	if depth > maxNesting {
+		return nil, convertErrorf("nested more than %d lists and dicts deep; configuration is never this deep", maxNesting)
+	}
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return model.Null{}, nil
@@ -211,27 +268,27 @@ func toValue(v starlark.Value, where string) (model.Value, error) {
 	case starlark.Int:
 		i, ok := v.Int64()
 		if !ok {
-			return nil, fmt.Errorf("%s: integer %s does not fit in Nix's 64-bit integers", where, v)
+			return nil, convertErrorf("integer %s does not fit in Nix's 64-bit integers", v)
 		}
 		return model.Int(i), nil
 	case starlark.Float:
 		f := float64(v)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s: Nix has no float %s", where, v)
+			return nil, convertErrorf("Nix has no float %s", v)
 		}
 		return model.Float(f), nil
 	case starlark.String:
 		if strings.IndexByte(string(v), 0) >= 0 {
-			return nil, fmt.Errorf("%s: a Nix string cannot hold a NUL byte", where)
+			return nil, convertErrorf("a Nix string cannot hold a NUL byte")
 		}
 		return model.String(v), nil
 	case *starlark.List, starlark.Tuple:
 		it := v.(starlark.Indexable)
 		out := make(model.List, it.Len())
 		for i := range out {
-			x, err := toValue(it.Index(i), fmt.Sprintf("%s[%d]", where, i))
+			x, err := convert(it.Index(i), depth+1)
 			if err != nil {
-				return nil, err
+				return nil, err.step(fmt.Sprintf("[%d]", i))
 			}
 			out[i] = x
 		}
@@ -241,11 +298,11 @@ func toValue(v starlark.Value, where string) (model.Value, error) {
 		for _, kv := range v.Items() {
 			k, ok := starlark.AsString(kv[0])
 			if !ok {
-				return nil, fmt.Errorf("%s: key %s: %w", where, kv[0], typeErr("string", kv[0]))
+				return nil, &convertError{msg: fmt.Sprintf("key %s: ", kv[0]), err: typeErr("string", kv[0])}
 			}
-			x, err := toValue(kv[1], where+"."+model.JoinAttrPath([]string{k}))
+			x, err := convert(kv[1], depth+1)
 			if err != nil {
-				return nil, err
+				return nil, err.step("." + model.JoinAttrPath([]string{k}))
 			}
 			// Nested keys are literal: one segment each, so no conflicts.
 			_ = a.Set([]string{k}, x)
@@ -254,7 +311,7 @@ func toValue(v starlark.Value, where string) (model.Value, error) {
 	case *NixValue:
 		return v.v, nil
 	}
-	return nil, fmt.Errorf("%s: %s %s has no Nix equivalent; use nix.expr(...) for raw Nix", where, v.Type(), shortRepr(v))
+	return nil, convertErrorf("%s %s has no Nix equivalent; use nix.expr(...) for raw Nix", v.Type(), shortRepr(v))
 }
 
 // FromValue converts a model value back to the Starlark that declares

@@ -284,14 +284,7 @@ func (e *evaluator) read(label string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such file", label)
-		}
-		return nil, err
-	}
-	return b, nil
+	return readLabelled(p, label)
 }
 
 // localPath maps a local label to a file path, refusing symlinks that
@@ -305,7 +298,7 @@ func (e *evaluator) localPath(label string) (string, error) {
 		}
 		return "", err
 	}
-	if real != e.realRoot && !strings.HasPrefix(real, e.realRoot+string(filepath.Separator)) {
+	if !within(e.realRoot, real) {
 		return "", fmt.Errorf("%s: a symlink leads outside the fleet root", label)
 	}
 	return real, nil
@@ -326,19 +319,67 @@ func insidePath(dir, rest, label string) (string, error) {
 		}
 		return "", err
 	}
-	if !strings.HasPrefix(real, realDir+string(filepath.Separator)) {
+	if real == realDir || !within(realDir, real) {
 		return "", fmt.Errorf("%s: a symlink leads outside the dependency", label)
 	}
 	return real, nil
 }
 
-// readLabelled reads the file of a label.
-func readLabelled(p, label string) ([]byte, error) {
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no such file", label)
+// within reports whether path p is dir or inside it. Both are clean
+// absolute paths; dir may be the file system's root, which ends in a
+// separator.
+func within(dir, p string) bool {
+	if p == dir {
+		return true
 	}
-	return b, err
+	if !strings.HasSuffix(dir, string(filepath.Separator)) {
+		dir += string(filepath.Separator)
+	}
+	return strings.HasPrefix(p, dir)
+}
+
+// readLabelled reads the file of a label. Only regular files are read: a
+// FIFO would block the run and /dev/zero would never end.
+func readLabelled(p, label string) ([]byte, error) {
+	if err := regular(p, label); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(p)
+}
+
+// regular returns an error unless p, the file of label, is a regular
+// file (or a symbolic link to one).
+func regular(p, label string) error {
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: no such file", label)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		what := "a directory"
+		if !fi.IsDir() {
+			what = fmt.Sprintf("a %s", fileKind(fi.Mode()))
+		}
+		return fmt.Errorf("%s: not a regular file (%s); fleet reads only regular files", label, what)
+	}
+	return nil
+}
+
+// fileKind names the kind of a file that is not regular.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // load implements load(): resolve, detect cycles, evaluate once, cache.
@@ -415,7 +456,13 @@ func (e *evaluator) resolveFilePath(from, p string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if _, err := insidePath(dir, rest, label); err != nil {
+		real, err := insidePath(dir, rest, label)
+		if err != nil {
+			return "", err
+		}
+		// fleet nix copies the file into the tree: refuse now, at the
+		// call, what it could not copy then.
+		if err := regular(real, label); err != nil {
 			return "", err
 		}
 		if e.depDirs == nil {
@@ -424,7 +471,11 @@ func (e *evaluator) resolveFilePath(from, p string) (string, error) {
 		e.depDirs[repo] = dir
 		return label, nil
 	}
-	if _, err := e.localPath(label); err != nil {
+	real, err := e.localPath(label)
+	if err != nil {
+		return "", err
+	}
+	if err := regular(real, label); err != nil {
 		return "", err
 	}
 	return label, nil

@@ -47,8 +47,10 @@
 // done for all files of a run at once (one syncfs on Linux, an fsync per
 // file elsewhere): per-file fsync made a 1,400-file tree take seconds. Temporary files are
 // named ".fleet-tmp-<name>": the name is fixed so that a temporary file
-// orphaned by a crash is replaced, and removed, by the next run that
-// writes that file. That prefix and the manifest's name are reserved.
+// orphaned by a crash is replaced by the next run that writes that file.
+// Holding the lock, Write first removes every orphaned temporary file beside a
+// path the manifest names (fleet records a path before staging it), and Check
+// reports them as Temp, so a killed run leaves no debris --check cannot see. That prefix and the manifest's name are reserved.
 //
 // Write first reads what is on disk and compares bytes, not manifest
 // hashes: a file is rewritten when its content or its executable bit
@@ -95,8 +97,13 @@
 //
 // # Concurrency and performance
 //
-// Two processes writing the same folder at once are not supported; the
-// manifest would record one of them. Within one Write, files are looked
+// Write locks the output folder (flock on the folder itself, so no lock file
+// appears in a folder users commit) for the whole run: a second writer fails at
+// once with "another fleet is writing <dir>" rather than wait behind a run of
+// unknown length. The lock dies with its process; on file systems that cannot
+// flock, Write proceeds unlocked. Check does not lock.
+//
+// Within one Write, files are looked
 // at, and written, by a small pool of goroutines: a run that changes
 // nothing is a few system calls per file, and a run that writes is bound
 // by fsync, which takes most of a millisecond per file on a typical disk

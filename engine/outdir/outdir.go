@@ -43,12 +43,13 @@ type Diff struct {
 	Changed []string // on disk but different: stale, hand-edited, wrong executable bit, or an outdated manifest
 	Extra   []string // written by fleet earlier but no longer produced
 	Foreign []string // not written by fleet but in the way of a wanted file: Write would fail
+	Temp    []string // fleet's temporary files, left by an interrupted run (or one running now): Write removes them
 }
 
 // Empty reports whether the folder is up to date: Write would write and
 // remove nothing.
 func (d Diff) Empty() bool {
-	return len(d.Missing)+len(d.Changed)+len(d.Extra)+len(d.Foreign) == 0
+	return len(d.Missing)+len(d.Changed)+len(d.Extra)+len(d.Foreign)+len(d.Temp) == 0
 }
 
 // String lists the differences one per line, in path order, each prefixed
@@ -60,7 +61,7 @@ func (d Diff) String() string {
 	for _, l := range []struct {
 		kind  string
 		paths []string
-	}{{"missing:", d.Missing}, {"changed:", d.Changed}, {"extra:", d.Extra}, {"foreign:", d.Foreign}} {
+	}{{"missing:", d.Missing}, {"changed:", d.Changed}, {"extra:", d.Extra}, {"foreign:", d.Foreign}, {"temp:", d.Temp}} {
 		for _, p := range l.paths {
 			lines = append(lines, line{p, l.kind})
 		}
@@ -94,7 +95,12 @@ func Check(dir string, files []File) (Diff, error) {
 	if err != nil {
 		return Diff{}, err
 	}
+	tmps, err := temporaries(dir)
+	if err != nil {
+		return Diff{}, err
+	}
 	d := Diff{
+		Temp:    tmps,
 		Missing: slices.Clone(p.missing),
 		Changed: slices.Clone(p.changed),
 		Foreign: slices.Clone(p.foreign),

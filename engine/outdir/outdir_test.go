@@ -803,13 +803,71 @@ func TestOrphanedTemporaryFile(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, "modules", tmpPrefix+"base.nix"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := Check(dir, v); err != nil || !d.Empty() {
-		t.Errorf("Check = %q, %v; an orphaned temporary file is no difference", d, err)
+	// And one beside a file the next run leaves unchanged: only a sweep
+	// removes it.
+	writeFile(t, dir, "machines/nixos/"+tmpPrefix+"web.nix", "{ half")
+	d, err := Check(dir, v)
+	if want := []string{"machines/nixos/" + tmpPrefix + "web.nix", "modules/" + tmpPrefix + "base.nix"}; err != nil || !slices.Equal(d.Temp, want) || d.Empty() {
+		t.Errorf("Check = %q (Temp %q), %v; want the temporary files %q reported", d, d.Temp, err, want)
 	}
-	v = with(v, "modules/base.nix", "{ v = 2; }\n")
+	if !strings.Contains(d.String(), "temp:") {
+		t.Errorf("Diff.String() = %q, want a temp: line", d)
+	}
+	// A run that changes no file still sweeps them.
 	mustWrite(t, dir, v)
 	if got, want := contents(t, dir, false), treeOf(v); !maps.Equal(got, want) {
 		t.Errorf("tree = %q\nwant   %q", got, want)
+	}
+	if d, err := Check(dir, v); err != nil || !d.Empty() {
+		t.Errorf("Check after Write = %q, %v", d, err)
+	}
+}
+
+// TestConcurrentWriter checks that a second writer of a folder being
+// written is refused at once, naming the folder.
+func TestConcurrentWriter(t *testing.T) {
+	dir := t.TempDir()
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	w := &writer{root: dir, beforeWrite: func(string) error {
+		once.Do(func() { close(started); <-release })
+		return nil
+	}}
+	done := make(chan error)
+	go func() {
+		_, err := w.run(flake())
+		done <- err
+	}()
+	<-started
+	_, err := Write(dir, with(flake(), "flake.nix", "{ }\n"))
+	close(release)
+	if err == nil || !strings.Contains(err.Error(), "another fleet is writing "+dir) {
+		t.Errorf("second Write = %v, want \"another fleet is writing %s\"", err, dir)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("first Write: %v", err)
+	}
+	if got, want := contents(t, dir, false), treeOf(flake()); !maps.Equal(got, want) {
+		t.Errorf("tree = %q\nwant   %q", got, want)
+	}
+	// The lock is released: the next writer proceeds.
+	mustWrite(t, dir, flake())
+}
+
+// TestReadOnlyFolder checks that an output folder fleet may not write is
+// named in the error, not a temporary file inside it.
+func TestReadOnlyFolder(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores permissions")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	_, err := Write(dir, flake())
+	if err == nil || strings.Contains(err.Error(), tmpPrefix) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("Write = %v, want an error naming %s and no temporary file", err, dir)
 	}
 }
 

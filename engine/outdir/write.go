@@ -39,6 +39,20 @@ func (w *writer) run(files []File) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	if w.root == "" {
+		return Report{}, errors.New("outdir: no output folder given")
+	}
+	if err := os.MkdirAll(w.root, 0o755); err != nil {
+		return Report{}, err
+	}
+	unlock, err := lock(w.root)
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
+	if err := sweep(w.root); err != nil {
+		return Report{}, err
+	}
 	p, err := scan(w.root, files)
 	if err != nil {
 		return Report{}, err
@@ -235,6 +249,12 @@ func (w *writer) stage(name string, data []byte, mode fs.FileMode) (tmp string, 
 	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		// Name the folder fleet cannot write to, not the temporary file
+		// the user never asked for.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("cannot write %s in %s: %w", name, filepath.Dir(full), pe.Err)
+		}
 		return "", err
 	}
 	defer func() {
