@@ -203,7 +203,13 @@ func (c *config) Unpack(v starlark.Value) error {
 // toValue converts a Starlark value to the model value of the same
 // meaning. where names the value in errors (its dotted key).
 func toValue(v starlark.Value, where string) (model.Value, error) {
-	mv, err := convert(v, 0)
+	return toValueNested(v, where, maxNesting)
+}
+
+// toValueNested is toValue with room for limit levels of nesting (tests
+// measure deeper values than a fleet may give).
+func toValueNested(v starlark.Value, where string, limit int) (model.Value, error) {
+	mv, err := convert(v, limit)
 	if err != nil {
 		return nil, err.withPath(where)
 	}
@@ -253,11 +259,11 @@ func convertErrorf(format string, args ...any) *convertError {
 // the model. Configuration is a few levels deep; a value nested deeper
 // than this is a runaway program, and every later stage (checks, the Nix
 // printer, Nix itself) would recurse as deep.
-// (A variable for tests.)
-var maxNesting = 1000
+const maxNesting = 1000
 
-func convert(v starlark.Value, depth int) (model.Value, *convertError) {
-	if depth > maxNesting {
+// convert converts v, which may nest left more levels of lists and dicts.
+func convert(v starlark.Value, left int) (model.Value, *convertError) {
+	if left < 0 {
 		return nil, convertErrorf("nested more than %d lists and dicts deep; configuration is never this deep", maxNesting)
 	}
 	switch v := v.(type) {
@@ -286,7 +292,7 @@ func convert(v starlark.Value, depth int) (model.Value, *convertError) {
 		it := v.(starlark.Indexable)
 		out := make(model.List, it.Len())
 		for i := range out {
-			x, err := convert(it.Index(i), depth+1)
+			x, err := convert(it.Index(i), left-1)
 			if err != nil {
 				return nil, err.step(fmt.Sprintf("[%d]", i))
 			}
@@ -300,7 +306,7 @@ func convert(v starlark.Value, depth int) (model.Value, *convertError) {
 			if !ok {
 				return nil, &convertError{msg: fmt.Sprintf("key %s: ", kv[0]), err: typeErr("string", kv[0])}
 			}
-			x, err := convert(kv[1], depth+1)
+			x, err := convert(kv[1], left-1)
 			if err != nil {
 				return nil, err.step("." + model.JoinAttrPath([]string{k}))
 			}

@@ -32,11 +32,9 @@ func nested(depth int, leaf starlark.Value) starlark.Value {
 // was quadratic, are bounded through the allocator's running total.
 func TestDeepNestingLinear(t *testing.T) {
 	const depth = 20_000
-	defer func(n int) { maxNesting = n }(maxNesting)
-	maxNesting = depth
 	v := nested(depth, starlark.MakeInt(1))
 	allocs := testing.AllocsPerRun(3, func() {
-		if _, err := toValue(v, "x"); err != nil {
+		if _, err := toValueNested(v, "x", depth); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -45,7 +43,7 @@ func TestDeepNestingLinear(t *testing.T) {
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if _, err := toValue(v, "x"); err != nil {
+	if _, err := toValueNested(v, "x", depth); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)
@@ -62,12 +60,10 @@ func TestDeepNestingLinear(t *testing.T) {
 }
 
 func BenchmarkDeepNesting(b *testing.B) {
-	defer func(n int) { maxNesting = n }(maxNesting)
-	maxNesting = 20_000
 	v := nested(20_000, starlark.MakeInt(1))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := toValue(v, "x"); err != nil {
+		if _, err := toValueNested(v, "x", 20_000); err != nil {
 			b.Fatal(err)
 		}
 	}
