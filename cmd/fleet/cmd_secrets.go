@@ -62,6 +62,7 @@ named secrets anew.`,
 						opts.Prompter = secrets.NewTerminalPrompter()
 					}
 					st := &secrets.Store{Root: l.fleet.Root}
+					sweepPlaintext(c.App.ErrWriter)
 					rep, err := secrets.GenerateMissing(c.Context, l.fleet, st, opts)
 					rep.Write(c.App.Writer)
 					if err != nil && len(rep.Failed) == 0 {
