@@ -16,9 +16,11 @@ import (
 )
 
 // main cancels the command's context on SIGINT or SIGTERM, so that it
-// stops its children and removes its plaintext folders, and then exits as
-// shells expect of a process ended by that signal: 128 + its number (130,
-// 143). Further signals while it cleans up are caught too.
+// stops its children and removes its plaintext folders, and then, if the
+// command failed, exits as shells expect of a process ended by that
+// signal: 128 + its number (130, 143). A command that succeeds anyway (the
+// REPL, where Ctrl-C only stops the statement running) keeps exit 0.
+// Further signals while it cleans up are caught too.
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
@@ -35,7 +37,7 @@ func main() {
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	signal.Stop(sigs)
 	cancel()
-	if n := got.Load(); n != 0 {
+	if n := got.Load(); n != 0 && code != exitOK {
 		code = 128 + int(n)
 	}
 	os.Exit(code)
