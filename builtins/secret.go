@@ -48,7 +48,9 @@ path: from the Nix store, by systemd-tmpfiles on NixOS, under /etc/ on nix-darwi
 		gen("wireguard_keypair", `wireguard_keypair()`, `A WireGuard key pair. Outputs: key (secret), key.pub (public).`, genKeypair("wireguard_keypair")),
 		gen("prompt", `prompt(type = "hidden", label = "", help = "")`, `Asks a person on a terminal: type "hidden" (not echoed), "line" or "multiline". Output: value.`, genPrompt),
 		gen("command", `command(argv, outputs)`, `Runs argv in a private temporary folder ($out) and collects the files named in outputs;
-outputs ending in .pub are public, the rest secret. The folder is removed afterwards.
+outputs ending in .pub are public, the rest secret. The folder is removed afterwards (also
+when fleet is stopped with Ctrl-C or SIGTERM, which kill the program's process group; after a
+kill -9 the next fleet run removes it).
 The values of the secrets it depends on are files $in/<secret>/<file>, in a second private folder.
 In argv, fleet replaces only the words $out and $in, alone or followed by / ($out/key, $in/db/value),
 and ${out} and ${in}; anything else, such as a script's own $input or $index, is left as written.

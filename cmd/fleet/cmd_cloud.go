@@ -18,6 +18,7 @@ import (
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/plaintext"
 	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
 )
@@ -318,6 +319,7 @@ func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result)
 // identity into a private folder that cleanup removes. A machine without a
 // generated host key gets none (NixOS makes one on first boot).
 func hostKeyFiles(c *cli.Context, f *model.Fleet) func(m *model.Machine) (string, func(), error) {
+	sweepPlaintext(c.App.ErrWriter)
 	return func(m *model.Machine) (string, func(), error) {
 		s := f.Secret(m.HostKeySecret)
 		if s == nil {
@@ -327,7 +329,7 @@ func hostKeyFiles(c *cli.Context, f *model.Fleet) func(m *model.Machine) (string
 		if err != nil {
 			return "", nil, fmt.Errorf("machine %s: its host key must be decrypted for the install: %w", m.Name, err)
 		}
-		dir, err := os.MkdirTemp("", "fleet-extra-files-")
+		dir, err := plaintext.MkdirTemp("fleet-extra-files-")
 		if err != nil {
 			return "", nil, err
 		}

@@ -26,8 +26,9 @@ func secretsCommand() *cli.Command {
 		Description: `Secrets live in secrets/<machine or shared>/<secret>/<file>.age under the fleet root,
 encrypted with age to the fleet's admins and to the host key of every machine that reads
 them; public halves (key.pub) are stored in plain text. The files are agenix-compatible
-(see the generated secrets.nix). Plaintext exists only in memory or in a private
-temporary folder that is removed.`,
+(see the generated secrets.nix). Plaintext exists only in memory or in a folder in
+fleet's private per-user place, removed when the command ends (also on Ctrl-C or
+SIGTERM); the folders of a run killed with -9 are removed by the next run.`,
 		Subcommands: []*cli.Command{
 			{
 				Name: "generate", Usage: "create the secrets that are missing", ArgsUsage: "FILE",
@@ -62,6 +63,7 @@ named secrets anew.`,
 						opts.Prompter = secrets.NewTerminalPrompter()
 					}
 					st := &secrets.Store{Root: l.fleet.Root}
+					sweepPlaintext(c.App.ErrWriter)
 					rep, err := secrets.GenerateMissing(c.Context, l.fleet, st, opts)
 					rep.Write(c.App.Writer)
 					if err != nil && len(rep.Failed) == 0 {

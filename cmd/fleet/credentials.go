@@ -11,6 +11,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plaintext"
 	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
 )
@@ -42,6 +43,7 @@ func (d deps) clouds(c *cli.Context, f *model.Fleet, notes io.Writer) (provs []c
 	if d.providers == nil {
 		return nil, func() {}
 	}
+	sweepPlaintext(notes)
 	env := map[string]string{}
 	var tmp string
 	done = func() {
@@ -64,7 +66,7 @@ func (d deps) clouds(c *cli.Context, f *model.Fleet, notes io.Writer) (provs []c
 		}
 		if v.isFile {
 			if tmp == "" {
-				if tmp, err = os.MkdirTemp("", "fleet-credentials-"); err != nil {
+				if tmp, err = plaintext.MkdirTemp("fleet-credentials-"); err != nil {
 					fmt.Fprintf(notes, "note: %v\n", err)
 					continue
 				}
@@ -146,4 +148,14 @@ func readCredential(c *cli.Context, d deps, f *model.Fleet, name string) ([]byte
 		return nil, fmt.Errorf("loading the age identity %s (set --identity or FLEET_AGE_IDENTITY, or create one with fleet secrets keygen): %w", path, err)
 	}
 	return st.Read(rel, ids)
+}
+
+// sweepPlaintext removes the plaintext folders that a killed run left in
+// fleet's private place (package plaintext); every command that makes such
+// folders calls it first. A failure is a note: the command goes on, and
+// making its own folders fails if the place is not private.
+func sweepPlaintext(notes io.Writer) {
+	if err := plaintext.Sweep(); err != nil {
+		fmt.Fprintf(notes, "note: %v\n", err)
+	}
 }

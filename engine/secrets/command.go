@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plaintext"
 )
 
 // command runs gen.command: argv with the words $out and $in replaced by
@@ -18,7 +19,10 @@ import (
 // in), the program's working directory being $out. $in/<secret>/<file> hold the values of
 // the secrets it depends on. The declared outputs are read back from
 // $out; anything else the program leaves there is discarded. Both
-// folders are removed before command returns, however it returns.
+// folders (privateDir) are removed before command returns, however it
+// returns; the program runs in a process group of its own, killed whole
+// when ctx is cancelled. The folders of a run killed outright are swept by
+// the next one (plaintext.Sweep).
 func command(ctx context.Context, g *model.Generator, in Inputs) (_ map[string][]byte, err error) {
 	argv := strParams(g, "argv")
 	outputs := strParams(g, "outputs")
@@ -29,16 +33,12 @@ func command(ctx context.Context, g *model.Generator, in Inputs) (_ map[string][
 		return nil, fmt.Errorf("gen.command: no outputs declared")
 	}
 	name := argv[0]
-	base := in.TempDir
-	if base == "" {
-		base = tempBase()
-	}
-	outDir, err := os.MkdirTemp(base, "fleet-secret-out-")
+	outDir, err := privateDir(in.TempDir, "fleet-secret-out-")
 	if err != nil {
 		return nil, fmt.Errorf("gen.command: %v", err)
 	}
 	defer os.RemoveAll(outDir)
-	inDir, err := os.MkdirTemp(base, "fleet-secret-in-")
+	inDir, err := privateDir(in.TempDir, "fleet-secret-in-")
 	if err != nil {
 		return nil, fmt.Errorf("gen.command: %v", err)
 	}
@@ -172,15 +172,15 @@ func substDirs(a, inDir, outDir string) string {
 // folders still there: a test panics in it to see them removed anyway.
 var commandHook func(outDir, inDir string)
 
-// tempBase is where plaintext folders go: the per-user runtime folder (a
-// tmpfs on systemd machines) when there is one.
-func tempBase() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			return d
-		}
+// privateDir makes a folder for plaintext: in base when a caller (a
+// test) chose one, otherwise in fleet's private per-user place, named so
+// that a later run sweeps it if this one is killed (see package
+// plaintext).
+func privateDir(base, prefix string) (string, error) {
+	if base != "" {
+		return os.MkdirTemp(base, prefix)
 	}
-	return os.TempDir()
+	return plaintext.MkdirTemp(prefix)
 }
 
 func plainName(s string) bool {

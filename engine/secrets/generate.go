@@ -35,7 +35,7 @@ type Inputs struct {
 	// stderr) and nothing else; nil discards it.
 	Stderr io.Writer
 	// TempDir is where gen.command's private folders are made; empty
-	// means $XDG_RUNTIME_DIR if set, else the system's temporary folder.
+	// means fleet's private per-user place (package plaintext).
 	TempDir string
 }
 
