@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"sync"
 	"text/tabwriter"
@@ -62,7 +61,10 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 				return err
 			}
 			lockNote(c.App.ErrWriter, tree)
-			logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "build-"+time.Now().UTC().Format("20060102-150405"))
+			logDir, err := runLogDir(l.fleet.Root, "build-", time.Now())
+			if err != nil {
+				return err
+			}
 			events, finish := deploy.Progress(c.App.ErrWriter, isTerminal(c.App.ErrWriter))
 			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
 			finish()

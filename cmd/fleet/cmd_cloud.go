@@ -303,7 +303,10 @@ func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result)
 	if err != nil {
 		return err
 	}
-	logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", "apply-"+time.Now().UTC().Format("20060102-150405"))
+	logDir, err := runLogDir(l.fleet.Root, "apply-", time.Now())
+	if err != nil {
+		return err
+	}
 	events, finish := deploy.Progress(w, isTerminal(w))
 	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
 	finish()

@@ -167,7 +167,10 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 	if err != nil {
 		return err
 	}
-	logDir := filepath.Join(l.fleet.Root, ".fleet", "logs", time.Now().UTC().Format("20060102-150405"))
+	logDir, err := runLogDir(l.fleet.Root, "", time.Now())
+	if err != nil {
+		return err
+	}
 	events, done := deploy.Progress(c.App.Writer, isTerminal(c.App.Writer))
 	if c.Bool("json") {
 		events, done = deploy.JSONEvents(c.App.Writer), func() {}
@@ -240,8 +243,11 @@ func execCommand(d deps) *cli.Command {
 						return runner.Remote(ctx, target, argv, deploy.IO{Stdout: w, Stderr: w})
 					}})
 			}
-			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"),
-				LogDir: filepath.Join(l.fleet.Root, ".fleet", "logs", "exec-"+time.Now().UTC().Format("20060102-150405"))})
+			logDir, err := runLogDir(l.fleet.Root, "exec-", time.Now())
+			if err != nil {
+				return err
+			}
+			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir})
 			if sum.Failed() {
 				sum.WriteTable(c.App.ErrWriter)
 				return fmt.Errorf("the command failed on some machines")
