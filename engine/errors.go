@@ -55,6 +55,8 @@ func (e *evaluator) evalError(ee *starlark.EvalError) error {
 		msg = "cannot load " + bad.Error()
 	case strings.Contains(msg, "too many steps"):
 		msg = fmt.Sprintf("evaluation exceeded the step limit of %d steps: look for a runaway loop or comprehension, or raise --max-steps", e.maxSteps)
+	case IsMemoryLimit(msg):
+		msg = e.memory.MemoryLimitMessage("evaluation")
 	case strings.Contains(msg, "Starlark computation cancelled"):
 		msg = "evaluation cancelled: " + strings.TrimPrefix(msg, "Starlark computation cancelled: ")
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	Root string
 	// MaxSteps is the step budget of the whole run (0: DefaultMaxSteps).
 	MaxSteps uint64
+	// MaxMemory bounds the heap during the run, in bytes (0:
+	// DefaultMaxMemory). See MemoryGuard.
+	MaxMemory uint64
 	// Stderr receives print() output, prefixed with file:line (default os.Stderr).
 	Stderr io.Writer
 	// Stdlib replaces the embedded @stdlib tree (tests).
@@ -71,7 +74,8 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 	if err != nil {
 		return nil, err
 	}
-
+	ctx, stopGuard := e.memory.Context(ctx)
+	defer stopGuard()
 	stop := context.AfterFunc(ctx, func() { e.cancelAll(context.Cause(ctx)) })
 	defer stop()
 
@@ -81,6 +85,10 @@ func Eval(ctx context.Context, file string, opts Options) (*model.Fleet, error) 
 	}
 	e.included[entry] = model.Pos{}
 	globals, err := e.exec(entry, builtins.FleetModule, nil)
+	if err == nil && (Exceeded(ctx) || e.memory.Over()) {
+		// Crossed by the last statement, with no step left to stop.
+		err = &model.Error{Pos: model.Pos{File: entry}, Msg: e.memory.MemoryLimitMessage("evaluation")}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +111,7 @@ func newEvaluator(ctx context.Context, root string, opts Options, env starlark.S
 		ctx:      ctx,
 		root:     root,
 		maxSteps: opts.MaxSteps,
+		memory:   NewMemoryGuard(opts.MaxMemory),
 		stderr:   opts.Stderr,
 		stdlib:   opts.Stdlib,
 		deps:     opts.Deps,
@@ -137,6 +146,7 @@ type evaluator struct {
 	root        string
 	realRoot    string
 	maxSteps    uint64
+	memory      *MemoryGuard
 	stderr      io.Writer
 	stdlib      fs.FS
 	deps        func(name string) (string, error)
@@ -225,6 +235,9 @@ func (e *evaluator) register(t *starlark.Thread) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.cancel != nil {
+		if IsMemoryLimit("cancelled: " + e.cancel.Error()) {
+			return errors.New(e.memory.MemoryLimitMessage("evaluation"))
+		}
 		return fmt.Errorf("evaluation cancelled: %v", e.cancel)
 	}
 	e.threads = append(e.threads, t)

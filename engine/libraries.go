@@ -62,7 +62,12 @@ func NewLibraries(ctx context.Context, opts Options, extra starlark.StringDict) 
 		return nil, err
 	}
 	l := &Libraries{e: e}
-	l.stop = context.AfterFunc(ctx, func() { e.cancelAll(context.Cause(ctx)) })
+	ctx, stopGuard := e.memory.Context(ctx)
+	stop := context.AfterFunc(ctx, func() { e.cancelAll(context.Cause(ctx)) })
+	l.stop = func() bool {
+		stopGuard()
+		return stop()
+	}
 	return l, nil
 }
 

@@ -146,9 +146,39 @@ func evalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "root", Usage: "fleet root: loads and paths may not leave it (default: the directory of FILE)"},
 		&cli.Uint64Flag{Name: "max-steps", Value: engine.DefaultMaxSteps, Usage: "Starlark step budget of the whole evaluation"},
+		&cli.StringFlag{Name: "max-memory", Value: engine.FormatBytes(engine.DefaultMaxMemory), Usage: "stop an evaluation whose values take more than `SIZE` of memory (KiB, MiB, GiB)"},
 		&cli.BoolFlag{Name: "offline", Usage: "use only pinned dependencies already in the cache; fetch nothing"},
 		&cli.StringSliceFlag{Name: "override", Usage: "use a local folder for a dependency: NAME=DIR (repeatable; for developing a library)"},
 	}
+}
+
+// engineOptions are the evaluation flags of c as the engine takes them,
+// for the fleet whose entry file is file.
+func engineOptions(c *cli.Context, file string) (engine.Options, error) {
+	memory, err := maxMemory(c)
+	if err != nil {
+		return engine.Options{}, err
+	}
+	resolve, err := depsFor(c, file)
+	if err != nil {
+		return engine.Options{}, err
+	}
+	return engine.Options{
+		Root:      c.String("root"),
+		MaxSteps:  c.Uint64("max-steps"),
+		MaxMemory: memory,
+		Stderr:    c.App.ErrWriter,
+		Deps:      resolve,
+	}, nil
+}
+
+// maxMemory is --max-memory in bytes.
+func maxMemory(c *cli.Context) (uint64, error) {
+	n, err := engine.ParseBytes(c.String("max-memory"))
+	if err != nil {
+		return 0, usagef("--max-memory: %v", err)
+	}
+	return n, nil
 }
 
 // loaded is an evaluated fleet and its graph.
@@ -170,16 +200,11 @@ func load(c *cli.Context) (*loaded, error) {
 
 // loadPath evaluates file with the command's evaluation flags.
 func loadPath(c *cli.Context, file string) (*loaded, error) {
-	resolve, err := depsFor(c, file)
+	opts, err := engineOptions(c, file)
 	if err != nil {
 		return nil, err
 	}
-	f, err := engine.Eval(c.Context, file, engine.Options{
-		Root:     c.String("root"),
-		MaxSteps: c.Uint64("max-steps"),
-		Stderr:   c.App.ErrWriter,
-		Deps:     resolve,
-	})
+	f, err := engine.Eval(c.Context, file, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,10 @@ errors to standard error, and the exit code is 1 if any statement failed.`,
 			default:
 				return usagef("repl: takes at most one FILE, got %s", strings.Join(c.Args().Slice(), " "))
 			}
+			memory, err := maxMemory(c)
+			if err != nil {
+				return err
+			}
 			// Ctrl-C belongs to the session: it cancels the statement
 			// running, not the command. The command's context is
 			// cancelled by the first SIGINT (main), so the session does
@@ -60,18 +64,10 @@ errors to standard error, and the exit code is 1 if any statement failed.`,
 			cfg := repl.Config{
 				File: file,
 				Options: func() (engine.Options, error) {
-					resolve, err := depsFor(c, file)
-					if err != nil {
-						return engine.Options{}, err
-					}
-					return engine.Options{
-						Root:     c.String("root"),
-						MaxSteps: c.Uint64("max-steps"),
-						Stderr:   c.App.ErrWriter,
-						Deps:     resolve,
-					}, nil
+					return engineOptions(c, file)
 				},
 				MaxSteps:    c.Uint64("max-steps"),
+				MaxMemory:   memory,
 				Stdin:       c.App.Reader,
 				Stdout:      c.App.Writer,
 				Stderr:      c.App.ErrWriter,
@@ -92,7 +88,7 @@ errors to standard error, and the exit code is 1 if any statement failed.`,
 					return b.String(), nil
 				}
 			}
-			err := repl.Run(context.WithoutCancel(c.Context), cfg)
+			err = repl.Run(context.WithoutCancel(c.Context), cfg)
 			if errors.Is(err, repl.ErrFailed) {
 				return fmt.Errorf("fleet repl: %v", err)
 			}

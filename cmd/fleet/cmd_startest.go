@@ -36,9 +36,14 @@ Prints failing tests with every failed assertion (file:line:col), then
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also list passing tests and their print() output"},
 		),
 		Action: func(c *cli.Context) error {
+			memory, err := maxMemory(c)
+			if err != nil {
+				return err
+			}
 			opts := startest.Options{
-				Root:     c.String("root"),
-				MaxSteps: c.Uint64("max-steps"),
+				Root:      c.String("root"),
+				MaxSteps:  c.Uint64("max-steps"),
+				MaxMemory: memory,
 				// Pinned dependencies are those of the fleet the test belongs to.
 				Deps: func(root string) (func(string) (string, error), error) {
 					return depsFor(c, filepath.Join(root, "fleet.star"))

@@ -40,6 +40,9 @@ func (p Pos) String() string {
 	if p.File == "" {
 		return "<unknown>"
 	}
+	if p.Line == 0 { // a whole file
+		return p.File
+	}
 	if p.Col > 0 {
 		return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 	}

@@ -69,12 +69,13 @@ func fileRunOf(thread *starlark.Thread, b *starlark.Builtin) (*fileRun, error) {
 func (fr *fileRun) evaluate(thread *starlark.Thread, fn, label string, files map[string][]byte) (starlark.Value, error) {
 	left := fr.maxSteps - min(thread.ExecutionSteps(), fr.maxSteps-1)
 	f, err := engine.Eval(fr.ctx, filepath.Join(fr.root, filepath.FromSlash(label)), engine.Options{
-		Root:     fr.root,
-		MaxSteps: left,
-		Stderr:   writerOf(thread),
-		Stdlib:   fr.opts.Stdlib,
-		Deps:     fr.deps,
-		Files:    files,
+		Root:      fr.root,
+		MaxSteps:  left,
+		MaxMemory: fr.opts.MaxMemory,
+		Stderr:    writerOf(thread),
+		Stdlib:    fr.opts.Stdlib,
+		Deps:      fr.deps,
+		Files:     files,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)

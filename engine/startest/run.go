@@ -34,6 +34,9 @@ type Options struct {
 	// the libraries it loads, and the most any fleet.eval may use
 	// (0: engine.DefaultMaxSteps).
 	MaxSteps uint64
+	// MaxMemory bounds the heap while tests run (0:
+	// engine.DefaultMaxMemory).
+	MaxMemory uint64
 	// Deps returns the resolver of @name// loads for a fleet root (nil, or
 	// a nil resolver: such loads are "unknown dependency" errors).
 	Deps func(root string) (func(name string) (string, error), error)
@@ -107,6 +110,7 @@ type fileRun struct {
 	root     string
 	label    string
 	maxSteps uint64
+	memory   *engine.MemoryGuard
 	libs     *engine.Libraries
 	// predeclared are the names test files see.
 	predeclared starlark.StringDict
@@ -125,7 +129,12 @@ type testState struct {
 // running (as a failure) and skips the rest.
 func RunFile(ctx context.Context, file string, opts Options) *FileResult {
 	res := &FileResult{Path: file, Label: filepath.ToSlash(file)}
-	fr := &fileRun{ctx: ctx, opts: opts, maxSteps: opts.MaxSteps}
+	fr := &fileRun{opts: opts, maxSteps: opts.MaxSteps, memory: engine.NewMemoryGuard(opts.MaxMemory)}
+	// Every thread of the file stops when this context is done, so the
+	// guard reaches them all.
+	ctx, stopGuard := fr.memory.Context(ctx)
+	defer stopGuard()
+	fr.ctx = ctx
 	if fr.maxSteps == 0 {
 		fr.maxSteps = engine.DefaultMaxSteps
 	}
@@ -165,7 +174,7 @@ func RunFile(ctx context.Context, file string, opts Options) *FileResult {
 	// helpers shared by test files can use them.
 	fr.predeclared = predeclared(opts.extra)
 	fr.libs, err = engine.NewLibraries(ctx, engine.Options{
-		Root: root, MaxSteps: fr.maxSteps, Stderr: &fr.output, Stdlib: opts.Stdlib, Deps: fr.deps,
+		Root: root, MaxSteps: fr.maxSteps, MaxMemory: opts.MaxMemory, Stderr: &fr.output, Stdlib: opts.Stdlib, Deps: fr.deps,
 	}, starlark.StringDict{"assert": fr.predeclared["assert"], "fleet": fr.predeclared["fleet"]})
 	if err != nil {
 		res.Err = err
@@ -344,6 +353,8 @@ func (fr *fileRun) evalError(ee *starlark.EvalError, what string) *model.Error {
 	switch {
 	case strings.Contains(msg, "too many steps"):
 		msg = fmt.Sprintf("%s exceeded the step limit of %d steps: look for a runaway loop or comprehension, or raise --max-steps", what, fr.maxSteps)
+	case engine.IsMemoryLimit(msg):
+		msg = fr.memory.MemoryLimitMessage(what)
 	case strings.Contains(msg, "Starlark computation cancelled"):
 		msg = "cancelled: " + strings.TrimPrefix(msg, "Starlark computation cancelled: ")
 	case strings.Contains(msg, "called outside a fleet evaluation"):

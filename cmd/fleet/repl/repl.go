@@ -87,6 +87,9 @@ type Config struct {
 	// MaxSteps bounds each statement's Starlark work (0: the engine's
 	// default).
 	MaxSteps uint64
+	// MaxMemory bounds the heap while a statement runs (0: the engine's
+	// default).
+	MaxMemory uint64
 	// Plan returns the cloud plan of a fleet as text; nil: plan() says it
 	// is not available.
 	Plan func(ctx context.Context, f *model.Fleet) (string, error)
@@ -435,6 +438,9 @@ func (s *Session) interruptible(ctx context.Context, thread *starlark.Thread, fn
 			drained = true
 		}
 	}
+	guard := engine.NewMemoryGuard(s.cfg.MaxMemory)
+	ctx, stopGuard := guard.Context(ctx)
+	defer stopGuard()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// The watcher is gone when this returns: one left behind would race
@@ -452,10 +458,19 @@ func (s *Session) interruptible(ctx context.Context, thread *starlark.Thread, fn
 			if thread != nil {
 				thread.Cancel("interrupted")
 			}
+		case <-ctx.Done(): // the memory guard
+			if thread != nil {
+				thread.Cancel(context.Cause(ctx).Error())
+			}
 		case <-done:
 		}
 	}()
-	return fn(ctx)
+	err := fn(ctx)
+	if err == nil && (engine.Exceeded(ctx) || guard.Over()) {
+		// Crossed by the last step, with no step left to stop.
+		err = errors.New(guard.MemoryLimitMessage("the statement"))
+	}
+	return err
 }
 
 func soleExpr(f *syntax.File) syntax.Expr {
@@ -580,6 +595,8 @@ func (s *Session) explain(msg string) string {
 	switch {
 	case strings.Contains(msg, "Starlark computation cancelled: too many steps"):
 		return fmt.Sprintf("stopped after %d steps (--max-steps): look for a runaway loop or comprehension, or raise --max-steps", s.cfg.MaxSteps)
+	case engine.IsMemoryLimit(msg):
+		return engine.NewMemoryGuard(s.cfg.MaxMemory).MemoryLimitMessage("the statement")
 	case strings.Contains(msg, "Starlark computation cancelled: interrupted"):
 		return "interrupted (Ctrl-C)"
 	case strings.Contains(msg, "called outside a fleet evaluation"):
