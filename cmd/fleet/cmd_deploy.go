@@ -17,6 +17,7 @@ import (
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/outdir"
+	"github.com/fleet-nix/fleet/engine/plaintext"
 	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
 )
@@ -309,7 +310,7 @@ func checkNix(c *cli.Context, r deploy.Runner) error {
 // separated by spaces (like nix's NIX_SSHOPTS), with one connection per
 // host through control sockets in a private folder; done closes them.
 func newRunner() (r *deploy.SSHRunner, done func(), err error) {
-	control, err := os.MkdirTemp("", "fleet-ssh-")
+	control, err := plaintext.MkdirTempShort("fleet-ssh-")
 	if err != nil {
 		return nil, nil, err
 	}

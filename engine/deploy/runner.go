@@ -18,7 +18,9 @@ package deploy
 //
 // Every command runs in its own process group, so cancelling its context
 // kills the command and whatever it started (ssh's ProxyCommand, nix's
-// builders) instead of leaving orphans behind.
+// builders) instead of leaving orphans behind; on Linux it dies with
+// fleet, and what it leaves after a kill -9 is stopped by the next run
+// (plaintext.Supervise, with ControlDir as the mark).
 
 import (
 	"cmp"
@@ -34,6 +36,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fleet-nix/fleet/engine/plaintext"
 )
 
 // SSHRunner runs local programs as subprocesses and remote ones through
@@ -50,7 +54,7 @@ type SSHRunner struct {
 	// ControlDir, when set, holds ControlMaster sockets (<dir>/%C): all
 	// commands to one host share one connection, kept 60 s after the last
 	// use. The socket path must fit a Unix socket (about 100 bytes), so
-	// keep the directory short (os.MkdirTemp("", "fleet-ssh")).
+	// keep the directory short (plaintext.MkdirTempShort("fleet-ssh-")).
 	ControlDir string
 	// Env is added to this process's environment for every command
 	// (NAME=value); a PATH here is also where Local finds programs.
@@ -200,7 +204,10 @@ func (r *SSHRunner) startMaster(ctx context.Context, ssh string, dest []string) 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Env = env
-	killProcessGroupOnCancel(cmd)
+	// The master backgrounds itself (-f), leaving this process: its
+	// environment mark is what lets a later run stop it if this one is
+	// killed (ControlPersist ends it 60 s after its last use otherwise).
+	plaintext.Supervise(cmd, r.ControlDir)
 	_ = cmd.Run()
 }
 
@@ -295,7 +302,7 @@ func (r *SSHRunner) run(ctx context.Context, target string, argv []string, prog 
 	cmd := exec.CommandContext(ctx, prog, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Env = env
-	killProcessGroupOnCancel(cmd)
+	plaintext.Supervise(cmd, r.ControlDir)
 	tail := &stderrTail{}
 	stderr := io.Writer(tail)
 	if stdio.Stderr != nil {

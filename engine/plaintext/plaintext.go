@@ -10,6 +10,17 @@
 // process that made it, so that Sweep can tell the folders of a run that
 // is gone (killed with -9, or by a power cut) from those of one that still
 // runs.
+//
+// Folders that must hold Unix sockets (ssh's control sockets, whose path
+// may not exceed about 100 bytes) are made in the short place,
+// os.TempDir()/fleet-<uid>, under the same rules; Sweep sweeps both.
+//
+// The programs a run starts for a folder (a gen.command, ssh) go with it:
+// Supervise puts each in a process group of its own, which cancelling
+// kills, makes it die with fleet on Linux (even kill -9), and marks its
+// environment with the folder (FLEET_PRIVATE_DIR), so that Sweep can find
+// and stop what a killed run's programs left running (on Linux, through
+// /proc) before it removes their folder.
 package plaintext
 
 import (
@@ -22,7 +33,11 @@ import (
 
 // Base returns the private folder, making it if needed.
 func Base() (string, error) {
-	dir := baseDir()
+	return ensure(baseDir())
+}
+
+// ensure makes dir (0700) if needed and checks that it is private.
+func ensure(dir string) (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
 		return "", fmt.Errorf("private folder for plaintext: %v", err)
 	}
@@ -38,7 +53,19 @@ func baseDir() string {
 			return filepath.Join(d, "fleet")
 		}
 	}
+	return shortBaseDir()
+}
+
+func shortBaseDir() string {
 	return filepath.Join(os.TempDir(), "fleet-"+strconv.Itoa(os.Getuid()))
+}
+
+// bases are the places Sweep looks, each once.
+func bases() []string {
+	if b, s := baseDir(), shortBaseDir(); b != s {
+		return []string{b, s}
+	}
+	return []string{shortBaseDir()}
 }
 
 // MkdirTemp makes a new 0700 folder in Base, named prefix, this process's
@@ -51,29 +78,54 @@ func MkdirTemp(prefix string) (string, error) {
 	return os.MkdirTemp(base, prefix+strconv.Itoa(os.Getpid())+"-")
 }
 
-// Sweep removes the folders in Base whose making process is gone. It does
-// nothing when Base does not exist yet, and refuses (error) a Base that is
-// not private. Folders of running processes, and anything not named as
-// MkdirTemp names, are left alone.
-func Sweep() error {
-	dir := baseDir()
-	if _, err := os.Lstat(dir); os.IsNotExist(err) {
-		return nil
-	}
-	if err := checkPrivate(dir); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(dir)
+// MkdirTempShort is MkdirTemp in the short place, for folders that hold
+// Unix sockets.
+func MkdirTempShort(prefix string) (string, error) {
+	base, err := ensure(shortBaseDir())
 	if err != nil {
-		return fmt.Errorf("private folder for plaintext: %v", err)
+		return "", err
 	}
-	var errs []string
-	for _, e := range entries {
-		pid, ok := ownerPid(e.Name())
-		if !ok || pid == os.Getpid() || processExists(pid) {
+	return os.MkdirTemp(base, prefix+strconv.Itoa(os.Getpid())+"-")
+}
+
+// MarkerVar is the environment variable that Supervise sets to the
+// folder a program was started for.
+const MarkerVar = "FLEET_PRIVATE_DIR"
+
+// Sweep removes the folders in both places whose making process is gone,
+// after stopping the programs still running for them (see Supervise). It
+// does nothing when a place does not exist yet, and refuses (error) one
+// that is not private. Folders of running processes, and anything not
+// named as MkdirTemp names, are left alone.
+func Sweep() error {
+	var stale, errs []string
+	for _, dir := range bases() {
+		if _, err := os.Lstat(dir); os.IsNotExist(err) {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+		if err := checkPrivate(dir); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("private folder for plaintext: %v", err)
+		}
+		for _, e := range entries {
+			pid, ok := ownerPid(e.Name())
+			if !ok || pid == os.Getpid() || processExists(pid) {
+				continue
+			}
+			stale = append(stale, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if err := killMarked(stale); err != nil {
+		errs = append(errs, err.Error())
+	}
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

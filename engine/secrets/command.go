@@ -81,7 +81,9 @@ func command(ctx context.Context, g *model.Generator, in Inputs) (_ map[string][
 	// A grandchild holding the output pipe open must not keep us (and
 	// the plaintext folders) waiting forever.
 	cmd.WaitDelay = 2 * time.Second
-	ownProcessGroup(cmd)
+	// A process group of its own, killed whole when ctx ends; on Linux it
+	// dies with fleet, and the next run stops what its children left.
+	plaintext.Supervise(cmd, inDir)
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("gen.command %s: %w", name, ctx.Err())
