@@ -167,6 +167,15 @@ func instanceResource(f *model.Fleet, m *model.Machine, sshKeys []string) (*clou
 			return nil, fmt.Errorf("%s comes with %d %s (got gpu = %q, gpus = %d): leave gpu unset", g.Type, bcount, bgpu, gpu, gpus)
 		}
 		gpu, gpus = bgpu, bcount
+	} else if gpus > 0 {
+		// GCE would refuse the insert; better the plan. A GPU the
+		// catalogue does not know is left for GCE to judge.
+		if !gcecatalog.TakesAttachedGPUs(g.Type) {
+			return nil, fmt.Errorf("%s takes no attached GPUs (got gpu = %q): only N1 types do, and A2, A3, A4 and G2 types come with their own", g.Type, gpu)
+		}
+		if a, ok := gcecatalog.AttachableGPUs[gpu]; ok && !slices.Contains(a.Counts, gpus) {
+			return nil, fmt.Errorf("gpus = %d: GCE attaches %s in counts of %v", gpus, gpu, a.Counts)
+		}
 	}
 	return &cloud.Resource{
 		Provider: providerName,

@@ -195,6 +195,11 @@ func TestDesiredRejectsWhatGCEWould(t *testing.T) {
 		"gpus without gpu":   func(f *model.Fleet) { f.Machine("galena").Host.GCP.GPUs = 2 },
 		"bad tag":            func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = []string{"Web"} },
 		"fleet name":         func(f *model.Fleet) { f.Name = "Demo_Fleet" },
+		// Only N1 takes attached GPUs, in the counts GCE sells.
+		"a T4 on an E2": func(f *model.Fleet) {
+			f.Machine("galena").Host.GCP.GPU, f.Machine("galena").Host.GCP.GPUs = "nvidia-tesla-t4", 1
+		},
+		"three T4s": func(f *model.Fleet) { f.Machine("scheelite").Host.GCP.GPUs = 3 },
 	} {
 		f := referenceFleet()
 		mutate(f)
