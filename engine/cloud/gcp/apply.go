@@ -19,6 +19,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp/internal/gcecatalog"
 )
 
 // Create inserts want and waits for the operation. An instance or rule of
@@ -447,17 +448,21 @@ func instanceFor(want *cloud.Resource) (*compute.Instance, error) {
 			AccessConfigs: []*compute.AccessConfig{{Name: "External NAT", Type: "ONE_TO_ONE_NAT"}},
 		}},
 	}
-	_, bundled := bundledGPUs[typ]
-	if gpus > 0 && !bundled {
+	// A type of a GPU family (gcecatalog.GPUFamilies: A2, A3, A4, G2)
+	// brings its GPUs; naming them again in guestAccelerators is refused.
+	_, _, builtin := gcecatalog.BuiltinGPU(typ)
+	if gpus > 0 && !builtin {
 		inst.GuestAccelerators = []*compute.AcceleratorConfig{{
 			AcceleratorType:  "zones/" + zone + "/acceleratorTypes/" + want.Spec["gpu"],
 			AcceleratorCount: gpus,
 		}}
 	}
-	if gpus > 0 || bundled {
-		// GPUs cannot be live-migrated: GCE refuses them with the
-		// default MIGRATE, and restarting after maintenance is what
-		// keeps such a host up.
+	if gpus > 0 || builtin {
+		// GPUs, attached or built in, cannot be live-migrated: GCE
+		// refuses an instance with GPUs and the default MIGRATE ("Instances
+		// with guest accelerators do not support live migration.";
+		// https://cloud.google.com/compute/docs/gpus/gpu-host-maintenance),
+		// and restarting after maintenance is what keeps such a host up.
 		restart := true
 		inst.Scheduling = &compute.Scheduling{OnHostMaintenance: "TERMINATE", AutomaticRestart: &restart}
 	}

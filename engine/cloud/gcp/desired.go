@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp/internal/gcecatalog"
 	"github.com/fleet-nix/fleet/engine/model"
 )
 
@@ -159,13 +160,22 @@ func instanceResource(f *model.Fleet, m *model.Machine, sshKeys []string) (*clou
 	if gpu != "" && gpus == 0 {
 		gpus = 1
 	}
-	if b, ok := bundledGPUs[g.Type]; ok {
+	if bgpu, bcount, ok := gcecatalog.BuiltinGPU(g.Type); ok {
 		// The machine type brings its GPUs; a listed instance reports
 		// them, so the wanted one must say the same.
-		if gpu != "" && (gpu != b.gpu || gpus != b.count) {
-			return nil, fmt.Errorf("%s comes with %d %s (got gpu = %q, gpus = %d): leave gpu unset", g.Type, b.count, b.gpu, gpu, gpus)
+		if gpu != "" && (gpu != bgpu || gpus != bcount) {
+			return nil, fmt.Errorf("%s comes with %d %s (got gpu = %q, gpus = %d): leave gpu unset", g.Type, bcount, bgpu, gpu, gpus)
 		}
-		gpu, gpus = b.gpu, b.count
+		gpu, gpus = bgpu, bcount
+	} else if gpus > 0 {
+		// GCE would refuse the insert; better the plan. A GPU the
+		// catalogue does not know is left for GCE to judge.
+		if !gcecatalog.TakesAttachedGPUs(g.Type) {
+			return nil, fmt.Errorf("%s takes no attached GPUs (got gpu = %q): only N1 types do, and A2, A3, A4 and G2 types come with their own", g.Type, gpu)
+		}
+		if a, ok := gcecatalog.AttachableGPUs[gpu]; ok && !slices.Contains(a.Counts, gpus) {
+			return nil, fmt.Errorf("gpus = %d: GCE attaches %s in counts of %v", gpus, gpu, a.Counts)
+		}
 	}
 	return &cloud.Resource{
 		Provider: providerName,

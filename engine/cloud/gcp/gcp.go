@@ -75,6 +75,18 @@
 // rateLimitExceeded), 5xx answers and timeouts are retried with
 // cloud.Retry; the compute client itself retries nothing.
 //
+// # GPUs and prices
+//
+// What GCE offers is in one catalogue, internal/gcecatalog, which gcpfake
+// refuses from too: machine types and their zones, the families whose
+// types come with GPUs (A2, A3, A4, G2), the GPUs N1 types take attached,
+// public image families, and the price table plans use (GCE has no
+// pricing API without a billing account). An instance with GPUs, attached
+// or built in, is created with onHostMaintenance TERMINATE and automatic
+// restart: GCE cannot live-migrate GPUs and refuses such an instance with
+// the default MIGRATE. Built-in GPUs are not named in the insert; GCE
+// reports them in guestAccelerators, so the Spec says them too.
+//
 // # Adopting
 //
 // An instance made before the fleet becomes the fleet's with fleet adopt

@@ -195,6 +195,11 @@ func TestDesiredRejectsWhatGCEWould(t *testing.T) {
 		"gpus without gpu":   func(f *model.Fleet) { f.Machine("galena").Host.GCP.GPUs = 2 },
 		"bad tag":            func(f *model.Fleet) { f.Machine("galena").Host.GCP.Tags = []string{"Web"} },
 		"fleet name":         func(f *model.Fleet) { f.Name = "Demo_Fleet" },
+		// Only N1 takes attached GPUs, in the counts GCE sells.
+		"a T4 on an E2": func(f *model.Fleet) {
+			f.Machine("galena").Host.GCP.GPU, f.Machine("galena").Host.GCP.GPUs = "nvidia-tesla-t4", 1
+		},
+		"three T4s": func(f *model.Fleet) { f.Machine("scheelite").Host.GCP.GPUs = 3 },
 	} {
 		f := referenceFleet()
 		mutate(f)
@@ -204,23 +209,63 @@ func TestDesiredRejectsWhatGCEWould(t *testing.T) {
 	}
 }
 
-func TestDesiredBundledGPU(t *testing.T) {
+// Every machine type with built-in GPUs (https://cloud.google.com/compute/docs/gpus)
+// is asked for with onHostMaintenance TERMINATE, which GCE demands of any
+// instance with GPUs, and without guestAccelerators, which such types
+// refuse; its Spec says the GPUs it comes with, as a listed one reports them.
+func TestDesiredBuiltinGPUs(t *testing.T) {
+	for _, c := range []struct {
+		typ, gpu string
+		gpus     string
+	}{
+		{"g2-standard-8", "nvidia-l4", "1"},
+		{"g2-standard-24", "nvidia-l4", "2"},
+		{"a2-highgpu-1g", "nvidia-tesla-a100", "1"},
+		{"a2-highgpu-8g", "nvidia-tesla-a100", "8"},
+		{"a2-megagpu-16g", "nvidia-tesla-a100", "16"},
+		{"a2-ultragpu-4g", "nvidia-a100-80gb", "4"},
+		{"a3-highgpu-1g", "nvidia-h100-80gb", "1"},
+		{"a3-highgpu-8g", "nvidia-h100-80gb", "8"},
+		{"a3-megagpu-8g", "nvidia-h100-mega-80gb", "8"},
+		{"a3-edgegpu-8g", "nvidia-h100-80gb", "8"},
+		{"a3-ultragpu-8g", "nvidia-h200-141gb", "8"},
+		{"a4-highgpu-8g", "nvidia-b200", "8"},
+	} {
+		f := referenceFleet()
+		f.Machine("galena").Host.GCP.Type = c.typ
+		want, err := New(cloud.Config{}).Desired(f)
+		if err != nil {
+			t.Fatalf("%s: %v", c.typ, err)
+		}
+		g := find(want, KindInstance, "galena")
+		if g.Spec["gpu"] != c.gpu || g.Spec["gpus"] != c.gpus {
+			t.Errorf("%s: spec gpu %q gpus %q, want %s x %s", c.typ, g.Spec["gpu"], g.Spec["gpus"], c.gpus, c.gpu)
+		}
+		inst, err := instanceFor(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inst.GuestAccelerators) != 0 || inst.Scheduling == nil || inst.Scheduling.OnHostMaintenance != "TERMINATE" {
+			t.Errorf("%s insert: accelerators %v scheduling %+v", c.typ, inst.GuestAccelerators, inst.Scheduling)
+		}
+	}
+	// Types without GPUs keep GCE's default (live migration).
+	for _, typ := range []string{"e2-standard-8", "n1-standard-8", "n2-standard-4", "a2x-standard-4", "g2"} {
+		f := referenceFleet()
+		f.Machine("galena").Host.GCP.Type = typ
+		want, _ := New(cloud.Config{}).Desired(f)
+		g := find(want, KindInstance, "galena")
+		inst, _ := instanceFor(g)
+		if inst.Scheduling != nil || g.Spec["gpus"] != "0" {
+			t.Errorf("%s: scheduling %+v, gpus %s", typ, inst.Scheduling, g.Spec["gpus"])
+		}
+	}
+	// Declaring a built-in GPU other than the type's is an error.
 	f := referenceFleet()
-	f.Machine("galena").Host.GCP.Type = "g2-standard-8"
-	want, err := New(cloud.Config{}).Desired(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := find(want, KindInstance, "galena")
-	if g.Spec["gpu"] != "nvidia-l4" || g.Spec["gpus"] != "1" {
-		t.Errorf("g2 spec = %v, want its L4", g.Spec)
-	}
-	inst, err := instanceFor(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(inst.GuestAccelerators) != 0 || inst.Scheduling == nil || inst.Scheduling.OnHostMaintenance != "TERMINATE" {
-		t.Errorf("g2 insert: accelerators %v scheduling %+v", inst.GuestAccelerators, inst.Scheduling)
+	f.Machine("galena").Host.GCP.Type = "a2-highgpu-2g"
+	f.Machine("galena").Host.GCP.GPU, f.Machine("galena").Host.GCP.GPUs = "nvidia-tesla-t4", 1
+	if _, err := New(cloud.Config{}).Desired(f); err == nil || !strings.Contains(err.Error(), "a2-highgpu-2g comes with 2 nvidia-tesla-a100") {
+		t.Errorf("a2 with a T4: %v", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp/gcpfake"
 	"github.com/fleet-nix/fleet/engine/model"
 )
 
@@ -353,4 +354,101 @@ func mustPlan(t *testing.T, f *model.Fleet, providers []cloud.Provider) *cloud.P
 		t.Fatal(err)
 	}
 	return plan
+}
+
+// A machine whose machine type changed (here to one with built-in GPUs,
+// which GCE only takes with onHostMaintenance TERMINATE) is replaced:
+// refused without AllowReplace, and with it the old instance is deleted
+// and a new one inserted, through the fake, in that order after the
+// plan's list. The new instance is what the fleet says, and the next plan
+// has nothing to do.
+func TestPlanReplacesInstance(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	providers := []cloud.Provider{e.p}
+	f := referenceFleet()
+	apply := func(opts cloud.PlanOptions) *cloud.Plan {
+		t.Helper()
+		plan, err := cloud.MakePlan(ctx, f, providers, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := cloud.Apply(ctx, plan, providers, cloud.ApplyOptions{}); len(res.Failed()) != 0 {
+			t.Fatalf("apply: %v", res.Failed()[0].Err)
+		}
+		return plan
+	}
+	apply(cloud.PlanOptions{})
+	old, scheelite := e.fake.Instance(project, zoneB, "galena"), e.fake.Instance(project, zoneF, "scheelite")
+	if old == nil || scheelite == nil {
+		t.Fatal("not created")
+	}
+
+	f.Machine("galena").Host.GCP.Type = "a2-highgpu-1g"
+	mutations := e.fake.Mutations()
+	plan := apply(cloud.PlanOptions{})
+	galena := func(p *cloud.Plan) *cloud.Change {
+		for _, c := range p.Changes {
+			if c.Resource == KindInstance && c.Name == "galena" {
+				return c
+			}
+		}
+		t.Fatal("no change for galena")
+		return nil
+	}
+	if c := galena(plan); c.Action != cloud.Replace || c.Refused == "" || !strings.Contains(c.Reason, "type") {
+		t.Fatalf("without AllowReplace: %s %q refused %q", c.Action, c.Reason, c.Refused)
+	}
+	if e.fake.Mutations() != mutations || e.fake.Instance(project, zoneB, "galena").Id != old.Id {
+		t.Fatal("a refused replace changed something")
+	}
+
+	plan = apply(cloud.PlanOptions{AllowReplace: true})
+	if c := galena(plan); c.Action != cloud.Replace || c.Refused != "" {
+		t.Fatalf("with AllowReplace: %s refused %q", c.Action, c.Refused)
+	}
+	// galena's story in the fake: created, listed (three plans), deleted,
+	// created again.
+	var story []string
+	for _, r := range e.fake.Requests() {
+		rel := strings.TrimPrefix(r.Path, gcpfake.APIRoot)
+		switch {
+		case r.Method == "GET" && rel == aggregated:
+			story = append(story, "list")
+		case r.Method == "POST" && rel == "projects/"+project+"/zones/"+zoneB+"/instances":
+			story = append(story, "create")
+		case r.Method == "DELETE" && rel == "projects/"+project+"/zones/"+zoneB+"/instances/galena":
+			story = append(story, "delete")
+		}
+	}
+	if got := strings.Join(story, " "); got != "list create list list delete create" {
+		t.Errorf("galena's requests: %s", got)
+	}
+	now := e.fake.Instance(project, zoneB, "galena")
+	switch {
+	case now == nil:
+		t.Fatal("galena is gone")
+	case now.Id == old.Id || !strings.HasSuffix(now.MachineType, "/machineTypes/a2-highgpu-1g"):
+		t.Errorf("galena not replaced: id %d (was %d), type %s", now.Id, old.Id, now.MachineType)
+	case now.Scheduling == nil || now.Scheduling.OnHostMaintenance != "TERMINATE":
+		t.Errorf("scheduling %+v", now.Scheduling)
+	case len(now.GuestAccelerators) != 1 || !strings.HasSuffix(now.GuestAccelerators[0].AcceleratorType, "/nvidia-tesla-a100"):
+		t.Errorf("accelerators %+v", now.GuestAccelerators)
+	case !reflect.DeepEqual(now.Labels, old.Labels) || now.Disks[0].DiskSizeGb != 100:
+		t.Errorf("labels %v, disk %d GB", now.Labels, now.Disks[0].DiskSizeGb)
+	}
+	if s := e.fake.Instance(project, zoneF, "scheelite"); s == nil || s.Id != scheelite.Id {
+		t.Error("scheelite was replaced")
+	}
+
+	plan, err := cloud.MakePlan(ctx, f, providers, cloud.PlanOptions{AllowReplace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acts := countActions(plan); acts[cloud.NoOp] != len(plan.Changes) {
+		for _, c := range plan.Changes {
+			t.Logf("%s %s %s: %s", c.Action, c.Resource, c.Name, c.Reason)
+		}
+		t.Errorf("plan after the replace: %v", acts)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/gcp/internal/gcecatalog"
 )
 
 // GCE has no pricing API that works without a billing account, so plans
@@ -15,7 +16,7 @@ import (
 // discounts. Other regions cost up to a fifth more; the figures are for
 // comparing plans, not for invoices.
 const (
-	priceDate = "2026-11-25"
+	priceDate = gcecatalog.PriceDate
 	// eurPerUSD converts the table to the EUR the plan shows.
 	eurPerUSD = 0.92
 	// hoursPerMonth is GCE's own month for pricing.
@@ -24,70 +25,19 @@ const (
 	PriceSource = "GCE price table of " + priceDate + " (us-central1 on-demand list prices, USD at 0.92 EUR; approximate)"
 )
 
-// machineUSDPerHour are machine types, vCPUs and memory included (and, for
-// G2, its L4 GPUs).
-var machineUSDPerHour = map[string]float64{
-	"e2-micro":       0.008376,
-	"e2-small":       0.016751,
-	"e2-medium":      0.033503,
-	"e2-standard-2":  0.067006,
-	"e2-standard-4":  0.134012,
-	"e2-standard-8":  0.268024,
-	"e2-standard-16": 0.536048,
-	"e2-standard-32": 1.072096,
-	"n1-standard-1":  0.0475,
-	"n1-standard-2":  0.0950,
-	"n1-standard-4":  0.1900,
-	"n1-standard-8":  0.3800,
-	"n1-standard-16": 0.7600,
-	"n1-standard-32": 1.5200,
-	"n2-standard-2":  0.097118,
-	"n2-standard-4":  0.194236,
-	"n2-standard-8":  0.388472,
-	"n2-standard-16": 0.776944,
-	"g2-standard-4":  0.706832,
-	"g2-standard-8":  0.853624,
-	"g2-standard-12": 1.000416,
-	"g2-standard-16": 1.147208,
-	"g2-standard-24": 2.000832,
-	"g2-standard-32": 1.734400,
-	"g2-standard-48": 4.001664,
-	"g2-standard-96": 8.003328,
-}
-
-// gpuUSDPerHour are attachable GPUs, per GPU.
-var gpuUSDPerHour = map[string]float64{
-	"nvidia-tesla-t4":   0.35,
-	"nvidia-l4":         0.56,
-	"nvidia-tesla-p4":   0.60,
-	"nvidia-tesla-p100": 1.46,
-	"nvidia-tesla-v100": 2.48,
-}
-
-// diskUSDPerGBMonth are boot disk types, per GB and month.
-var diskUSDPerGBMonth = map[string]float64{
-	"pd-standard": 0.04,
-	"pd-balanced": 0.10,
-	"pd-ssd":      0.17,
-}
-
-// bundledGPU is the GPU an accelerator-optimized machine type comes with:
-// GCE attaches it by itself and its price is the machine's.
-type bundledGPU struct {
-	gpu   string
-	count int
-}
-
-var bundledGPUs = map[string]bundledGPU{
-	"g2-standard-4":  {"nvidia-l4", 1},
-	"g2-standard-8":  {"nvidia-l4", 1},
-	"g2-standard-12": {"nvidia-l4", 1},
-	"g2-standard-16": {"nvidia-l4", 1},
-	"g2-standard-24": {"nvidia-l4", 2},
-	"g2-standard-32": {"nvidia-l4", 1},
-	"g2-standard-48": {"nvidia-l4", 4},
-	"g2-standard-96": {"nvidia-l4", 8},
-}
+// The price table is the catalogue's (package gcecatalog), which gcpfake
+// shares, so plans and tests against the fake know the same types. The
+// catalogue knows some types (A2, A3) without a price: those are priced
+// 0, with a source that says so.
+var (
+	// machineUSDPerHour are machine types, vCPUs and memory included
+	// (and, for accelerator-optimized types, their GPUs).
+	machineUSDPerHour = gcecatalog.MachineUSDPerHour()
+	// gpuUSDPerHour are GPUs, per GPU.
+	gpuUSDPerHour = gcecatalog.GPUUSDPerHour()
+	// diskUSDPerGBMonth are boot disk types, per GB and month.
+	diskUSDPerGBMonth = gcecatalog.DiskUSDPerGBMonth
+)
 
 // MonthlyPrice prices an instance from the table: machine type, GPUs and
 // boot disk while it runs, the disk alone while it is stopped (GCE bills
@@ -115,7 +65,7 @@ func (p *Provider) MonthlyPrice(_ context.Context, r *cloud.Resource) (float64, 
 	if err != nil {
 		return 0, "", fmt.Errorf("gcp: instance %s: gpus %q: %w", r.Name, r.Spec["gpus"], err)
 	}
-	if _, bundled := bundledGPUs[typ]; gpus > 0 && !bundled {
+	if _, _, builtin := gcecatalog.BuiltinGPU(typ); gpus > 0 && !builtin {
 		gpu, ok := gpuUSDPerHour[r.Spec["gpu"]]
 		if !ok {
 			return 0, fmt.Sprintf("unknown GPU type %s: not in the GCE price table of %s, priced 0", r.Spec["gpu"], priceDate), nil

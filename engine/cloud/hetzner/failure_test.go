@@ -11,6 +11,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hetznerfake"
+	"github.com/fleet-nix/fleet/engine/model"
 )
 
 // server returns the wanted server called name of the test fleet.
@@ -310,5 +311,45 @@ func TestPricingAnswerHcloudCannotRead(t *testing.T) {
 	eur, source, err := p.MonthlyPrice(ctx(t), &cloud.Resource{Kind: KindServer, Spec: map[string]string{"type": "cx22", "location": "fsn1"}})
 	if err != nil || eur != 4.51 || source != sourceTable {
 		t.Errorf("%v EUR from %q, %v; want the table's price", eur, source, err)
+	}
+}
+
+// A server type where Hetzner does not sell it (Arm in Ashburn) or an
+// image that does not exist fails that machine's create with the API's
+// answer, leaves nothing behind, and the other machines are created.
+func TestCreateRefusedByTheAPI(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*model.HetznerServer)
+		error string
+	}{
+		{"type not sold there", func(h *model.HetznerServer) { h.Location = "ash" }, "unsupported location for server type (invalid_input"},
+		{"no such image", func(h *model.HetznerServer) { h.Image = "ubuntu-99.04" }, `image "ubuntu-99.04" not found (invalid_input`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, p := newTest(t)
+			fake.SeedFirewall("web", nil) // cinnabar's
+			f := testFleet()
+			tc.edit(f.Machine("pyrite").Host.Hetzner)
+			plan, err := cloud.MakePlan(ctx(t), f, []cloud.Provider{p}, cloud.PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := cloud.Apply(ctx(t), plan, []cloud.Provider{p}, cloud.ApplyOptions{})
+			failed := res.Failed()
+			if len(failed) != 1 || failed[0].Change.Name != "pyrite" || !strings.Contains(failed[0].Err.Error(), tc.error) {
+				for _, o := range failed {
+					t.Logf("%s: %v", o.Change.Name, o.Err)
+				}
+				t.Fatalf("%d failed, want pyrite's create with %q", len(failed), tc.error)
+			}
+			var names []string
+			for _, s := range fake.Servers() {
+				names = append(names, s.Name)
+			}
+			if got := strings.Join(names, ","); got != "cinnabar" {
+				t.Errorf("servers after: %s", got)
+			}
+		})
 	}
 }

@@ -8,34 +8,25 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/internal/hcloudcatalog"
 )
 
 // Where prices come from, as the plan shows it.
 const (
 	sourceAPI = "Hetzner pricing API"
 	// priceTableDate is when priceTable was taken.
-	priceTableDate = "2026-11-25"
+	priceTableDate = hcloudcatalog.PriceDate
 	sourceTable    = "price table of " + priceTableDate
 )
 
 // priceTable is what a server type costs per month, gross in EUR with
 // German VAT (19 %), in the EU locations (fsn1, nbg1, hel1), as of
-// priceTableDate. The figures are approximate: they are the fallback when
+// priceTableDate, from the catalogue that hetznerfake shares (package
+// hcloudcatalog). The figures are approximate: they are the fallback when
 // no token is set or the pricing API fails, for a plan to show the order
 // of magnitude; US and Singapore locations cost somewhat more. It is
 // never written.
-var priceTable = map[string]float64{
-	// Shared vCPU, Intel, previous generation.
-	"cx22": 4.51, "cx32": 8.09, "cx42": 19.52, "cx52": 38.56,
-	// Shared vCPU, cost-optimised (2025).
-	"cx23": 4.15, "cx33": 6.53, "cx43": 11.89, "cx53": 21.40,
-	// Shared vCPU, AMD.
-	"cpx11": 5.18, "cpx21": 8.98, "cpx31": 16.18, "cpx41": 29.99, "cpx51": 65.33,
-	// Shared vCPU, Ampere (arm64).
-	"cax11": 4.51, "cax21": 7.72, "cax31": 14.86, "cax41": 29.14,
-	// Dedicated vCPU, AMD.
-	"ccx13": 14.86, "ccx23": 29.14, "ccx33": 57.70, "ccx43": 114.82, "ccx53": 229.06, "ccx63": 343.30,
-}
+var priceTable = hcloudcatalog.EURMonthly()
 
 // ipv4Table is the monthly gross price of a primary IPv4 (0.50 EUR net),
 // which every server with a public IPv4 pays on top of its type.

@@ -38,7 +38,23 @@
 // and statuses: 404 notFound, 409 alreadyExists, 412 conditionNotMet (a
 // setLabels, setTags or setMetadata whose fingerprint is not the
 // instance's current one), 429 rateLimitExceeded, 400 invalid. FailNext and FailOperation inject
-// failures. The Server records every request and is safe for concurrent
+// failures.
+//
+// An insert is held to what GCE offers, from the catalogue the gcp
+// provider prices with (engine/cloud/gcp/internal/gcecatalog), with GCE's
+// answers: a machine type the zone does not offer is 400 invalid ("Machine
+// type with name 'T' does not exist in zone 'Z'."); an instance with GPUs,
+// built in by its type (A2, A3, A4, G2) or attached, whose
+// scheduling.onHostMaintenance is not TERMINATE is 400 badRequest
+// ("Instances with guest accelerators do not support live migration.");
+// guestAccelerators on a type that takes none or has its own are 400
+// badRequest ("[GPU, TYPE] features are not compatible for creating
+// instance."), an attached GPU the zone lacks or a count it is not sold in
+// is 400 invalid; a source image or family that does not exist is 404
+// notFound. The public image families of the catalogue exist, and those
+// SeedImage adds. An instance of a type with built-in GPUs reports them in
+// guestAccelerators, as GCE does. Seed, Edit and SeedFirewall check
+// nothing: they stand for whatever already exists. The Server records every request and is safe for concurrent
 // use.
 package gcpfake
 
@@ -51,6 +67,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +75,8 @@ import (
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
+
+	"github.com/fleet-nix/fleet/engine/cloud/gcp/internal/gcecatalog"
 )
 
 // APIRoot is the path under which the fake serves the Compute API.
@@ -80,6 +99,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	instances  map[string]*compute.Instance // project/zone/name
+	images     map[string]string            // project/name -> family ("" for none)
 	firewalls  map[string]*compute.Firewall // project/name
 	ops        map[string]*operation        // project/zone-or-"global"/name
 	requestIDs map[string]*operation        // requestId -> the operation it started
@@ -110,6 +130,7 @@ type failure struct {
 func New() *Server {
 	s := &Server{
 		instances:  map[string]*compute.Instance{},
+		images:     map[string]string{},
 		firewalls:  map[string]*compute.Firewall{},
 		ops:        map[string]*operation{},
 		requestIDs: map[string]*operation{},
@@ -284,6 +305,15 @@ func (s *Server) Edit(project, zone, name string, edit func(*compute.Instance)) 
 	in.Metadata.Kind = "compute#metadata"
 	in.Metadata.Fingerprint = fingerprint(in.Metadata.Items)
 	return clone(in)
+}
+
+// SeedImage adds an image to a project, as if someone had made it, in
+// family ("" for none): inserts may then name it by name or family, as
+// they may the public families of the catalogue (gcecatalog.ImageFamilies).
+func (s *Server) SeedImage(project, name, family string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.images[project+"/"+name] = family
 }
 
 // SeedFirewall adds a firewall rule without a request.
@@ -466,7 +496,7 @@ func (k kind[T]) get(s *Server, w http.ResponseWriter, r *http.Request) {
 // not taken. Then fill completes it as GCE would and it is stored, unless
 // fill returns an error for its operation to end with. The answer is that
 // operation, RUNNING.
-func (k kind[T]) insert(s *Server, w http.ResponseWriter, r *http.Request, check func(*T) string, fill func(*T) *compute.OperationErrorErrors) {
+func (k kind[T]) insert(s *Server, w http.ResponseWriter, r *http.Request, check func(*T) *apiError, fill func(*T) *compute.OperationErrorErrors) {
 	if s.repeated(w, r) {
 		return
 	}
@@ -474,8 +504,8 @@ func (k kind[T]) insert(s *Server, w http.ResponseWriter, r *http.Request, check
 	if !decode(w, r, v) {
 		return
 	}
-	if msg := check(v); msg != "" {
-		writeError(w, http.StatusBadRequest, "invalid", msg)
+	if e := check(v); e != nil {
+		writeError(w, e.code, e.reason, e.message)
 		return
 	}
 	key, path := k.at(r, k.name(v))
@@ -605,7 +635,7 @@ func (s *Server) getInstance(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) insertInstance(w http.ResponseWriter, r *http.Request) {
 	project, zone := r.PathValue("project"), r.PathValue("zone")
-	instanceKind.insert(s, w, r, func(in *compute.Instance) string { return checkInstance(zone, in) },
+	instanceKind.insert(s, w, r, func(in *compute.Instance) *apiError { return s.checkInstance(project, zone, in) },
 		func(in *compute.Instance) *compute.OperationErrorErrors {
 			if e := s.failOps[in.Name]; e != nil {
 				delete(s.failOps, in.Name)
@@ -616,40 +646,123 @@ func (s *Server) insertInstance(w http.ResponseWriter, r *http.Request) {
 		})
 }
 
-// checkInstance applies the rules of GCE that fleet's requests could break.
-func checkInstance(zone string, in *compute.Instance) string {
+// apiError is a refusal: status, reason and message of GCE's error.
+type apiError struct {
+	code            int
+	reason, message string
+}
+
+func invalid(msg string) *apiError { return &apiError{http.StatusBadRequest, "invalid", msg} }
+
+// checkInstance applies the rules of GCE that fleet's requests could
+// break, with GCE's statuses, reasons and messages: the catalogue
+// (gcecatalog) says which machine types each zone offers, which come with
+// GPUs, which GPUs can be attached to what and how many, and which public
+// image families exist; SeedImage adds images of one's own.
+func (s *Server) checkInstance(project, zone string, in *compute.Instance) *apiError {
 	switch {
 	case !nameRE.MatchString(in.Name):
-		return fmt.Sprintf("Invalid value for field 'resource.name': '%s'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", in.Name)
+		return invalid(fmt.Sprintf("Invalid value for field 'resource.name': '%s'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", in.Name))
 	case in.MachineType == "":
-		return "Invalid value for field 'resource.machineType': ''. Machine type is required."
+		return invalid("Invalid value for field 'resource.machineType': ''. Machine type is required.")
 	case strings.Contains(in.MachineType, "/zones/") || strings.HasPrefix(in.MachineType, "zones/"):
 		if !strings.Contains(in.MachineType, "zones/"+zone+"/") {
-			return fmt.Sprintf("Invalid value for field 'resource.machineType': '%s'. Machine type must be in zone %s.", in.MachineType, zone)
+			return invalid(fmt.Sprintf("Invalid value for field 'resource.machineType': '%s'. Machine type must be in zone %s.", in.MachineType, zone))
 		}
 	}
+	typ := lastElem(in.MachineType)
+	if !gcecatalog.Offered(typ, zone) {
+		return invalid(fmt.Sprintf("Invalid value for field 'resource.machineType': '%s'. Machine type with name '%s' does not exist in zone '%s'.", in.MachineType, typ, zone))
+	}
 	boot := 0
-	for _, d := range in.Disks {
+	for i, d := range in.Disks {
 		if d.Boot {
 			boot++
 			if d.InitializeParams == nil || d.InitializeParams.SourceImage == "" && d.Source == "" {
-				return "Invalid value for field 'resource.disks[0]': a boot disk needs initializeParams.sourceImage or source."
+				return invalid(fmt.Sprintf("Invalid value for field 'resource.disks[%d]': a boot disk needs initializeParams.sourceImage or source.", i))
+			}
+		}
+		if p := d.InitializeParams; p != nil && p.SourceImage != "" {
+			if e := s.checkImage(project, p.SourceImage); e != nil {
+				return e
 			}
 		}
 	}
 	if boot != 1 {
-		return "Invalid value for field 'resource.disks': exactly one boot disk is required."
+		return invalid("Invalid value for field 'resource.disks': exactly one boot disk is required.")
 	}
 	if len(in.NetworkInterfaces) == 0 {
-		return "Invalid value for field 'resource.networkInterfaces': at least one network interface is required."
+		return invalid("Invalid value for field 'resource.networkInterfaces': at least one network interface is required.")
 	}
-	if len(in.GuestAccelerators) > 0 && (in.Scheduling == nil || in.Scheduling.OnHostMaintenance != "TERMINATE") {
-		return "Instances with guest accelerators do not support live migration."
+	_, _, builtin := gcecatalog.BuiltinGPU(typ)
+	for i, a := range in.GuestAccelerators {
+		gpu := lastElem(a.AcceleratorType)
+		if builtin || !gcecatalog.TakesAttachedGPUs(typ) {
+			// What GCE answers a GPU on a type that takes none, or on
+			// one that has its own.
+			return &apiError{http.StatusBadRequest, "badRequest", fmt.Sprintf("[%s, %s] features are not compatible for creating instance.", gpu, typ)}
+		}
+		g, ok := gcecatalog.AttachableGPUs[gpu]
+		if !ok || !slices.Contains(g.Zones, zone) || strings.Contains(a.AcceleratorType, "zones/") && !strings.Contains(a.AcceleratorType, "zones/"+zone+"/") {
+			return invalid(fmt.Sprintf("Invalid value for field 'resource.guestAccelerators[%d].acceleratorType': '%s'. Accelerator type with name '%s' does not exist in zone '%s'.", i, a.AcceleratorType, gpu, zone))
+		}
+		if !slices.Contains(g.Counts, int(a.AcceleratorCount)) {
+			return invalid(fmt.Sprintf("Invalid value for field 'resource.guestAccelerators[%d].acceleratorCount': '%d'. %s instances take %s of them.", i, a.AcceleratorCount, gpu, counts(g.Counts)))
+		}
+	}
+	if (builtin || len(in.GuestAccelerators) > 0) && (in.Scheduling == nil || in.Scheduling.OnHostMaintenance != "TERMINATE") {
+		return &apiError{http.StatusBadRequest, "badRequest", "Instances with guest accelerators do not support live migration."}
 	}
 	if msg := checkLabels(in.Labels); msg != "" {
-		return msg
+		return invalid(msg)
 	}
-	return ""
+	return nil
+}
+
+// counts says "1, 2 or 4".
+func counts(ns []int) string {
+	var out string
+	for i, n := range ns {
+		switch {
+		case i == 0:
+		case i == len(ns)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += strconv.Itoa(n)
+	}
+	return out
+}
+
+var imageRE = regexp.MustCompile(`^(?:https?://[^/]+/compute/v1/)?(?:projects/([^/]+)/)?global/images/(family/)?([^/]+)$`)
+
+// checkImage answers an image that does not exist with notFound, as GCE
+// does: a family of the catalogue's public ones or of the images seeded,
+// or an image seeded, by name.
+func (s *Server) checkImage(project, source string) *apiError {
+	m := imageRE.FindStringSubmatch(source)
+	if m == nil {
+		return invalid(fmt.Sprintf("Invalid value for field 'resource.disks[0].initializeParams.sourceImage': '%s'. The URL is malformed.", source))
+	}
+	p, family, name := m[1], m[2] != "", m[3]
+	if p == "" {
+		p = project
+	}
+	found := false
+	if family {
+		found = slices.Contains(gcecatalog.ImageFamilies[p], name)
+		for key, f := range s.images {
+			found = found || f == name && strings.HasPrefix(key, p+"/")
+		}
+	} else {
+		_, found = s.images[p+"/"+name]
+	}
+	if !found {
+		what := "projects/" + p + "/global/images/" + m[2] + name
+		return &apiError{http.StatusNotFound, "notFound", "The resource '" + what + "' was not found"}
+	}
+	return nil
 }
 
 var (
@@ -695,6 +808,10 @@ func (s *Server) fillInstance(project, zone string, in *compute.Instance) {
 		in.Scheduling = &compute.Scheduling{OnHostMaintenance: "MIGRATE", AutomaticRestart: &restart}
 	}
 	in.Scheduling.ProvisioningModel = "STANDARD"
+	if gpu, n, ok := gcecatalog.BuiltinGPU(lastElem(in.MachineType)); ok && len(in.GuestAccelerators) == 0 {
+		// GCE reports the GPUs a machine type comes with as if attached.
+		in.GuestAccelerators = []*compute.AcceleratorConfig{{AcceleratorType: gpu, AcceleratorCount: int64(n)}}
+	}
 	for _, a := range in.GuestAccelerators {
 		a.AcceleratorType = zoneURL + "/acceleratorTypes/" + lastElem(a.AcceleratorType)
 	}
@@ -923,7 +1040,14 @@ func (s *Server) insertFirewall(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func checkFirewall(fw *compute.Firewall) string {
+func checkFirewall(fw *compute.Firewall) *apiError {
+	if msg := firewallProblem(fw); msg != "" {
+		return invalid(msg)
+	}
+	return nil
+}
+
+func firewallProblem(fw *compute.Firewall) string {
 	switch {
 	case !nameRE.MatchString(fw.Name):
 		return fmt.Sprintf("Invalid value for field 'resource.name': '%s'.", fw.Name)

@@ -1,7 +1,9 @@
 package gcpfake
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
 )
 
 func TestFilter(t *testing.T) {
@@ -285,3 +289,169 @@ func TestSetTagsAndMetadata(t *testing.T) {
 }
 
 var farFuture = time.Now().Add(24 * time.Hour)
+
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// client is the real compute client, talking to the fake.
+func client(t *testing.T, s *Server) *compute.Service {
+	t.Helper()
+	s.mu.Lock()
+	s.tokens["t"] = farFuture
+	s.mu.Unlock()
+	svc, err := compute.NewService(context.Background(), option.WithEndpoint(s.Endpoint()),
+		option.WithHTTPClient(&http.Client{Transport: bearer{"t"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// instance is an insert request as fleet makes them, for changing.
+func instance(name, zone, typ string) *compute.Instance {
+	return &compute.Instance{
+		Name:        name,
+		MachineType: "zones/" + zone + "/machineTypes/" + typ,
+		Disks: []*compute.AttachedDisk{{Boot: true, AutoDelete: true, InitializeParams: &compute.AttachedDiskInitializeParams{
+			SourceImage: "projects/debian-cloud/global/images/family/debian-12", DiskSizeGb: 10}}},
+		NetworkInterfaces: []*compute.NetworkInterface{{Network: "global/networks/default"}},
+	}
+}
+
+// zoneOf is the zone of an insert request's "zones/Z/machineTypes/T".
+func zoneOf(in *compute.Instance) string { return strings.Split(in.MachineType, "/")[1] }
+
+func terminate() *compute.Scheduling { return &compute.Scheduling{OnHostMaintenance: "TERMINATE"} }
+
+// The fake refuses, with GCE's status, reason and message, the inserts
+// GCE refuses: GPUs (built in or attached) without onHostMaintenance
+// TERMINATE, attached GPUs where the machine type does not take them or
+// in a count not offered, a machine type the zone does not offer, an
+// image or image family that does not exist. Valid ones go through, and
+// an instance of a type with built-in GPUs reports them.
+func TestInsertRefusesWhatGCERefuses(t *testing.T) {
+	s := New()
+	defer s.Close()
+	svc := client(t, s)
+	s.SeedImage("my-project", "nixos-2605", "nixos")
+	const zone = "us-central1-b"
+	t4 := func(n int64) []*compute.AcceleratorConfig {
+		return []*compute.AcceleratorConfig{{AcceleratorType: "zones/" + zone + "/acceleratorTypes/nvidia-tesla-t4", AcceleratorCount: n}}
+	}
+	for _, c := range []struct {
+		name   string
+		inst   *compute.Instance
+		status int
+		reason string
+		msg    string // a part of the message
+	}{
+		{"g2 migrating", instance("a", zone, "g2-standard-8"), 400, "badRequest",
+			"Instances with guest accelerators do not support live migration."},
+		{"a2 migrating", func() *compute.Instance {
+			in := instance("a", zone, "a2-highgpu-1g")
+			in.Scheduling = &compute.Scheduling{OnHostMaintenance: "MIGRATE"}
+			return in
+		}(), 400, "badRequest", "Instances with guest accelerators do not support live migration."},
+		{"n1 with a T4, migrating", func() *compute.Instance {
+			in := instance("a", zone, "n1-standard-8")
+			in.GuestAccelerators = t4(1)
+			return in
+		}(), 400, "badRequest", "Instances with guest accelerators do not support live migration."},
+		{"a2 with a T4", func() *compute.Instance {
+			in := instance("a", zone, "a2-highgpu-1g")
+			in.GuestAccelerators, in.Scheduling = t4(1), terminate()
+			return in
+		}(), 400, "badRequest", "[nvidia-tesla-t4, a2-highgpu-1g] features are not compatible for creating instance."},
+		{"e2 with a T4", func() *compute.Instance {
+			in := instance("a", zone, "e2-standard-8")
+			in.GuestAccelerators, in.Scheduling = t4(1), terminate()
+			return in
+		}(), 400, "badRequest", "[nvidia-tesla-t4, e2-standard-8] features are not compatible for creating instance."},
+		{"n1 with 3 T4s", func() *compute.Instance {
+			in := instance("a", zone, "n1-standard-8")
+			in.GuestAccelerators, in.Scheduling = t4(3), terminate()
+			return in
+		}(), 400, "invalid", "Invalid value for field 'resource.guestAccelerators[0].acceleratorCount': '3'."},
+		{"n1 with an unknown GPU", func() *compute.Instance {
+			in := instance("a", zone, "n1-standard-8")
+			in.GuestAccelerators = []*compute.AcceleratorConfig{{AcceleratorType: "zones/" + zone + "/acceleratorTypes/nvidia-tesla-k9000", AcceleratorCount: 1}}
+			in.Scheduling = terminate()
+			return in
+		}(), 400, "invalid", "Accelerator type with name 'nvidia-tesla-k9000' does not exist in zone 'us-central1-b'."},
+		{"a2 where there is none", func() *compute.Instance {
+			in := instance("a", "europe-west1-b", "a2-highgpu-1g")
+			in.Scheduling = terminate()
+			return in
+		}(), 400, "invalid", "Machine type with name 'a2-highgpu-1g' does not exist in zone 'europe-west1-b'."},
+		{"unknown type", instance("a", zone, "z9-mega-1024"), 400, "invalid",
+			"Invalid value for field 'resource.machineType': 'zones/us-central1-b/machineTypes/z9-mega-1024'. Machine type with name 'z9-mega-1024' does not exist in zone 'us-central1-b'."},
+		{"unknown family", func() *compute.Instance {
+			in := instance("a", zone, "e2-medium")
+			in.Disks[0].InitializeParams.SourceImage = "projects/debian-cloud/global/images/family/debian-99"
+			return in
+		}(), 404, "notFound", "The resource 'projects/debian-cloud/global/images/family/debian-99' was not found"},
+		{"unknown image", func() *compute.Instance {
+			in := instance("a", zone, "e2-medium")
+			in.Disks[0].InitializeParams.SourceImage = "projects/my-project/global/images/nixos-2405"
+			return in
+		}(), 404, "notFound", "The resource 'projects/my-project/global/images/nixos-2405' was not found"},
+	} {
+		_, err := svc.Instances.Insert("p", zoneOf(c.inst), c.inst).Do()
+		var ge *googleapi.Error
+		if !errors.As(err, &ge) || ge.Code != c.status || len(ge.Errors) != 1 || ge.Errors[0].Reason != c.reason || !strings.Contains(ge.Message, c.msg) {
+			t.Errorf("%s: %v, want %d %s %q", c.name, err, c.status, c.reason, c.msg)
+		}
+	}
+	if names := s.InstanceNames(); len(names) != 0 {
+		t.Errorf("refused inserts made %v", names)
+	}
+
+	// What GCE takes, the fake takes.
+	for _, in := range []*compute.Instance{
+		func() *compute.Instance {
+			in := instance("g2", zone, "g2-standard-24")
+			in.Scheduling = terminate()
+			return in
+		}(),
+		func() *compute.Instance {
+			in := instance("a3", "us-central1-a", "a3-highgpu-8g")
+			in.Scheduling = terminate()
+			return in
+		}(),
+		func() *compute.Instance {
+			in := instance("n1", zone, "n1-standard-8")
+			in.GuestAccelerators, in.Scheduling = t4(2), terminate()
+			return in
+		}(),
+		func() *compute.Instance {
+			in := instance("nixos", zone, "e2-medium")
+			in.Disks[0].InitializeParams.SourceImage = "https://www.googleapis.com/compute/v1/projects/my-project/global/images/family/nixos"
+			return in
+		}(),
+		func() *compute.Instance {
+			in := instance("own", zone, "e2-medium")
+			in.Disks[0].InitializeParams.SourceImage = "projects/my-project/global/images/nixos-2605"
+			return in
+		}(),
+	} {
+		if _, err := svc.Instances.Insert("p", zoneOf(in), in).Do(); err != nil {
+			t.Errorf("%s: %v", in.Name, err)
+		}
+	}
+	// Built-in GPUs are reported as GCE reports them.
+	for _, c := range []struct {
+		zone, name, gpu string
+		n               int64
+	}{{zone, "g2", "nvidia-l4", 2}, {"us-central1-a", "a3", "nvidia-h100-80gb", 8}, {zone, "n1", "nvidia-tesla-t4", 2}} {
+		in := s.Instance("p", c.zone, c.name)
+		if in == nil || len(in.GuestAccelerators) != 1 || lastElem(in.GuestAccelerators[0].AcceleratorType) != c.gpu ||
+			in.GuestAccelerators[0].AcceleratorCount != c.n || in.Scheduling.OnHostMaintenance != "TERMINATE" {
+			t.Errorf("%s: %+v", c.name, in)
+		}
+	}
+}

@@ -9,6 +9,16 @@
 // next poll), firewalls and pricing. Errors come as the API sends them,
 // {"error":{"code","message"}} with the matching status.
 //
+// What exists where is the catalogue the provider prices with
+// (engine/cloud/hetzner/internal/hcloudcatalog): its server types are
+// sold, and priced by the pricing endpoint, in its locations only, and its
+// system images exist, with the snapshots SeedSnapshot adds. A create
+// naming a server type or location that does not exist, a type where it
+// is not sold ("unsupported location for server type", the API's answer
+// since types became per location) or an image that does not exist is
+// refused with invalid_input. SeedServer checks nothing: it stands for
+// whatever already exists.
+//
 // Firewalls have rules, labels and the resources they are applied to
 // (servers, and label selectors whose matching servers get them): list
 // (label_selector, name, pagination), get, create (with rules, labels
@@ -48,6 +58,8 @@ import (
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/internal/hcloudcatalog"
 )
 
 // DefaultToken is the token a new fake accepts.
@@ -71,6 +83,7 @@ type Server struct {
 	failCreate map[string]string // server name -> action error message
 	requests   []Request
 	prices     map[string]map[string]float64 // server type -> location -> gross EUR/month
+	snapshots  map[int64]string              // ID -> description
 	ipv4Price  float64
 }
 
@@ -94,7 +107,8 @@ func (r Request) String() string {
 	return r.Method + " " + r.Path + "?" + r.Query.Encode()
 }
 
-// New starts a fake with no resources and a default price list.
+// New starts a fake with no resources, selling the server types of the
+// catalogue (hcloudcatalog) where it says, at its prices.
 func New() *Server {
 	s := &Server{
 		Token:      DefaultToken,
@@ -105,11 +119,14 @@ func New() *Server {
 		actions:    map[int64]*action{},
 		failCreate: map[string]string{},
 		prices:     map[string]map[string]float64{},
+		snapshots:  map[int64]string{},
 		ipv4Price:  0.60,
 	}
-	for typ, eur := range defaultPrices {
-		for _, loc := range locations {
-			s.setPrice(typ, loc.Name, eur)
+	// What is sold where, at what price: the catalogue the provider's
+	// price table comes from.
+	for typ, st := range hcloudcatalog.ServerTypes {
+		for _, loc := range st.Locations {
+			s.setPrice(typ, loc, st.EURMonthly)
 		}
 	}
 	s.ts = httptest.NewServer(s.routes())
@@ -199,8 +216,8 @@ func (s *Server) FailCreate(name, message string) {
 }
 
 // SetServerTypePrice sets the gross monthly price in EUR the pricing API
-// gives for a server type in a location. A type with a price is one the
-// fake accepts in creates.
+// gives for a server type in a location. A type with a price in a
+// location is sold there: creates of it there are accepted.
 func (s *Server) SetServerTypePrice(serverType, location string, grossEUR float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,6 +266,16 @@ func (s *Server) SeedServer(seed ServerSeed) int64 {
 	srv := s.newServer(seed.Name, seed.Type, seed.Location, seed.Image, seed.Labels, !seed.NoIPv4, true)
 	srv.status = seed.Status
 	return srv.id
+}
+
+// SeedSnapshot adds a snapshot image and returns its ID, which creates
+// may then name as their image.
+func (s *Server) SeedSnapshot(description string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.id()
+	s.snapshots[id] = description
+	return id
 }
 
 // SeedSSHKey adds an ssh key and returns its ID.

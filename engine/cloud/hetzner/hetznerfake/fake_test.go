@@ -3,6 +3,7 @@ package hetznerfake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -245,5 +246,76 @@ func TestFirewalls(t *testing.T) {
 	}
 	if n := len(fake.Firewalls()); n != 3 {
 		t.Errorf("%d firewalls, want the 3 seeded", n)
+	}
+}
+
+// The fake refuses the creates the API refuses, with its error codes: a
+// server type or location that does not exist, a type the location does
+// not offer ("unsupported location for server type"), an image that does
+// not exist, by name or ID. Valid ones go through, snapshots by ID too.
+func TestCreateRefusesWhatTheAPIRefuses(t *testing.T) {
+	fake := New()
+	defer fake.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := hcloud.NewClient(hcloud.WithEndpoint(fake.URL()), hcloud.WithToken(fake.Token), hcloud.WithRetryOpts(hcloud.RetryOpts{MaxRetries: 0}),
+		hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(time.Millisecond)}))
+	snapshot := fake.SeedSnapshot("nixos 26.05")
+	create := func(name, typ, loc string, image *hcloud.Image) error {
+		_, _, err := c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: name, ServerType: &hcloud.ServerType{Name: typ},
+			Location: &hcloud.Location{Name: loc}, Image: image})
+		return err
+	}
+	name := func(n string) *hcloud.Image { return &hcloud.Image{Name: n} }
+	for _, tc := range []struct {
+		what, typ, loc string
+		image          *hcloud.Image
+		msg            string
+	}{
+		{"arm in Ashburn", "cax11", "ash", name("debian-12"), "unsupported location for server type"},
+		{"cost-optimised in Singapore", "cx23", "sin", name("debian-12"), "unsupported location for server type"},
+		{"unknown type", "cx99", "fsn1", name("debian-12"), `server type "cx99" not found`},
+		{"unknown location", "cx23", "fra9", name("debian-12"), `location "fra9" not found`},
+		{"unknown image", "cx23", "fsn1", name("debian-99"), `image "debian-99" not found`},
+		{"unknown image ID", "cx23", "fsn1", &hcloud.Image{ID: snapshot + 1}, fmt.Sprintf(`image %d not found`, snapshot+1)},
+	} {
+		err := create("web", tc.typ, tc.loc, tc.image)
+		var he hcloud.Error
+		if !errors.As(err, &he) || he.Code != hcloud.ErrorCodeInvalidInput || he.Message != tc.msg {
+			t.Errorf("%s: %v, want invalid_input %q", tc.what, err, tc.msg)
+		}
+	}
+	if s := fake.Servers(); len(s) != 0 {
+		t.Errorf("refused creates made %v", s)
+	}
+	for _, tc := range []struct {
+		name, typ, loc string
+		image          *hcloud.Image
+	}{
+		{"a", "cpx11", "ash", name("ubuntu-24.04")},
+		{"b", "cax11", "nbg1", name("debian-12")},
+		{"c", "ccx13", "sin", name("debian-13")},
+		{"d", "cx23", "hel1", &hcloud.Image{ID: snapshot}},
+	} {
+		if err := create(tc.name, tc.typ, tc.loc, tc.image); err != nil {
+			t.Errorf("%s %s in %s: %v", tc.name, tc.typ, tc.loc, err)
+		}
+	}
+	// The pricing API prices a type where it is offered, and only there.
+	pr, _, err := c.Pricing.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range pr.ServerTypes {
+		if st.ServerType.Name != "cax11" {
+			continue
+		}
+		var locs []string
+		for _, p := range st.Pricings {
+			locs = append(locs, p.Location.Name)
+		}
+		if got := fmt.Sprint(locs); got != "[fsn1 nbg1 hel1]" {
+			t.Errorf("cax11 priced in %s", got)
+		}
 	}
 }

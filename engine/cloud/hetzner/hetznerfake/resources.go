@@ -17,6 +17,8 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/internal/hcloudcatalog"
 )
 
 type server struct {
@@ -68,17 +70,6 @@ var locations = []schema.Location{
 	{ID: 4, Name: "ash", Description: "Ashburn, VA", Country: "US", City: "Ashburn, VA", Latitude: 39.045821, Longitude: -77.487073, NetworkZone: "us-east"},
 	{ID: 5, Name: "hil", Description: "Hillsboro, OR", Country: "US", City: "Hillsboro, OR", Latitude: 45.54222, Longitude: -122.951924, NetworkZone: "us-west"},
 	{ID: 6, Name: "sin", Description: "Singapore", Country: "SG", City: "Singapore", Latitude: 1.283333, Longitude: 103.833333, NetworkZone: "ap-southeast"},
-}
-
-// defaultPrices are the gross monthly EUR prices the pricing endpoint
-// starts with, the same in every location. They only need to be
-// plausible: tests that check prices set their own.
-var defaultPrices = map[string]float64{
-	"cx22": 4.51, "cx32": 8.09, "cx42": 19.52, "cx52": 38.56,
-	"cx23": 4.15, "cx33": 6.53, "cx43": 11.89, "cx53": 21.40,
-	"cpx11": 5.18, "cpx21": 8.98, "cpx31": 16.18, "cpx41": 29.99, "cpx51": 65.33,
-	"cax11": 4.51, "cax21": 7.72, "cax31": 14.86, "cax41": 29.14,
-	"ccx13": 14.86, "ccx23": 29.14, "ccx33": 57.70, "ccx43": 114.82, "ccx53": 229.06, "ccx63": 343.30,
 }
 
 func locationByName(name string) (schema.Location, bool) {
@@ -180,7 +171,11 @@ func (s *Server) serverJSON(v *server) serverJSON {
 		IncludedTraffic: 21990232555520, Location: loc, Labels: copyLabels(v.labels),
 		Volumes: []int64{}, LoadBalancers: []int64{}, PrimaryDiskSize: 40,
 	}}
-	if v.image != "" {
+	if id, err := strconv.ParseInt(v.image, 10, 64); err == nil {
+		// A snapshot: no name, as the API sends one.
+		out.Image = &schema.Image{ID: id, Status: "available", Type: "snapshot", Description: s.snapshots[id],
+			OSFlavor: "unknown", Architecture: out.ServerType.Architecture, Labels: map[string]string{}}
+	} else if v.image != "" {
 		name := v.image
 		flavor, _, _ := strings.Cut(v.image, "-")
 		out.Image = &schema.Image{ID: imageID(v.image), Status: "available", Type: "system", Name: &name,
@@ -203,6 +198,25 @@ func (s *Server) serverJSON(v *server) serverJSON {
 		out.PublicNet.Firewalls = append(out.PublicNet.Firewalls, schema.ServerFirewall{ID: fw, Status: status})
 	}
 	return out
+}
+
+// image is what a server created from ref keeps as its image: the name
+// of a system image of the catalogue (by name or ID), or the ID of a
+// snapshot seeded. ok is false for an image that does not exist. s.mu is
+// held.
+func (s *Server) image(ref schema.IDOrName) (image string, ok bool) {
+	if ref.Name != "" {
+		return ref.Name, slices.Contains(hcloudcatalog.Images, ref.Name)
+	}
+	if _, ok := s.snapshots[ref.ID]; ok {
+		return strconv.FormatInt(ref.ID, 10), true
+	}
+	for _, name := range hcloudcatalog.Images {
+		if imageID(name) == ref.ID {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 func imageID(name string) int64 {
@@ -498,6 +512,21 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 		invalid(fmt.Sprintf("location %q not found", loc))
 		return
 	}
+	// Server types are sold per location (the catalogue, or
+	// SetServerTypePrice, says where).
+	if _, ok := s.prices[req.ServerType.Name][loc]; !ok {
+		invalid("unsupported location for server type")
+		return
+	}
+	image, ok := s.image(req.Image)
+	if !ok {
+		if req.Image.Name != "" {
+			invalid(fmt.Sprintf("image %q not found", req.Image.Name))
+		} else {
+			invalid(fmt.Sprintf("image %d not found", req.Image.ID))
+		}
+		return
+	}
 	labels, ok := serverKind.labels(w, &req.Labels)
 	if !ok || !nameFree(s, w, serverKind, req.Name) {
 		return
@@ -535,10 +564,6 @@ func (s *Server) createServer(w http.ResponseWriter, r *http.Request) {
 	ipv4, ipv6 := true, true
 	if req.PublicNet != nil {
 		ipv4, ipv6 = req.PublicNet.EnableIPv4, req.PublicNet.EnableIPv6
-	}
-	image := req.Image.Name
-	if image == "" {
-		image = strconv.FormatInt(req.Image.ID, 10)
 	}
 	v := s.newServer(req.Name, req.ServerType.Name, loc, image, labels, ipv4, ipv6)
 	v.sshKeys, v.firewalls = keyIDs, fwIDs
