@@ -563,7 +563,9 @@ func (d *machineDeploy) check(ctx context.Context, w io.Writer) error {
 			break
 		}
 		// A check cut off by the deadline keeps the reason before it.
-		if last == nil || checkCtx.Err() == nil {
+		// Past the deadline is cut off too: the dialer or client sees it
+		// before the context's timer has fired and set checkCtx.Err().
+		if cutOff := checkCtx.Err() != nil || !time.Now().Before(deadline); last == nil || !cutOff {
 			last = err
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
