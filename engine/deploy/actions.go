@@ -721,6 +721,13 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 	if err != nil {
 		return err
 	}
+	// A check that wants a redirect (3xx) looks at the answer itself:
+	// followed, it could never pass. Other checks follow redirects.
+	if c.Status >= 300 && c.Status < 400 {
+		noFollow := *client
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		client = &noFollow
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

@@ -96,8 +96,10 @@ func TestHTTPAndTCPChecks(t *testing.T) {
 		{name: "http passes", checks: []model.Check{{Kind: "http", URL: srv.URL + "/ok", Status: 200}}, timeout: 5 * time.Second, atMost: 2 * time.Second,
 			hits: &okCalls, wantHits: 1},
 		{name: "http other status wanted", checks: []model.Check{{Kind: "http", URL: srv.URL + "/teapot", Status: 418}}, timeout: 5 * time.Second, atMost: 2 * time.Second},
-		// A redirect is followed to the answer at its end.
+		// A redirect is followed to the answer at its end, unless the
+		// check wants a redirect (status 3xx): then it is the answer.
 		{name: "http redirect followed", checks: []model.Check{{Kind: "http", URL: srv.URL + "/moved", Status: 200}}, timeout: 5 * time.Second, atMost: 2 * time.Second},
+		{name: "http redirect wanted", checks: []model.Check{{Kind: "http", URL: srv.URL + "/moved", Status: 301}}, timeout: 1500 * time.Millisecond, atMost: 2 * time.Second},
 		{name: "http passes after retries", checks: []model.Check{{Kind: "http", URL: srv.URL + "/flaky", Status: 200}}, timeout: 10 * time.Second, atMost: 6 * time.Second,
 			hits: &flakyCalls, wantHits: 3},
 		{name: "http wrong status", checks: []model.Check{{Kind: "http", URL: srv.URL + "/down", Status: 200}}, timeout: 1500 * time.Millisecond,
