@@ -182,3 +182,63 @@ func TestDeployCLIConfirmTimeout(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
 }
+
+// TestDiffCLI: fleet diff builds here, asks the machine (through the
+// real sshd) what it runs, fetches that from it and prints the closures'
+// difference prefixed by the machine. What the machine answers goes onto
+// a local nix command line, so an answer that is not a store path is an
+// error, and nothing is fetched.
+func TestDiffCLI(t *testing.T) {
+	current := "/nix/store/" + strings.Repeat("0a", 16) + "-nixos-system-web-1"
+	for _, tc := range []struct {
+		name    string
+		answer  string // what readlink -f /run/current-system prints there
+		code    int
+		want    string // in the output
+		fetched bool
+	}{
+		{"store path", current, exitOK, "web: hello: 1.0 → 2.0, +12.3 KiB\n", true},
+		{"not a store path", "/etc/nixos; touch /tmp/pwned", exitError,
+			`/run/current-system resolves to "/etc/nixos; touch /tmp/pwned", not a /nix/store/<hash>-<name> path`, false},
+		{"a store path and more", current + "/../../../etc", exitError, `/run/current-system resolves to "` + current + "/../", false},
+		{"nothing", "", exitError, "web runs no NixOS or nix-darwin system yet", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSSHDFleet(t, "", "hello: 1.0 → 2.0, +12.3 KiB")
+			f.srv.Stub("readlink", "printf '%s\\n' "+shellQuote(tc.answer)+"\n")
+			code, out, stderr := fleetCmd(t, "diff", f.file, "--out", t.TempDir())
+			if code != tc.code || !strings.Contains(out+stderr, tc.want) {
+				t.Fatalf("exit %d (want %d), want %q in\n%s%s", code, tc.code, tc.want, out, stderr)
+			}
+			var fetched, diffed []string
+			for _, c := range f.localNix() {
+				if strings.HasPrefix(c, "copy ") {
+					fetched = append(fetched, c)
+				}
+				if strings.HasPrefix(c, "store diff-closures ") {
+					diffed = append(diffed, c)
+				}
+			}
+			if !tc.fetched {
+				if len(fetched)+len(diffed) > 0 {
+					t.Errorf("ran after a bad answer: %q %q", fetched, diffed)
+				}
+				return
+			}
+			system := f.srv.StorePath("web")
+			if len(fetched) != 1 || fetched[0] != "copy --no-check-sigs --from ssh-ng://"+f.srv.User+"@127.0.0.1 "+current {
+				t.Errorf("fetch: %q", fetched)
+			}
+			if opts := f.nixSSHOpts(t, "copy"); !strings.HasSuffix(opts, fmt.Sprintf(" -p %d", f.srv.Port)) {
+				t.Errorf("the fetch's NIX_SSHOPTS lack the machine's port: %q", opts)
+			}
+			if len(diffed) != 1 || diffed[0] != "store diff-closures "+current+" "+system {
+				t.Errorf("diff: %q", diffed)
+			}
+			// Nothing changes on the machine.
+			if c := f.srv.Calls("nix-env"); len(c)+len(f.srv.Calls("switch-to-configuration")) > 0 {
+				t.Errorf("diff changed the machine: %q", c)
+			}
+		})
+	}
+}
