@@ -402,8 +402,11 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			if err != nil {
 				return err
 			}
-			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"),
-				LogDir: filepath.Join(l.fleet.Root, ".fleet", "logs", "diff-"+time.Now().UTC().Format("20060102-150405"))})
+			logDir, err := runLogDir(l.fleet.Root, "diff-", time.Now())
+			if err != nil {
+				return err
+			}
+			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir})
 			for _, w := range writers {
 				w.flush()
 			}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fleet-nix/fleet/engine/deploy/sshtest"
 )
@@ -240,5 +241,39 @@ func TestDiffCLI(t *testing.T) {
 				t.Errorf("diff changed the machine: %q", c)
 			}
 		})
+	}
+}
+
+// TestDiffLogFolderOwnRun: fleet diff logs into a folder of its own run,
+// as deploy, build and exec do (runLogDir): a folder of the same second
+// left by another run is not written into.
+func TestDiffLogFolderOwnRun(t *testing.T) {
+	f := newSSHDFleet(t, "", "hello: 1.0 → 2.0")
+	f.srv.Stub("readlink", "echo /nix/store/"+strings.Repeat("0a", 16)+"-nixos-system-web-1\n")
+	logs := filepath.Join(filepath.Dir(f.file), ".fleet", "logs")
+	// Another run's folders, for every second this run may start in.
+	now := time.Now()
+	var others []string
+	for s := -1; s <= 30; s++ {
+		dir := filepath.Join(logs, "diff-"+now.Add(time.Duration(s)*time.Second).UTC().Format("20060102-150405"))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "web.log"), []byte("another run\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, dir)
+	}
+	if code, out, stderr := fleetCmd(t, "diff", f.file, "--out", t.TempDir()); code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	for _, dir := range others {
+		if data, _ := os.ReadFile(filepath.Join(dir, "web.log")); string(data) != "another run\n" {
+			t.Errorf("diff wrote into another run's log folder %s:\n%s", dir, data)
+		}
+	}
+	ours, _ := filepath.Glob(filepath.Join(logs, "diff-*-2"))
+	if len(ours) != 1 {
+		t.Errorf("no log folder of its own (diff-<time>-2): %q", ours)
 	}
 }
