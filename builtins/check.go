@@ -17,7 +17,8 @@ func checkGroup() []Builtin {
 			Text: `A command run on the machine after activation (through sh -c); exit status 0 passes.
 "systemctl is-system-running --wait" waits for boot-time units to settle.`}},
 		{Fn: builtinCheckHTTP, Doc: Doc{Name: "check.http", Group: "deploy", Signature: `check.http(url, status = 200)`,
-			Text: `An HTTP(S) GET from where fleet runs; passes when the answer has the given status.`}},
+			Text: `An HTTP(S) GET from where fleet runs; passes when the answer has the given status.
+Redirects are followed, unless status is a redirect (3xx): then the first answer counts.`}},
 		{Fn: builtinCheckTCP, Doc: Doc{Name: "check.tcp", Group: "deploy", Signature: `check.tcp(address)`,
 			Text: `A TCP connection from where fleet runs to "host:port"; passes when it is accepted.`}},
 	}

@@ -52,9 +52,9 @@ failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.
 			&cli.BoolFlag{Name: "json", Usage: "print a stream of JSON events (one per line) instead of progress"},
 		),
 		Action: func(c *cli.Context) error {
-			goal := deploy.Goal(c.String("goal"))
-			if buildOn := c.String("build-on"); buildOn != "local" && buildOn != "target" {
-				return usagef("deploy: --build-on %q: use local or target", buildOn)
+			opts, err := deployOptions(c)
+			if err != nil {
+				return err
 			}
 			l, files, machines, tree, err := loadSelected(c)
 			if err != nil {
@@ -64,8 +64,7 @@ failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.
 			if err != nil {
 				return err
 			}
-			opts := deploy.Options{Tree: tree, Goal: goal, BuildOn: c.String("build-on"), ConfirmTimeout: c.Duration("confirm-timeout"),
-				Secrets: secretsReady(l.fleet), OnlyChanged: c.Bool("only-changed"), Targets: targets}
+			opts.Tree, opts.Secrets, opts.Targets = tree, secretsReady(l.fleet), targets
 			steps, err := deploy.Steps(l.fleet, machines, opts)
 			if err != nil {
 				return err
@@ -77,6 +76,29 @@ failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.
 			return runDeploy(c, l, files, tree, machines, opts)
 		},
 	}
+}
+
+// deployOptions are the engine options that deploy's flags name: --goal,
+// --build-on, --confirm-timeout and --only-changed. The caller adds the
+// tree, targets, secrets and runner.
+func deployOptions(c *cli.Context) (deploy.Options, error) {
+	buildOn := c.String("build-on")
+	if buildOn != "local" && buildOn != "target" {
+		return deploy.Options{}, usagef("deploy: --build-on %q: use local or target", buildOn)
+	}
+	return deploy.Options{Goal: deploy.Goal(c.String("goal")), BuildOn: buildOn,
+		ConfirmTimeout: c.Duration("confirm-timeout"), OnlyChanged: c.Bool("only-changed")}, nil
+}
+
+// deployExecOptions are the executor's options that deploy's flags name:
+// --parallel, --fail-fast, and --json (JSON events instead of progress).
+// done ends the progress display.
+func deployExecOptions(c *cli.Context, logDir string) (o deploy.ExecOptions, done func()) {
+	events, done := deploy.Progress(c.App.Writer, isTerminal(c.App.Writer))
+	if c.Bool("json") {
+		events, done = deploy.JSONEvents(c.App.Writer), func() {}
+	}
+	return deploy.ExecOptions{Parallel: c.Int("parallel"), FailFast: c.Bool("fail-fast"), LogDir: logDir, Events: events}, done
 }
 
 // selectMachines applies --on and --exclude.
@@ -172,12 +194,8 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 	if err != nil {
 		return err
 	}
-	events, done := deploy.Progress(c.App.Writer, isTerminal(c.App.Writer))
-	if c.Bool("json") {
-		events, done = deploy.JSONEvents(c.App.Writer), func() {}
-	}
-	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{
-		Parallel: c.Int("parallel"), FailFast: c.Bool("fail-fast"), LogDir: logDir, Events: events})
+	execOpts, done := deployExecOptions(c, logDir)
+	sum := deploy.Execute(c.Context, steps, execOpts)
 	done()
 	if !c.Bool("json") {
 		sum.WriteTable(c.App.Writer)
@@ -385,8 +403,11 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			if err != nil {
 				return err
 			}
-			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"),
-				LogDir: filepath.Join(l.fleet.Root, ".fleet", "logs", "diff-"+time.Now().UTC().Format("20060102-150405"))})
+			logDir, err := runLogDir(l.fleet.Root, "diff-", time.Now())
+			if err != nil {
+				return err
+			}
+			sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir})
 			for _, w := range writers {
 				w.flush()
 			}

@@ -10,7 +10,7 @@ import (
 )
 
 // runLogDir makes the log folder of one run of kind ("" for deploy,
-// "build-", "exec-", "apply-"): .fleet/logs/<kind><UTC time>, created
+// "build-", "exec-", "apply-", "diff-"): .fleet/logs/<kind><UTC time>, created
 // 0700 here, so that two runs in the same second get two folders
 // (<time>-2, -3 ...) instead of interleaving their logs in one.
 func runLogDir(root, kind string, now time.Time) (string, error) {

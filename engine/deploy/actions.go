@@ -563,7 +563,9 @@ func (d *machineDeploy) check(ctx context.Context, w io.Writer) error {
 			break
 		}
 		// A check cut off by the deadline keeps the reason before it.
-		if last == nil || checkCtx.Err() == nil {
+		// Past the deadline is cut off too: the dialer or client sees it
+		// before the context's timer has fired and set checkCtx.Err().
+		if cutOff := checkCtx.Err() != nil || !time.Now().Before(deadline); last == nil || !cutOff {
 			last = err
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
@@ -718,6 +720,13 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
 	if err != nil {
 		return err
+	}
+	// A check that wants a redirect (3xx) looks at the answer itself:
+	// followed, it could never pass. Other checks follow redirects.
+	if c.Status >= 300 && c.Status < 400 {
+		noFollow := *client
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		client = &noFollow
 	}
 	resp, err := client.Do(req)
 	if err != nil {
