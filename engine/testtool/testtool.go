@@ -28,6 +28,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/testtool/testenv"
 )
 
 // Require returns the path of program, or skips (fails under
@@ -63,18 +64,8 @@ func Git(t testing.TB, dir string, args ...string) string {
 
 // GitEnv is the environment that isolates a test's git from the
 // machine's configuration and names the author of its commits, as on a
-// clean CI machine. Tests set it (t.Setenv, or os.Setenv in TestMain when
-// they run in parallel) before running git.
-func GitEnv() map[string]string {
-	return map[string]string{
-		"GIT_CONFIG_GLOBAL":   os.DevNull,
-		"GIT_CONFIG_NOSYSTEM": "1",
-		"GIT_AUTHOR_NAME":     "fleet test",
-		"GIT_AUTHOR_EMAIL":    "test@fleet.invalid",
-		"GIT_COMMITTER_NAME":  "fleet test",
-		"GIT_COMMITTER_EMAIL": "test@fleet.invalid",
-	}
-}
+// clean CI machine (testenv.GitEnv; testenv.Isolate sets it already).
+func GitEnv() map[string]string { return testenv.GitEnv() }
 
 // Upstream returns the folder of the upstream source snapshots the
 // conformance tests evaluate generated trees with (nixpkgs-lib.tar.gz,

@@ -215,9 +215,12 @@ func (s *Server) Target() string { return fmt.Sprintf("%s@127.0.0.1:%d", s.User,
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
 // ClientOptions are the ssh arguments that log in to this server (and
-// its AddHosts) and to nothing else: its key only, its host key only.
+// its AddHosts) and to nothing else: its key only, its host key only, and
+// no ssh configuration file (-F /dev/null): the developer's ~/.ssh/config
+// and the system's ssh_config stay out of the tests.
 func (s *Server) ClientOptions() []string {
 	return []string{
+		"-F", os.DevNull,
 		"-i", s.ClientKey,
 		"-o", "IdentitiesOnly=yes",
 		"-o", "UserKnownHostsFile=" + s.KnownHosts,
