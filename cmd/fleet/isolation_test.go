@@ -85,12 +85,12 @@ func TestIsolationFromDeveloperMachine(t *testing.T) {
 	}
 
 	outer := map[string]string{
-		"HOME":                                    home,
-		"PATH":                                    devBin + string(os.PathListSeparator) + strings.Join(path, string(os.PathListSeparator)),
-		"HCLOUD_TOKEN":                            hz.Token,
-		"HCLOUD_ENDPOINT":                         hz.URL(),
-		"GOOGLE_APPLICATION_CREDENTIALS":          filepath.Join(dir, "sa.json"),
-		"CLOUDSDK_CONFIG":                         filepath.Join(dir, "gcloud"),
+		"HOME":                           home,
+		"PATH":                           devBin + string(os.PathListSeparator) + strings.Join(path, string(os.PathListSeparator)),
+		"HCLOUD_TOKEN":                   hz.Token,
+		"HCLOUD_ENDPOINT":                hz.URL(),
+		"GOOGLE_APPLICATION_CREDENTIALS": filepath.Join(dir, "sa.json"),
+		"CLOUDSDK_CONFIG":                filepath.Join(dir, "gcloud"),
 		"CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": gce.Endpoint(),
 	}
 	probe := func(control bool) probeReport {
