@@ -39,12 +39,20 @@ func Require(t testing.TB, program, debianPackage string) string {
 	if err == nil {
 		return p
 	}
-	msg := program + " not found in PATH: install the Debian package " + debianPackage + " to run this test"
+	Unavailable(t, program+" not found in PATH: install the Debian package "+debianPackage+" to run this test")
+	return ""
+}
+
+// Unavailable is the rule for a test that cannot run here for want of
+// something the machine should provide (a program, a pseudo-terminal, a
+// writable Nix store): it skips with msg, or fails under
+// FLEET_REQUIRE_TOOLS=1, where everything is expected to be there.
+func Unavailable(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("FLEET_REQUIRE_TOOLS") == "1" {
 		t.Fatal(msg + " (FLEET_REQUIRE_TOOLS=1 makes this a failure)")
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // Git runs git in dir (main as the default branch, whatever the machine's
@@ -89,11 +97,7 @@ func Upstream(t testing.TB) string {
 			dir = abs
 		}
 	}
-	msg := "upstream snapshots not found (" + dir + "): put nixpkgs-lib, home-manager, nix-darwin and agenix archives in ../shared/upstream next to the repository, or set FLEET_UPSTREAM_DIR"
-	if os.Getenv("FLEET_REQUIRE_TOOLS") == "1" {
-		t.Fatal(msg + " (FLEET_REQUIRE_TOOLS=1 makes this a failure)")
-	}
-	t.Skip(msg)
+	Unavailable(t, "upstream snapshots not found ("+dir+"): put nixpkgs-lib, home-manager, nix-darwin and agenix archives in ../shared/upstream next to the repository, or set FLEET_UPSTREAM_DIR")
 	return ""
 }
 
