@@ -132,8 +132,8 @@ func TestStubsHangAndCancel(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the deadline", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("cancel took %s", d)
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("cancel took %s: the hanging command was waited for", d)
 	}
 	srv.Release("systemctl")
 	srv.Sleep("systemctl", 200*time.Millisecond)
