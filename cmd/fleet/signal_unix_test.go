@@ -129,10 +129,14 @@ func TestSignalCleansUp(t *testing.T) {
 					return nil
 				})
 			}
-			time.Sleep(100 * time.Millisecond)
+			// A killed process takes a moment to go: wait for it (the
+			// bound only ends a test whose processes were left running).
 			for _, p := range pids {
-				if alive(p) {
-					t.Errorf("gen.command's process %d still runs", p)
+				for deadline := time.Now().Add(10 * time.Second); alive(p); time.Sleep(20 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Errorf("gen.command's process %d still runs", p)
+						break
+					}
 				}
 			}
 		})
