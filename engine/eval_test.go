@@ -62,24 +62,31 @@ func TestStepLimitAcrossLoads(t *testing.T) {
 func TestCancel(t *testing.T) {
 	dir := writeTree(t, map[string]string{
 		"fleet.star": header + "load(\"slow.star\", \"x\")\n",
-		"slow.star":  "x = [i for i in range(1 << 40)]\n",
+		"slow.star":  "print(\"looping\")\nx = [i for i in range(1 << 40)]\n",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	// Cancel once the loop runs (slow.star printed), not after a delay
+	// that a loaded machine may spend before getting there.
+	looping := cancelOnWrite{cancel: cancel}
 	done := make(chan error)
 	go func() {
-		_, err := engine.Eval(ctx, filepath.Join(dir, "fleet.star"), engine.Options{MaxSteps: 1 << 62})
+		_, err := engine.Eval(ctx, filepath.Join(dir, "fleet.star"), engine.Options{MaxSteps: 1 << 62, Stderr: &looping})
 		done <- err
 	}()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "evaluation cancelled") || !strings.Contains(err.Error(), "slow.star:1:") {
+		if err == nil || !strings.Contains(err.Error(), "evaluation cancelled") || !strings.Contains(err.Error(), "slow.star:2:") {
 			t.Fatalf("want a positioned cancellation error, got %v", err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("cancellation did not stop the evaluation")
 	}
 }
+
+// cancelOnWrite cancels on the first write.
+type cancelOnWrite struct{ cancel context.CancelFunc }
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
 
 func TestPrintGoesToStderrWithPosition(t *testing.T) {
 	dir := writeTree(t, map[string]string{

@@ -428,7 +428,14 @@ func TestCloudInterruptedApply(t *testing.T) {
 	c := newClouds(t)
 	c.gce.SetOperationPolls(1000000) // the GCE insert never finishes by itself
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
+	// Ctrl-C once the apply is under way (GCE got its insert), however
+	// long evaluating and planning took.
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(time.Minute); c.gce.Mutations() == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	code, out, stderr := c.fleetCtx(ctx, t, "apply", c.file, "--yes")
 	if code != exitError {
 		t.Fatalf("an interrupted apply should fail: exit %d\n%s%s", code, out, stderr)

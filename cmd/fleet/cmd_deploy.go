@@ -323,6 +323,11 @@ func checkNix(c *cli.Context, r deploy.Runner) error {
 	return err
 }
 
+// sshConfigFile is the runner's ssh -F: empty (the user's ssh
+// configuration) in fleet; the package's tests set os.DevNull (TestMain),
+// so the developer's ~/.ssh/config never applies to them.
+var sshConfigFile string
+
 // newRunner is the ssh runner of deploy, exec and diff: the user's ssh
 // (config, agent, ProxyJump) plus FLEET_SSH_OPTS, extra ssh options
 // separated by spaces (like nix's NIX_SSHOPTS), with one connection per
@@ -332,7 +337,7 @@ func newRunner() (r *deploy.SSHRunner, done func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r = &deploy.SSHRunner{ControlDir: control, Options: strings.Fields(os.Getenv("FLEET_SSH_OPTS"))}
+	r = &deploy.SSHRunner{ControlDir: control, ConfigFile: sshConfigFile, Options: strings.Fields(os.Getenv("FLEET_SSH_OPTS"))}
 	return r, func() { r.Close(); os.RemoveAll(control) }, nil
 }
 

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // The terminal tests run fleet repl in a child process whose controlling
@@ -52,7 +55,7 @@ func startReplTTY(t *testing.T, env []string, args ...string) *replTTY {
 	cmd.Env = append(append(os.Environ(), "FLEET_REPL_HELPER_ARGS="+strings.Join(args, "\n")), env...)
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testtool.Unavailable(t, fmt.Sprintf("no pseudo-terminal: %v", err))
 	}
 	r := &replTTY{t: t, pty: f, done: make(chan error, 1)}
 	go io.Copy(&r.out, f) // ends with EIO when the child exits

@@ -46,8 +46,18 @@ func TestActivationWaitsForEarlierOne(t *testing.T) {
 	}
 
 	t.Run("it ends in time", func(t *testing.T) {
-		time.AfterFunc(1500*time.Millisecond, func() { r.srv.Release("switch-to-configuration") })
 		logs := t.TempDir()
+		// The earlier activation ends once this deploy waits for it (the
+		// wait's output is in its log, below the command line that holds
+		// the same words), however long getting there takes.
+		go func() {
+			defer r.srv.Release("switch-to-configuration")
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if data, _ := os.ReadFile(filepath.Join(logs, "web.log")); strings.Contains(string(data), "activate| fleet: an earlier activation still runs") {
+					return
+				}
+			}
+		}()
 		sum := r.deployLogs(t, context.Background(), deploy.Options{}, logs)
 		if m := sum.Machines[0]; m.Outcome != deploy.OutcomeOK {
 			t.Fatalf("the next deploy: %s at %s: %v\n%s", m.Outcome, m.FailedStep, m.Err, machineLog(t, logs, "web"))

@@ -521,8 +521,19 @@ func TestUnreachableAfterActivationWatchdogRollsBack(t *testing.T) {
 	events := func(e deploy.Event) {
 		if e.Action == "activate" && e.Kind == deploy.EventSucceeded {
 			r.srv.Stop()
-			// The host comes back after its watchdog was due.
-			time.AfterFunc(2500*time.Millisecond, func() { r.srv.Restart(); close(back) })
+			// The host comes back once its watchdog switched back (fleet
+			// keeps asking for a minute after it was due): when the
+			// timer ended, not after a guess of how long that takes.
+			go func() {
+				defer close(back)
+				for deadline := time.Now().Add(time.Minute); !r.srv.TimerEnded(deploy.WatchdogUnit); time.Sleep(20 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Error("the watchdog timer did not end within a minute")
+						break
+					}
+				}
+				r.srv.Restart()
+			}()
 		}
 	}
 	sum := deploy.Execute(context.Background(), steps, deploy.ExecOptions{Parallel: 4, LogDir: t.TempDir(), Events: events})
@@ -559,7 +570,9 @@ func TestConfirmedDeployDisarmsWatchdog(t *testing.T) {
 	if sc := r.calls("systemctl"); len(sc) == 0 || sc[len(sc)-1] != "stop "+deploy.WatchdogUnit+".timer" {
 		t.Fatalf("systemctl calls: %q", sc)
 	}
-	time.Sleep(1500 * time.Millisecond) // past the watchdog's delay
+	// Past the watchdog's delay: its timer has ended, having found itself
+	// stopped.
+	sshtest.WaitFor(t, "the watchdog timer to end", func() bool { return r.srv.TimerEnded(deploy.WatchdogUnit) })
 	if env := r.calls("nix-env"); len(env) != 1 {
 		t.Fatalf("the disarmed watchdog rolled back: %q", env)
 	}

@@ -269,9 +269,11 @@ func TestExecuteParallelBound(t *testing.T) {
 					if reached {
 						once.Do(func() { close(full) })
 					}
+					// Hold the step until the wanted number run at once;
+					// the minute only ends a test that never gets there.
 					select {
 					case <-full:
-					case <-time.After(2 * time.Second):
+					case <-time.After(time.Minute):
 					}
 					return nil
 				}})
@@ -296,7 +298,7 @@ func TestExecuteFastMachineDoesNotWait(t *testing.T) {
 		select {
 		case <-bDone:
 			return nil
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Minute):
 			return errors.New("b/activate did not run while a/build did")
 		}
 	})

@@ -51,6 +51,12 @@ type SSHRunner struct {
 	// fleet's own -o options, and ssh keeps the first value it sees, so
 	// they override them.
 	Options []string
+	// ConfigFile, when set, is the only ssh configuration file read (ssh
+	// -F): neither ~/.ssh/config nor /etc/ssh/ssh_config apply. Empty, the
+	// default, keeps the user's configuration, as fleet's commands want.
+	// Tests set os.DevNull, so that a developer's ~/.ssh/config (a
+	// ProxyCommand, a Match exec, another identity) cannot reach into them.
+	ConfigFile string
 	// ControlDir, when set, holds ControlMaster sockets (<dir>/%C): all
 	// commands to one host share one connection, kept 60 s after the last
 	// use. The socket path must fit a Unix socket (about 100 bytes), so
@@ -260,7 +266,11 @@ func NixSSHOpts(r *SSHRunner) string {
 // sshOptions are the arguments before the destination, shared by Remote,
 // Close and NixSSHOpts so they name the same control socket.
 func (r *SSHRunner) sshOptions() []string {
-	opts := append([]string(nil), r.Options...)
+	var opts []string
+	if r.ConfigFile != "" {
+		opts = append(opts, "-F", r.ConfigFile)
+	}
+	opts = append(opts, r.Options...)
 	// Never prompt: a deploy has no one to answer, and a prompt would hang.
 	opts = append(opts, "-o", "BatchMode=yes")
 	// Nor wait forever for a host that does not answer.

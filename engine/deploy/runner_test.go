@@ -157,14 +157,19 @@ func TestRemote(t *testing.T) {
 
 	t.Run("cancel kills the command", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
-		time.AfterFunc(300*time.Millisecond, cancel)
+		// Cancel once the command runs (the host is this machine).
+		started := filepath.Join(t.TempDir(), "started")
+		go func() {
+			defer cancel()
+			waitFile(started)
+		}()
 		start := time.Now()
-		err := r.Remote(ctx, srv.Target(), []string{"sleep", "60"}, IO{})
+		err := r.Remote(ctx, srv.Target(), []string{"sh", "-c", `: > "$1"; exec sleep 60`, "sh", started}, IO{})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("cancel took %s", d)
+		if d := time.Since(start); d > 30*time.Second {
+			t.Errorf("cancel took %s: the command was not killed", d)
 		}
 	})
 }
@@ -303,17 +308,21 @@ func TestLocalCancelKillsProcessGroup(t *testing.T) {
 	r := &SSHRunner{}
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
+	// Cancel once the background sleep runs.
+	go func() {
+		defer cancel()
+		waitFile(pidfile)
+	}()
 	start := time.Now()
 	// The background sleep holds stdout: it must die too, and Local must
-	// not wait for it.
+	// not wait for it (the sleep's 60s).
 	var out bytes.Buffer
-	err := r.Local(ctx, []string{"sh", "-c", `sleep 60 & echo $! > "$1"; wait`, "sh", pidfile}, IO{Stdout: &out})
+	err := r.Local(ctx, []string{"sh", "-c", `sleep 60 & echo $! > "$1.tmp"; mv "$1.tmp" "$1"; wait`, "sh", pidfile}, IO{Stdout: &out})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("cancel took %s", d)
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("cancel took %s: Local waited for the background sleep", d)
 	}
 	data, err := os.ReadFile(pidfile)
 	if err != nil {
@@ -455,8 +464,8 @@ func TestRemoteCancelDuringMasterStart(t *testing.T) {
 			t.Errorf("err = %v, want cancelled", err)
 		}
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("cancelled after 300ms, returned after %v", d)
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("cancelled after 300ms, returned after %v: waited for the connect timeout", d)
 	}
 }
 
@@ -473,5 +482,15 @@ func TestSSHTimeoutOptions(t *testing.T) {
 	got = NixSSHOpts(&SSHRunner{Options: []string{"-o", "ConnectTimeout=3"}, ConnectTimeout: 1500 * time.Millisecond, ServerAliveInterval: 5 * time.Second, ServerAliveCountMax: 2})
 	if !strings.HasPrefix(got, "-o ConnectTimeout=3 ") || !strings.Contains(got, "-o ConnectTimeout=2 -o ServerAliveInterval=5 -o ServerAliveCountMax=2") {
 		t.Errorf("NixSSHOpts = %q", got)
+	}
+}
+
+// waitFile returns once path exists, or after a minute (the caller's
+// test then fails on what did not happen).
+func waitFile(path string) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
 	}
 }

@@ -8,15 +8,12 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/deps"
 	"github.com/fleet-nix/fleet/engine/testtool"
+	"github.com/fleet-nix/fleet/engine/testtool/testenv"
 )
 
-func TestMain(m *testing.M) {
-	// Parallel tests cannot t.Setenv: the whole package gets it.
-	for k, v := range testtool.GitEnv() {
-		os.Setenv(k, v)
-	}
-	os.Exit(m.Run())
-}
+// TestMain isolates the tests (testenv.Isolate), which includes git's
+// environment (testenv.GitEnv): parallel tests cannot t.Setenv.
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // setupGit skips without git, marks the test parallel and returns a fresh
 // cache root.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/testtool"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +32,7 @@ type terminal struct {
 func newTerminal(t *testing.T) *terminal {
 	ptm, tty, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminal here: %v", err)
+		testtool.Unavailable(t, fmt.Sprintf("no pseudo-terminal here: %v", err))
 	}
 	term := &terminal{t: t, ptm: ptm, tty: tty}
 	go func() {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/testtool/testenv"
 )
 
 // Require returns the path of program, or skips (fails under
@@ -38,12 +39,20 @@ func Require(t testing.TB, program, debianPackage string) string {
 	if err == nil {
 		return p
 	}
-	msg := program + " not found in PATH: install the Debian package " + debianPackage + " to run this test"
+	Unavailable(t, program+" not found in PATH: install the Debian package "+debianPackage+" to run this test")
+	return ""
+}
+
+// Unavailable is the rule for a test that cannot run here for want of
+// something the machine should provide (a program, a pseudo-terminal, a
+// writable Nix store): it skips with msg, or fails under
+// FLEET_REQUIRE_TOOLS=1, where everything is expected to be there.
+func Unavailable(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("FLEET_REQUIRE_TOOLS") == "1" {
 		t.Fatal(msg + " (FLEET_REQUIRE_TOOLS=1 makes this a failure)")
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // Git runs git in dir (main as the default branch, whatever the machine's
@@ -63,18 +72,8 @@ func Git(t testing.TB, dir string, args ...string) string {
 
 // GitEnv is the environment that isolates a test's git from the
 // machine's configuration and names the author of its commits, as on a
-// clean CI machine. Tests set it (t.Setenv, or os.Setenv in TestMain when
-// they run in parallel) before running git.
-func GitEnv() map[string]string {
-	return map[string]string{
-		"GIT_CONFIG_GLOBAL":   os.DevNull,
-		"GIT_CONFIG_NOSYSTEM": "1",
-		"GIT_AUTHOR_NAME":     "fleet test",
-		"GIT_AUTHOR_EMAIL":    "test@fleet.invalid",
-		"GIT_COMMITTER_NAME":  "fleet test",
-		"GIT_COMMITTER_EMAIL": "test@fleet.invalid",
-	}
-}
+// clean CI machine (testenv.GitEnv; testenv.Isolate sets it already).
+func GitEnv() map[string]string { return testenv.GitEnv() }
 
 // Upstream returns the folder of the upstream source snapshots the
 // conformance tests evaluate generated trees with (nixpkgs-lib.tar.gz,
@@ -98,11 +97,7 @@ func Upstream(t testing.TB) string {
 			dir = abs
 		}
 	}
-	msg := "upstream snapshots not found (" + dir + "): put nixpkgs-lib, home-manager, nix-darwin and agenix archives in ../shared/upstream next to the repository, or set FLEET_UPSTREAM_DIR"
-	if os.Getenv("FLEET_REQUIRE_TOOLS") == "1" {
-		t.Fatal(msg + " (FLEET_REQUIRE_TOOLS=1 makes this a failure)")
-	}
-	t.Skip(msg)
+	Unavailable(t, "upstream snapshots not found ("+dir+"): put nixpkgs-lib, home-manager, nix-darwin and agenix archives in ../shared/upstream next to the repository, or set FLEET_UPSTREAM_DIR")
 	return ""
 }
 

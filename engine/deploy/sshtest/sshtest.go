@@ -7,7 +7,8 @@
 // splits a command line, exit statuses, ControlMaster sharing, what
 // happens to a session when the host goes away. Each Server is Debian's
 // /usr/sbin/sshd with a config, keys and log of its own in the test's
-// temporary directory, on a free port, stopped when the test ends.
+// temporary directory, on a port reserved for it while the test runs
+// (freePort), stopped when the test ends.
 //
 // The remote login PATH starts with the server's StubDir, so a remote
 // `nix-env ...` runs the stub the test installed. The login user's shell
@@ -132,8 +133,8 @@ func Start(t testing.TB) *Server {
 		}
 	})
 
-	// A free port can be taken between asking and binding (parallel
-	// tests); then pick another.
+	// The port stays reserved for the test (freePort); should sshd still
+	// find it taken, pick another.
 	for attempt := 0; ; attempt++ {
 		s.Port = freePort(t)
 		err = s.start()
@@ -215,9 +216,12 @@ func (s *Server) Target() string { return fmt.Sprintf("%s@127.0.0.1:%d", s.User,
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
 // ClientOptions are the ssh arguments that log in to this server (and
-// its AddHosts) and to nothing else: its key only, its host key only.
+// its AddHosts) and to nothing else: its key only, its host key only, and
+// no ssh configuration file (-F /dev/null): the developer's ~/.ssh/config
+// and the system's ssh_config stay out of the tests.
 func (s *Server) ClientOptions() []string {
 	return []string{
+		"-F", os.DevNull,
 		"-i", s.ClientKey,
 		"-o", "IdentitiesOnly=yes",
 		"-o", "UserKnownHostsFile=" + s.KnownHosts,
@@ -284,7 +288,8 @@ func (s *Server) Stop() {
 }
 
 // Restart starts sshd again on the same port, with the same keys, after
-// Stop (or stops it first).
+// Stop (or stops it first). The port stayed reserved for the server
+// meanwhile (freePort), so no other test's server can have taken it.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
@@ -500,14 +505,34 @@ func (s *Server) writeKey(name string) []byte {
 	return authorized
 }
 
+// freePort reserves a port on 127.0.0.1 for the test: a socket bound to
+// it with SO_REUSEADDR that never listens, kept until the test ends. The
+// kernel hands the port to no one else who asks for a free one (binding
+// port 0 skips ports with a socket bound to them), connections to it are
+// refused while no sshd listens there, and sshd, which binds its listener
+// with SO_REUSEADDR too, can bind it as often as it starts: the first
+// time, and after Stop, however long the host was away. Where the
+// platform does not allow that second bind, start's "Address already in
+// use" makes Start pick another port, as before.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	syscall.CloseOnExec(fd)
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
 }
 
 // processes lists what runs "on the host": the processes below sshd's

@@ -104,7 +104,8 @@ exec "$@"`
 // With --on-active=<N>s the command runs N seconds later, in the
 // background, unless "systemctl stop U.timer" ran in between or the
 // test is over (its stubs are gone, and the command would find the real
-// programs). Like a
+// programs); either way the timer then ends, which TimerEnded reports.
+// Like a
 // systemd unit, the delayed command outlives the ssh session and Stop:
 // it leaves sshd's process tree, and its PATH does not start with the
 // stubs' directory, by which Stop finds the host's orphans.
@@ -130,8 +131,8 @@ while [ $# -gt 0 ]; do
 done
 if [ -n "$delay" ]; then
 	mkdir -p ` + timers + `
-	rm -f ` + timers + `/"$unit.stopped"
-	(PATH="/systemd-timer:$PATH" setsid sh -c 'sleep "$1"; shift; [ -d "${1%/*}" ] && [ ! -e "$1" ] && { shift; exec "$@"; }' timer "$delay" ` + timers + `/"$unit.stopped" "$@" </dev/null >/dev/null 2>&1 &)
+	rm -f ` + timers + `/"$unit.stopped" ` + timers + `/"$unit.ended"
+	(PATH="/systemd-timer:$PATH" setsid sh -c 'sleep "$1"; shift; t=$1; shift; [ -d "${t%/*}" ] || exit 0; [ -e "$t" ] || "$@"; [ -d "${t%/*}" ] && : > "${t%.stopped}.ended"' timer "$delay" ` + timers + `/"$unit.stopped" "$@" </dev/null >/dev/null 2>&1 &)
 	exit 0
 fi
 [ -n "$unit" ] || unit=run-u$$
@@ -461,4 +462,28 @@ func splitRecords(log string) ([][]string, error) {
 		records = append(records, words)
 	}
 	return records, nil
+}
+
+// TimerEnded reports whether the transient timer unit (systemd-run
+// --unit=<unit> --on-active=...) has ended: it fired and its command
+// returned, or it found itself stopped. A test waits for it instead of
+// sleeping past the timer's delay.
+func (s *Stubs) TimerEnded(unit string) bool {
+	unit = strings.TrimSuffix(unit, ".timer")
+	_, err := os.Stat(filepath.Join(s.state, "timers", unit+".ended"))
+	return err == nil
+}
+
+// WaitFor polls cond (every 20ms) until it holds, and fails the test,
+// naming what, if it does not within a minute: the bound is only there
+// to end a broken test, never a timing the test depends on.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -1,0 +1,17 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/fleet-nix/fleet/engine/testtool/testenv"
+)
+
+// TestMain runs the tests isolated from the machine: a temporary HOME and
+// XDG folders, no cloud credentials, no ssh configuration (testenv.Isolate),
+// and fleet's own ssh runner with -F /dev/null (sshConfigFile), so that a
+// test's deploy or exec never reads the developer's ~/.ssh/config.
+func TestMain(m *testing.M) {
+	sshConfigFile = os.DevNull
+	testenv.Main(m)
+}
