@@ -559,8 +559,7 @@ func powerOff(t *testing.T, c *clouds, name string) {
 func TestCloudInstallWithGeneratedHostKey(t *testing.T) {
 	c := newClouds(t)
 	id := filepath.Join(t.TempDir(), "admin.txt")
-	_, out, _ := fleetCmd(t, "secrets", "keygen", "--identity", id)
-	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	recipient := keygen(t, id)
 	file := copyFleet(t, c.file, map[string]string{
 		`fleet(name = "cloudtest", admins = ["alice"])`: `fleet(name = "cloudtest", admins = ["alice", "` + recipient + `"])
 input("agenix", url = "github:ryantm/agenix")

@@ -36,6 +36,17 @@ func fleetCmdIn(t *testing.T, stdin string, args ...string) (code int, stdout, s
 	return code, out.String(), errb.String()
 }
 
+// keygen makes an age identity at path with fleet secrets keygen and
+// returns its recipient.
+func keygen(t *testing.T, path string) string {
+	t.Helper()
+	code, out, stderr := fleetCmd(t, "secrets", "keygen", "--identity", path)
+	if code != exitOK {
+		t.Fatalf("keygen: exit %d: %s", code, stderr)
+	}
+	return strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+}
+
 func TestExitCodes(t *testing.T) {
 	minimal := filepath.Join(repoRoot, "examples/minimal/fleet.star")
 	for _, tc := range []struct {

@@ -30,8 +30,7 @@ func TestReferenceFleetSecrets(t *testing.T) {
 		}
 	}
 	id := filepath.Join(t.TempDir(), "admin.txt")
-	_, out, _ := fleetCmd(t, "secrets", "keygen", "--identity", id)
-	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	recipient := keygen(t, id)
 	ids := filepath.Join(dir, "lib/identities.star")
 	src, _ := os.ReadFile(ids)
 	if !strings.Contains(string(src), "age10yly8sa6n8p37q3z2nek64mlgxwtq6q4dcd0zsk7hl3s6r6w3kcqe7qee2") {

@@ -22,11 +22,7 @@ func newSecretsFleet(t *testing.T) (file, id string) {
 	t.Helper()
 	dir := t.TempDir()
 	id = filepath.Join(dir, "admin.txt")
-	code, out, stderr := fleetCmd(t, "secrets", "keygen", "--identity", id)
-	if code != exitOK {
-		t.Fatalf("keygen: exit %d: %s", code, stderr)
-	}
-	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	recipient := keygen(t, id)
 	file = filepath.Join(dir, "fleet.star")
 	if err := os.WriteFile(file, []byte(strings.Replace(secretsFleetNoPrompt, "RECIPIENT", recipient, 1)), 0o644); err != nil {
 		t.Fatal(err)

@@ -28,11 +28,7 @@ func TestSecretsCLI(t *testing.T) {
 	ageBin := testtool.Require(t, "age", "age")
 	dir := t.TempDir()
 	id := filepath.Join(dir, "admin.txt")
-	code, out, stderr := fleetCmd(t, "secrets", "keygen", "--identity", id)
-	if code != exitOK {
-		t.Fatalf("keygen: exit %d: %s", code, stderr)
-	}
-	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	recipient := keygen(t, id)
 	if code, _, _ := fleetCmd(t, "secrets", "keygen", "--identity", id); code != exitError {
 		t.Fatal("keygen overwrote an existing identity")
 	}
@@ -49,7 +45,7 @@ func TestSecretsCLI(t *testing.T) {
 	}
 
 	// No terminal: the prompt is listed as missing, the rest is generated.
-	code, out, stderr = run("", "secrets", "generate", file, "--identity", id)
+	code, out, stderr := run("", "secrets", "generate", file, "--identity", id)
 	if code != exitError || !strings.Contains(out, "secrets/shared/api-token/value.age") || !strings.Contains(stderr, "typed by a person are missing") {
 		t.Fatalf("generate without a terminal: exit %d\n%s%s", code, out, stderr)
 	}

@@ -65,11 +65,7 @@ func startSleepy(t *testing.T, bin string) *sleepyRun {
 	dir := t.TempDir()
 	r := &sleepyRun{runtime: t.TempDir(), tmp: t.TempDir(), out: &bytes.Buffer{}}
 	id := filepath.Join(dir, "admin.txt")
-	code, out, stderr := fleetCmd(t, "secrets", "keygen", "--identity", id)
-	if code != exitOK {
-		t.Fatalf("keygen: exit %d: %s", code, stderr)
-	}
-	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	recipient := keygen(t, id)
 	marker := filepath.Join(dir, "marker")
 	src := strings.NewReplacer("RECIPIENT", recipient, "MARKER", marker).Replace(sleepyFleet)
 	file := filepath.Join(dir, "fleet.star")

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -41,11 +40,7 @@ func TestSweepLeftovers(t *testing.T) {
 
 	dir := t.TempDir()
 	id := filepath.Join(dir, "admin.txt")
-	code, out, stderr := fleetCmd(t, "secrets", "keygen", "--identity", id)
-	if code != exitOK {
-		t.Fatalf("keygen: exit %d: %s", code, stderr)
-	}
-	recipient := strings.TrimSpace(out[strings.Index(out, "recipient: ")+len("recipient: "):])
+	recipient := keygen(t, id)
 	file := filepath.Join(dir, "fleet.star")
 	os.WriteFile(file, []byte(`fleet(name = "s", admins = ["`+recipient+`"])
 secret("pw", shared = True, generate = gen.password(length = 8))
