@@ -166,6 +166,9 @@ func ParseBytes(s string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a size: %v", s, err)
 	}
+	if i < len(t) && (t[i] == '.' || t[i] == ',') {
+		return 0, fmt.Errorf("%q is not a whole number: use a smaller unit, like 1536MiB for 1.5GiB", s)
+	}
 	unit := strings.ToUpper(strings.TrimSpace(t[i:]))
 	sh, ok := sizeUnits[unit]
 	if !ok {

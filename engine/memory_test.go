@@ -76,7 +76,7 @@ func TestParseBytes(t *testing.T) {
 		{"100B", 100, ""},
 		{"", 0, "not a size"},
 		{"GiB", 0, "not a size"},
-		{"1.5GiB", 0, "unknown unit"},
+		{"1.5GiB", 0, "not a whole number"},
 		{"2PB", 0, "unknown unit"},
 		{"99999999999TiB", 0, "too large"},
 	} {
