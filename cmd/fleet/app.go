@@ -105,6 +105,7 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
+			initCommand(),
 			runCommand(d),
 			evalCommand(),
 			nixCommand(),
