@@ -65,9 +65,16 @@ func runWith(ctx context.Context, d deps, args []string, stdin io.Reader, stdout
 	if err == nil {
 		return exitOK
 	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "fleet: %s\nRun 'fleet --help' for usage.\n", ue.msg)
+		if detailedExitcode(args) {
+			return exitError // 2 means "changes" there
+		}
 		return exitUsage
 	}
 	fmt.Fprintln(stderr, err)

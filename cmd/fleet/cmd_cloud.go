@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -44,8 +45,14 @@ compares it with the fleet's hosts and prints every change with its reason and t
 monthly cost before and after. Providers without credentials are not compared: their
 wanted hosts are shown with their price, and the missing variables are named.
 
---json prints the plan as JSON (see docs/plan-json.md).`,
-		Flags: append(planFlags(), &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}),
+--json prints the plan as JSON (see docs/plan-json.md; money in integer cents).
+
+--detailed-exitcode, as terraform's: exit 0 when there is nothing to do (every change a
+no-op), 2 when there are changes, 1 on an error, including a provider that could not be
+compared (the plan is printed first). With it, a usage error exits 1 too.`,
+		Flags: append(planFlags(),
+			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
+			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 if nothing would change, 2 if something would, 1 on errors"}),
 		Action: func(c *cli.Context) error {
 			l, err := load(c)
 			if err != nil {
@@ -58,12 +65,70 @@ wanted hosts are shown with their price, and the missing variables are named.
 				return err
 			}
 			if c.Bool("json") {
-				return writeJSON(c.App.Writer, plan)
+				if err := writeJSON(c.App.Writer, plan); err != nil {
+					return err
+				}
+			} else {
+				writePlan(c.App.Writer, plan, true)
 			}
-			writePlan(c.App.Writer, plan, true)
+			if c.Bool("detailed-exitcode") {
+				return planExit(plan)
+			}
 			return nil
 		},
 	}
+}
+
+// exitCode ends a command with that exit code and no message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitChanges is plan --detailed-exitcode's "there are changes".
+const exitChanges exitCode = 2
+
+// planExit is plan --detailed-exitcode's verdict: nil when every change
+// is a no-op, exitChanges when some are not (a refused replace too: the
+// cloud differs from the fleet), an error when a provider could not be
+// compared, as then nobody knows.
+func planExit(plan *cloud.Plan) error {
+	changes := false
+	for _, ch := range plan.Changes {
+		switch ch.Action {
+		case cloud.NoOp:
+		case cloud.Unknown:
+			var why []string
+			for _, u := range plan.Unreachable {
+				why = append(why, u.Error)
+			}
+			return fmt.Errorf("plan: not every cloud was compared, so whether anything would change is unknown: %s", strings.Join(why, "; "))
+		default:
+			changes = true
+		}
+	}
+	if changes {
+		return exitChanges
+	}
+	return nil
+}
+
+// detailedExitcode reports whether the command line asks for plan
+// --detailed-exitcode, under which a usage error exits 1, not 2.
+func detailedExitcode(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "detailed-exitcode" {
+			continue
+		}
+		if b, err := strconv.ParseBool(value); hasValue && err == nil && !b {
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 func applyFlags() []cli.Flag {
@@ -454,20 +519,32 @@ func writePlan(w io.Writer, plan *cloud.Plan, all bool) {
 			reason += "; " + ch.Refused
 		}
 		// The reason is the last cell, so long ones do not widen the table.
-		fmt.Fprintf(tw, "  %s %s\t%s %s\t%s\t%.2f -> %.2f\t%s\n", mark, action, ch.Provider, ch.Resource, where,
-			ch.MonthlyCostBefore, ch.MonthlyCostAfter, reason)
+		cost := ch.Cents()
+		fmt.Fprintf(tw, "  %s %s\t%s %s\t%s\t%s -> %s\t%s\n", mark, action, ch.Provider, ch.Resource, where,
+			euros(cost.Before), euros(cost.After), reason)
 	}
 	tw.Flush()
 	if noops > 0 {
 		fmt.Fprintf(w, "  %s as wanted\n", count(noops, "resource"))
 	}
-	fmt.Fprintf(w, "monthly cost: %.2f -> %.2f EUR\n", plan.MonthlyCost.Before, plan.MonthlyCost.After)
+	// The total is the sum of the lines as shown (docs/plan-json.md).
+	total := plan.Cents()
+	fmt.Fprintf(w, "monthly cost: %s -> %s EUR\n", euros(total.Before), euros(total.After))
 	for _, u := range plan.Unreachable {
 		fmt.Fprintf(w, "%s was not compared with the cloud: %s\n", u.Provider, strings.TrimPrefix(u.Error, u.Provider+": "))
 	}
 	for _, s := range plan.PriceSources {
 		fmt.Fprintf(w, "prices: %s\n", s)
 	}
+}
+
+// euros shows cents as euros with two decimals.
+func euros(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
 }
 
 func hostsCommand(d deps) *cli.Command {
