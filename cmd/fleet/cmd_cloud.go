@@ -552,7 +552,10 @@ func hostsCommand(d deps) *cli.Command {
 		Name:      "hosts",
 		Usage:     "list the fleet's cloud hosts: what they are, where, whether they run, their address and cost",
 		ArgsUsage: "FILE",
-		Flags:     evalFlags(),
+		Description: `One line per machine with a host: provider, type, Hetzner location or GCE zone, the
+cloud's status (absent if there is none, unknown without credentials), public IPv4 and
+monthly cost in EUR. --json prints them as JSON (see docs/plan-json.md).`,
+		Flags: append(evalFlags(), &cli.BoolFlag{Name: "json", Usage: "print the hosts as JSON"}),
 		Action: func(c *cli.Context) error {
 			l, err := load(c)
 			if err != nil {
@@ -564,55 +567,90 @@ func hostsCommand(d deps) *cli.Command {
 			if err != nil {
 				return err
 			}
-			byMachine := map[string]*cloud.Change{}
-			for _, ch := range plan.Changes {
-				if ch.Machine != "" {
-					byMachine[ch.Machine] = ch
-				}
+			hosts := listHosts(l.fleet, plan)
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, hostsJSON{Version: 1, Fleet: l.fleet.Name, Currency: "EUR", Hosts: hosts})
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "MACHINE\tPROVIDER\tTYPE\tPLACE\tSTATUS\tIP\tMONTHLY EUR")
-			var names []string
-			for _, m := range l.fleet.Machines {
-				if m.Host != nil {
-					names = append(names, m.Name)
+			for _, h := range hosts {
+				typ, status, ip := h.Type, h.Status, h.IPv4
+				if h.GPUs > 0 {
+					typ += fmt.Sprintf("+%dx%s", h.GPUs, h.GPU)
 				}
-			}
-			sort.Strings(names)
-			for _, name := range names {
-				m := l.fleet.Machine(name)
-				typ, place := hostShape(m.Host)
-				status, ip, cost := "absent", "-", 0.0
-				if ch := byMachine[name]; ch != nil {
-					switch {
-					case ch.Action == cloud.Unknown:
-						status = "unknown (no credentials)"
-						cost = ch.MonthlyCostAfter
-					case ch.Have != nil:
-						status = ch.Have.Status
-						if ch.Have.IPv4 != "" {
-							ip = ch.Have.IPv4
-						}
-						cost = ch.MonthlyCostBefore
-					}
+				if status == "unknown" {
+					status = "unknown (no credentials)"
 				}
-				if !m.Host.Enabled {
+				if !h.Enabled {
 					status += " (enabled = False)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n", name, m.Host.Provider, typ, place, status, ip, cost)
+				if ip == "" {
+					ip = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Machine, h.Provider, typ, h.Place, status, ip, euros(h.MonthlyCost))
 			}
 			return tw.Flush()
 		},
 	}
 }
 
-func hostShape(h *model.Host) (typ, place string) {
-	if h.Hetzner != nil {
-		return h.Hetzner.Type, h.Hetzner.Location
+// hostsJSON is fleet hosts --json, as docs/plan-json.md describes it.
+type hostsJSON struct {
+	Version  int        `json:"version"`
+	Fleet    string     `json:"fleet"`
+	Currency string     `json:"currency"`
+	Hosts    []hostInfo `json:"hosts"`
+}
+
+// hostInfo is one line of fleet hosts.
+type hostInfo struct {
+	Machine     string `json:"machine"`
+	Provider    string `json:"provider"`
+	Type        string `json:"type"`
+	GPU         string `json:"gpu,omitempty"`
+	GPUs        int    `json:"gpus,omitempty"`
+	Place       string `json:"place"`
+	Enabled     bool   `json:"enabled"`
+	Status      string `json:"status"` // absent, unknown, or the cloud's
+	IPv4        string `json:"ipv4,omitempty"`
+	MonthlyCost int64  `json:"monthly_cost_cents"`
+}
+
+// listHosts describes the host of every machine that has one, by machine
+// name, from what the plan found.
+func listHosts(f *model.Fleet, plan *cloud.Plan) []hostInfo {
+	byMachine := map[string]*cloud.Change{}
+	for _, ch := range plan.Changes {
+		if ch.Machine != "" {
+			byMachine[ch.Machine] = ch
+		}
 	}
-	typ = h.GCP.Type
-	if h.GCP.GPUs > 0 {
-		typ += fmt.Sprintf("+%dx%s", h.GCP.GPUs, h.GCP.GPU)
+	hosts := []hostInfo{}
+	for _, m := range f.Machines {
+		if m.Host == nil {
+			continue
+		}
+		h := hostInfo{Machine: m.Name, Provider: string(m.Host.Provider), Enabled: m.Host.Enabled, Status: "absent"}
+		if hz := m.Host.Hetzner; hz != nil {
+			h.Type, h.Place = hz.Type, hz.Location
+		} else {
+			h.Type, h.Place = m.Host.GCP.Type, m.Host.GCP.Zone
+			if m.Host.GCP.GPUs > 0 {
+				h.GPU, h.GPUs = m.Host.GCP.GPU, m.Host.GCP.GPUs
+			}
+		}
+		if ch := byMachine[m.Name]; ch != nil {
+			switch {
+			case ch.Action == cloud.Unknown:
+				h.Status = "unknown"
+				h.MonthlyCost = ch.Cents().After
+			case ch.Have != nil:
+				h.Status, h.IPv4 = ch.Have.Status, ch.Have.IPv4
+				h.MonthlyCost = ch.Cents().Before
+			}
+		}
+		hosts = append(hosts, h)
 	}
-	return typ, h.GCP.Zone
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Machine < hosts[j].Machine })
+	return hosts
 }
