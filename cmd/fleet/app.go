@@ -25,14 +25,13 @@ const (
 	exitUsage = 2 // the command line itself is wrong
 )
 
-// writeJSON writes v as indented JSON with a final newline.
+// writeJSON writes v as indented JSON with a final newline, leaving <, >
+// and & as they are (not \u003c, \u003e, \u0026): people read it too.
 func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // usageError marks mistakes in the command line (exit code 2).
@@ -66,9 +65,16 @@ func runWith(ctx context.Context, d deps, args []string, stdin io.Reader, stdout
 	if err == nil {
 		return exitOK
 	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "fleet: %s\nRun 'fleet --help' for usage.\n", ue.msg)
+		if detailedExitcode(args) {
+			return exitError // 2 means "changes" there
+		}
 		return exitUsage
 	}
 	fmt.Fprintln(stderr, err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -44,8 +45,14 @@ compares it with the fleet's hosts and prints every change with its reason and t
 monthly cost before and after. Providers without credentials are not compared: their
 wanted hosts are shown with their price, and the missing variables are named.
 
---json prints the plan as JSON (see docs/plan-json.md).`,
-		Flags: append(planFlags(), &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}),
+--json prints the plan as JSON (see docs/plan-json.md; money in integer cents).
+
+--detailed-exitcode, as terraform's: exit 0 when there is nothing to do (every change a
+no-op), 2 when there are changes, 1 on an error, including a provider that could not be
+compared (the plan is printed first). With it, a usage error exits 1 too.`,
+		Flags: append(planFlags(),
+			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
+			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 if nothing would change, 2 if something would, 1 on errors"}),
 		Action: func(c *cli.Context) error {
 			l, err := load(c)
 			if err != nil {
@@ -58,12 +65,70 @@ wanted hosts are shown with their price, and the missing variables are named.
 				return err
 			}
 			if c.Bool("json") {
-				return writeJSON(c.App.Writer, plan)
+				if err := writeJSON(c.App.Writer, plan); err != nil {
+					return err
+				}
+			} else {
+				writePlan(c.App.Writer, plan, true)
 			}
-			writePlan(c.App.Writer, plan, true)
+			if c.Bool("detailed-exitcode") {
+				return planExit(plan)
+			}
 			return nil
 		},
 	}
+}
+
+// exitCode ends a command with that exit code and no message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitChanges is plan --detailed-exitcode's "there are changes".
+const exitChanges exitCode = 2
+
+// planExit is plan --detailed-exitcode's verdict: nil when every change
+// is a no-op, exitChanges when some are not (a refused replace too: the
+// cloud differs from the fleet), an error when a provider could not be
+// compared, as then nobody knows.
+func planExit(plan *cloud.Plan) error {
+	changes := false
+	for _, ch := range plan.Changes {
+		switch ch.Action {
+		case cloud.NoOp:
+		case cloud.Unknown:
+			var why []string
+			for _, u := range plan.Unreachable {
+				why = append(why, u.Error)
+			}
+			return fmt.Errorf("plan: not every cloud was compared, so whether anything would change is unknown: %s", strings.Join(why, "; "))
+		default:
+			changes = true
+		}
+	}
+	if changes {
+		return exitChanges
+	}
+	return nil
+}
+
+// detailedExitcode reports whether the command line asks for plan
+// --detailed-exitcode, under which a usage error exits 1, not 2.
+func detailedExitcode(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "detailed-exitcode" {
+			continue
+		}
+		if b, err := strconv.ParseBool(value); hasValue && err == nil && !b {
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 func applyFlags() []cli.Flag {
@@ -454,14 +519,17 @@ func writePlan(w io.Writer, plan *cloud.Plan, all bool) {
 			reason += "; " + ch.Refused
 		}
 		// The reason is the last cell, so long ones do not widen the table.
-		fmt.Fprintf(tw, "  %s %s\t%s %s\t%s\t%.2f -> %.2f\t%s\n", mark, action, ch.Provider, ch.Resource, where,
-			ch.MonthlyCostBefore, ch.MonthlyCostAfter, reason)
+		cost := ch.Cents()
+		fmt.Fprintf(tw, "  %s %s\t%s %s\t%s\t%s -> %s\t%s\n", mark, action, ch.Provider, ch.Resource, where,
+			euros(cost.Before), euros(cost.After), reason)
 	}
 	tw.Flush()
 	if noops > 0 {
 		fmt.Fprintf(w, "  %s as wanted\n", count(noops, "resource"))
 	}
-	fmt.Fprintf(w, "monthly cost: %.2f -> %.2f EUR\n", plan.MonthlyCost.Before, plan.MonthlyCost.After)
+	// The total is the sum of the lines as shown (docs/plan-json.md).
+	total := plan.Cents()
+	fmt.Fprintf(w, "monthly cost: %s -> %s EUR\n", euros(total.Before), euros(total.After))
 	for _, u := range plan.Unreachable {
 		fmt.Fprintf(w, "%s was not compared with the cloud: %s\n", u.Provider, strings.TrimPrefix(u.Error, u.Provider+": "))
 	}
@@ -470,12 +538,24 @@ func writePlan(w io.Writer, plan *cloud.Plan, all bool) {
 	}
 }
 
+// euros shows cents as euros with two decimals.
+func euros(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+}
+
 func hostsCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "hosts",
 		Usage:     "list the fleet's cloud hosts: what they are, where, whether they run, their address and cost",
 		ArgsUsage: "FILE",
-		Flags:     evalFlags(),
+		Description: `One line per machine with a host: provider, type, Hetzner location or GCE zone, the
+cloud's status (absent if there is none, unknown without credentials), public IPv4 and
+monthly cost in EUR. --json prints them as JSON (see docs/plan-json.md).`,
+		Flags: append(evalFlags(), &cli.BoolFlag{Name: "json", Usage: "print the hosts as JSON"}),
 		Action: func(c *cli.Context) error {
 			l, err := load(c)
 			if err != nil {
@@ -487,55 +567,90 @@ func hostsCommand(d deps) *cli.Command {
 			if err != nil {
 				return err
 			}
-			byMachine := map[string]*cloud.Change{}
-			for _, ch := range plan.Changes {
-				if ch.Machine != "" {
-					byMachine[ch.Machine] = ch
-				}
+			hosts := listHosts(l.fleet, plan)
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, hostsJSON{Version: 1, Fleet: l.fleet.Name, Currency: "EUR", Hosts: hosts})
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "MACHINE\tPROVIDER\tTYPE\tPLACE\tSTATUS\tIP\tMONTHLY EUR")
-			var names []string
-			for _, m := range l.fleet.Machines {
-				if m.Host != nil {
-					names = append(names, m.Name)
+			for _, h := range hosts {
+				typ, status, ip := h.Type, h.Status, h.IPv4
+				if h.GPUs > 0 {
+					typ += fmt.Sprintf("+%dx%s", h.GPUs, h.GPU)
 				}
-			}
-			sort.Strings(names)
-			for _, name := range names {
-				m := l.fleet.Machine(name)
-				typ, place := hostShape(m.Host)
-				status, ip, cost := "absent", "-", 0.0
-				if ch := byMachine[name]; ch != nil {
-					switch {
-					case ch.Action == cloud.Unknown:
-						status = "unknown (no credentials)"
-						cost = ch.MonthlyCostAfter
-					case ch.Have != nil:
-						status = ch.Have.Status
-						if ch.Have.IPv4 != "" {
-							ip = ch.Have.IPv4
-						}
-						cost = ch.MonthlyCostBefore
-					}
+				if status == "unknown" {
+					status = "unknown (no credentials)"
 				}
-				if !m.Host.Enabled {
+				if !h.Enabled {
 					status += " (enabled = False)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n", name, m.Host.Provider, typ, place, status, ip, cost)
+				if ip == "" {
+					ip = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Machine, h.Provider, typ, h.Place, status, ip, euros(h.MonthlyCost))
 			}
 			return tw.Flush()
 		},
 	}
 }
 
-func hostShape(h *model.Host) (typ, place string) {
-	if h.Hetzner != nil {
-		return h.Hetzner.Type, h.Hetzner.Location
+// hostsJSON is fleet hosts --json, as docs/plan-json.md describes it.
+type hostsJSON struct {
+	Version  int        `json:"version"`
+	Fleet    string     `json:"fleet"`
+	Currency string     `json:"currency"`
+	Hosts    []hostInfo `json:"hosts"`
+}
+
+// hostInfo is one line of fleet hosts.
+type hostInfo struct {
+	Machine     string `json:"machine"`
+	Provider    string `json:"provider"`
+	Type        string `json:"type"`
+	GPU         string `json:"gpu,omitempty"`
+	GPUs        int    `json:"gpus,omitempty"`
+	Place       string `json:"place"`
+	Enabled     bool   `json:"enabled"`
+	Status      string `json:"status"` // absent, unknown, or the cloud's
+	IPv4        string `json:"ipv4,omitempty"`
+	MonthlyCost int64  `json:"monthly_cost_cents"`
+}
+
+// listHosts describes the host of every machine that has one, by machine
+// name, from what the plan found.
+func listHosts(f *model.Fleet, plan *cloud.Plan) []hostInfo {
+	byMachine := map[string]*cloud.Change{}
+	for _, ch := range plan.Changes {
+		if ch.Machine != "" {
+			byMachine[ch.Machine] = ch
+		}
 	}
-	typ = h.GCP.Type
-	if h.GCP.GPUs > 0 {
-		typ += fmt.Sprintf("+%dx%s", h.GCP.GPUs, h.GCP.GPU)
+	hosts := []hostInfo{}
+	for _, m := range f.Machines {
+		if m.Host == nil {
+			continue
+		}
+		h := hostInfo{Machine: m.Name, Provider: string(m.Host.Provider), Enabled: m.Host.Enabled, Status: "absent"}
+		if hz := m.Host.Hetzner; hz != nil {
+			h.Type, h.Place = hz.Type, hz.Location
+		} else {
+			h.Type, h.Place = m.Host.GCP.Type, m.Host.GCP.Zone
+			if m.Host.GCP.GPUs > 0 {
+				h.GPU, h.GPUs = m.Host.GCP.GPU, m.Host.GCP.GPUs
+			}
+		}
+		if ch := byMachine[m.Name]; ch != nil {
+			switch {
+			case ch.Action == cloud.Unknown:
+				h.Status = "unknown"
+				h.MonthlyCost = ch.Cents().After
+			case ch.Have != nil:
+				h.Status, h.IPv4 = ch.Have.Status, ch.Have.IPv4
+				h.MonthlyCost = ch.Cents().Before
+			}
+		}
+		hosts = append(hosts, h)
 	}
-	return typ, h.GCP.Zone
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Machine < hosts[j].Machine })
+	return hosts
 }

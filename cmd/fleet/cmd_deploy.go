@@ -173,7 +173,11 @@ func secretsReady(f *model.Fleet) func(m *model.Machine) error {
 
 // runDeploy writes the tree and executes the steps.
 func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, machines []*model.Machine, opts deploy.Options) error {
-	if err := writeTree(c.App.Writer, tree, files); err != nil {
+	treeOut := c.App.Writer
+	if c.Bool("json") {
+		treeOut = c.App.ErrWriter // stdout is the JSON events' alone
+	}
+	if err := writeTree(treeOut, tree, files); err != nil {
 		return err
 	}
 	lockNote(c.App.ErrWriter, tree)

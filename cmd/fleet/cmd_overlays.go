@@ -18,8 +18,11 @@ func overlaysCommand() *cli.Command {
 		ArgsUsage: "FILE",
 		Description: `Lists every patch, fallback and override with its platforms, the date it was added
 (added = "YYYY-MM-DD"), its age and its reason, oldest first (undated last), so that
-workarounds are removed once upstream is fixed.`,
-		Flags: append(evalFlags(), &cli.StringFlag{Name: "today", Usage: "date to count ages from, YYYY-MM-DD (default: today)", Hidden: true}),
+workarounds are removed once upstream is fixed. --json prints them as JSON (see
+docs/overlays-json.md).`,
+		Flags: append(evalFlags(),
+			&cli.BoolFlag{Name: "json", Usage: "print the workarounds as JSON"},
+			&cli.StringFlag{Name: "today", Usage: "date to count ages from, YYYY-MM-DD (default: today)", Hidden: true}),
 		Action: func(c *cli.Context) error {
 			today := time.Now()
 			if s := c.String("today"); s != "" {
@@ -47,6 +50,22 @@ workarounds are removed once upstream is fixed.`,
 				}
 				return a < b
 			})
+			if c.Bool("json") {
+				out := overlaysJSON{Version: 1, Fleet: l.fleet.Name, Overlays: []overlayJSON{}}
+				for _, o := range ws {
+					j := overlayJSON{Kind: string(o.Kind), Name: o.Name, Channel: o.Channel, Platforms: o.Platforms,
+						Added: o.Added, Declared: o.Pos.String(), Reason: o.Reason}
+					if j.Platforms == nil {
+						j.Platforms = []string{}
+					}
+					if t, err := time.Parse(time.DateOnly, o.Added); err == nil {
+						days := int(today.Sub(t).Hours() / 24)
+						j.AgeDays = &days
+					}
+					out.Overlays = append(out.Overlays, j)
+				}
+				return writeJSON(c.App.Writer, out)
+			}
 			if len(ws) == 0 {
 				fmt.Fprintln(c.App.Writer, "no patches, fallbacks or overrides")
 				return nil
@@ -88,4 +107,23 @@ workarounds are removed once upstream is fixed.`,
 			return nil
 		},
 	}
+}
+
+// overlaysJSON is fleet overlays --json, as docs/overlays-json.md
+// describes it.
+type overlaysJSON struct {
+	Version  int           `json:"version"`
+	Fleet    string        `json:"fleet"`
+	Overlays []overlayJSON `json:"overlays"`
+}
+
+type overlayJSON struct {
+	Kind      string   `json:"kind"`
+	Name      string   `json:"name"`
+	Channel   string   `json:"channel,omitempty"`
+	Platforms []string `json:"platforms"`
+	Added     string   `json:"added,omitempty"`
+	AgeDays   *int     `json:"age_days,omitempty"`
+	Declared  string   `json:"declared"`
+	Reason    string   `json:"reason"`
 }

@@ -142,12 +142,10 @@ func TestDeployCLIBuildOnTarget(t *testing.T) {
 	if hits.Load() == 0 {
 		t.Error("the http check never reached the server")
 	}
-	// --json: every line of output is an event; the check step succeeded.
+	// --json: every line of output is an event (writeTree's lines go to
+	// stderr); the check step succeeded.
 	var checked bool
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if !strings.HasPrefix(line, "{") {
-			continue // writeTree's lines come first
-		}
 		var ev map[string]any
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("--json printed %q: %v", line, err)

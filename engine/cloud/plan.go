@@ -23,25 +23,26 @@ const (
 	Unknown Action = "unknown"
 )
 
-// Change is one line of a plan.
+// Change is one line of a plan. Its JSON form is the one
+// docs/plan-json.md describes (see plan_json.go).
 type Change struct {
-	Action   Action `json:"action"`
-	Provider string `json:"provider"`
-	Resource string `json:"resource"` // the kind: server, instance, ssh_key, firewall
-	Name     string `json:"name"`
-	Scope    string `json:"scope,omitempty"`
-	Machine  string `json:"machine,omitempty"`
-	Reason   string `json:"reason"`
+	Action   Action
+	Provider string
+	Resource string // the kind: server, instance, ssh_key, firewall
+	Name     string
+	Scope    string
+	Machine  string
+	Reason   string
 	// Monthly cost in EUR of what exists now and of what will after.
-	MonthlyCostBefore float64 `json:"monthly_cost_before"`
-	MonthlyCostAfter  float64 `json:"monthly_cost_after"`
+	MonthlyCostBefore float64
+	MonthlyCostAfter  float64
 	// Fields are what an update changes ("labels", "power").
-	Fields []string `json:"fields,omitempty"`
+	Fields []string
 	// Refused says why a replace will not be applied (it needs --allow-replace).
-	Refused string `json:"refused,omitempty"`
+	Refused string
 
-	Want *Resource `json:"-"`
-	Have *Resource `json:"-"`
+	Want *Resource
+	Have *Resource
 }
 
 // Mutating reports whether applying the change calls the cloud.
@@ -49,22 +50,23 @@ func (c *Change) Mutating() bool {
 	return c.Refused == "" && (c.Action == Create || c.Action == Update || c.Action == Replace || c.Action == Delete)
 }
 
-// Plan is the whole set of changes, with the fleet's monthly cost.
+// Plan is the whole set of changes, with the fleet's monthly cost. Its
+// JSON form is the one docs/plan-json.md describes (see plan_json.go).
 type Plan struct {
-	Fleet       string    `json:"fleet"`
-	Changes     []*Change `json:"changes"`
+	Fleet       string
+	Changes     []*Change
 	MonthlyCost struct {
-		Before float64 `json:"before"`
-		After  float64 `json:"after"`
-	} `json:"monthly_cost"`
-	Currency string `json:"currency"`
+		Before float64
+		After  float64
+	}
+	Currency string
 	// Unreachable lists providers the plan could not compare against.
-	Unreachable []ProviderError `json:"unreachable,omitempty"`
+	Unreachable []ProviderError
 	// PriceSources says where each price figure came from.
-	PriceSources []string `json:"price_sources,omitempty"`
+	PriceSources []string
 	// Toggled lists machines whose enabled setting was overridden for this
 	// plan (fleet up / fleet down), as "name=on" / "name=off".
-	Toggled []string `json:"toggled,omitempty"`
+	Toggled []string
 }
 
 // ProviderError is a provider that could not be used, and why.

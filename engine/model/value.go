@@ -256,7 +256,7 @@ func (a *Attrs) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		k, _ := json.Marshal(b.Name)
+		k, _ := marshalReadable(b.Name)
 		buf.Write(k)
 		buf.WriteByte(':')
 		v, err := MarshalValue(b.Value)
@@ -275,9 +275,9 @@ func (a *Attrs) MarshalJSON() ([]byte, error) {
 func MarshalValue(v Value) ([]byte, error) {
 	switch v := v.(type) {
 	case String, Int, Bool:
-		return json.Marshal(v)
+		return marshalReadable(v)
 	case Float:
-		return json.Marshal(float64(v))
+		return marshalReadable(float64(v))
 	case Null:
 		return []byte("null"), nil
 	case List:
@@ -298,20 +298,32 @@ func MarshalValue(v Value) ([]byte, error) {
 	case *Attrs:
 		return v.MarshalJSON()
 	case Expr:
-		return json.Marshal(map[string]string{"__nix": "expr", "code": v.Code})
+		return marshalReadable(map[string]string{"__nix": "expr", "code": v.Code})
 	case Pkg:
-		return json.Marshal(map[string]string{"__nix": "pkg", "name": v.Name})
+		return marshalReadable(map[string]string{"__nix": "pkg", "name": v.Name})
 	case Path:
-		return json.Marshal(map[string]string{"__nix": "path", "path": v.Path})
+		return marshalReadable(map[string]string{"__nix": "path", "path": v.Path})
 	case Priority:
 		inner, err := MarshalValue(v.Value)
 		if err != nil {
 			return nil, err
 		}
-		fn, _ := json.Marshal(v.Fn)
+		fn, _ := marshalReadable(v.Fn)
 		return []byte(`{"__nix":` + string(fn) + `,"value":` + string(inner) + `}`), nil
 	}
 	return nil, fmt.Errorf("model: cannot marshal %T", v)
+}
+
+// marshalReadable is json.Marshal without escaping <, > and & (the
+// JSON of fleet eval is read by people: "a && b", not "a \u0026\u0026 b").
+func marshalReadable(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Walk calls fn for v and for every value inside it, depth first.
