@@ -312,6 +312,12 @@ machine("b", system = "x86_64-linux", state_version = "26.05", target = %q)
 			t.Errorf("no prefixed, literally passed output for %s:\n%s", m, out)
 		}
 	}
+	// One argument is a command line for the remote shell, as with ssh
+	// and colmena exec: ; separates commands, $HOME expands remotely.
+	code, out, stderr = fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--on", "a", "--", `echo a; sleep 0; echo "b $HOME" | tr b c`)
+	if code != exitOK || !strings.Contains(out, "a: a\n") || !strings.Contains(out, "a: c /") || strings.Contains(out, "$HOME") {
+		t.Fatalf("one argument as a shell line: exit %d\n%s%s", code, out, stderr)
+	}
 	code, _, stderr = fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--on", "a", "--", "sh", "-c", "exit 4")
 	if code != exitError || !strings.Contains(stderr, "failed") {
 		t.Fatalf("a failing command: exit %d %s", code, stderr)
