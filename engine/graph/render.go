@@ -224,8 +224,9 @@ type jsonGraph struct {
 }
 
 // WriteJSON writes the graph as an indented JSON document of the form
-// {"nodes": [{"id", "kind", "name", "pos"}], "edges": [{"from", "to",
-// "kind"}], "order": [ids in topological order]}.
+// {"nodes": [{"id", "kind", "name", "pos", "disabled" (a host switched
+// off; absent otherwise)}], "edges": [{"from", "to", "kind"}], "order":
+// [ids in topological order]}.
 func (g *Graph) WriteJSON(w io.Writer) error {
 	doc := jsonGraph{Nodes: g.nodes, Edges: g.Edges(), Order: g.Topo()}
 	if doc.Nodes == nil {
