@@ -614,7 +614,7 @@ func TestCloudDeployGoesToHostAddress(t *testing.T) {
 	}) {
 		t.Fatalf("web was not activated at %s: %q", web, cmds)
 	}
-	if code, out, stderr := c.fleet(t, "exec", c.file, "--on", "db", "--", "true"); code != exitOK || !slices.Contains(c.remoteCommands(), "ssh root@"+ips["db"]+" true") {
+	if code, out, stderr := c.fleet(t, "exec", c.file, "--on", "db", "--", "true"); code != exitOK || !slices.Contains(c.remoteCommands(), "ssh root@"+ips["db"]+" sh -c true") {
 		t.Fatalf("exec: exit %d\n%s%s", code, out, stderr)
 	}
 	// A switched-off host has no address: the error says how to fix it.

@@ -216,6 +216,19 @@ func execCommand(d deps) *cli.Command {
 		Name:      "exec",
 		Usage:     "run a command on many machines in parallel, with output prefixed by machine",
 		ArgsUsage: "FILE -- COMMAND...",
+		Description: `How the command reaches the remote machine:
+
+  One argument is a shell command line, run by sh -c on each machine, as
+  ssh and colmena exec run theirs: pipes, ;, && and $VARS work, expanded
+  remotely.
+    fleet exec fleet.star -- 'systemctl is-active nginx && uptime'
+    fleet exec fleet.star -- 'echo a; sleep 1'
+
+  Several arguments are an argv, passed exactly: each argument is one
+  word on the remote side, nothing in it is expanded or split.
+    fleet exec fleet.star -- echo 'hello world;' '$HOME'   (prints: hello world; $HOME)
+
+  A lone program name works either way: fleet exec fleet.star -- uptime.`,
 		Flags: append(evalFlags(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -233,6 +246,7 @@ func execCommand(d deps) *cli.Command {
 			if len(argv) == 0 {
 				return usagef("exec: no command after --")
 			}
+			argv = execArgv(argv)
 			l, err := loadPath(c, file)
 			if err != nil {
 				return err
@@ -278,6 +292,16 @@ func execCommand(d deps) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// execArgv is what fleet exec runs remotely for the arguments after --:
+// one argument is a command line for the shell (sh -c LINE, as ssh and
+// colmena exec treat theirs), several are an argv quoted exactly.
+func execArgv(args []string) []string {
+	if len(args) == 1 {
+		return []string{"sh", "-c", args[0]}
+	}
+	return args
 }
 
 // prefixWriter writes whole lines, each prefixed, so that the output of

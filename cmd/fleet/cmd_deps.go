@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	pins "github.com/fleet-nix/fleet/engine/deps"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"github.com/urfave/cli/v2"
 )
 
@@ -173,12 +174,7 @@ func writeChanges(w io.Writer, p *pins.Project, changes []pins.Change) {
 	fmt.Fprintf(w, "%s: %s locked\n", lockName(p), dependencies(n))
 }
 
-func dependencies(n int) string {
-	if n == 1 {
-		return "1 dependency"
-	}
-	return fmt.Sprintf("%d dependencies", n)
-}
+func dependencies(n int) string { return plural.Count(n, "dependency") }
 
 func shortCommit(c string) string {
 	if len(c) > 12 {

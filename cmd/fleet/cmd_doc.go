@@ -7,35 +7,81 @@ import (
 
 	"github.com/fleet-nix/fleet/builtins"
 	"github.com/fleet-nix/fleet/engine"
+	"github.com/fleet-nix/fleet/stdlib"
 	"github.com/urfave/cli/v2"
 )
 
 func docCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "doc",
-		Usage:     "show the reference of the Starlark builtins",
-		ArgsUsage: "[BUILTIN]",
-		Description: `Without an argument, lists every builtin with its signature. With one, prints its
-full documentation. --markdown prints the whole reference as Markdown: it is
-docs/starlark-api.md, so the two cannot drift apart.`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "markdown", Usage: "print the full reference as Markdown"}},
+		Usage:     "show the reference of the Starlark builtins and of @stdlib",
+		ArgsUsage: "[BUILTIN | FUNCTION | @stdlib | @stdlib//FILE.star]",
+		Description: `Without an argument, lists every builtin with its signature, then the files of
+@stdlib (the libraries built into fleet) with their functions and values. With
+one, prints its full documentation: a builtin (machine, overlay.fallback), a
+function or value of @stdlib (nixos_base), a file of @stdlib (@stdlib//nixos.star)
+or all of them (@stdlib). The @stdlib documentation is read from the files'
+own docstrings and comments.
+
+--markdown prints the whole builtin reference as Markdown: it is
+docs/starlark-api.md, so the two cannot drift apart. --markdown @stdlib prints
+docs/stdlib.md the same way.`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "markdown", Usage: "print the full reference (or, with @stdlib, the @stdlib one) as Markdown"}},
 		Action: func(c *cli.Context) error {
 			docs := builtins.Docs(engine.IncludeDoc)
+			libs, err := stdlib.Docs()
+			if err != nil {
+				return err
+			}
 			w := c.App.Writer
-			if c.Bool("markdown") {
-				writeMarkdown(w, docs)
-				return nil
-			}
 			if c.NArg() > 1 {
-				return usagef("doc: takes at most one BUILTIN")
+				return usagef("doc: takes at most one BUILTIN, FUNCTION or @stdlib FILE")
 			}
-			if c.NArg() == 0 {
-				for _, d := range docs {
-					fmt.Fprintln(w, d.Signature)
+			name := c.Args().First()
+			if c.Bool("markdown") {
+				switch name {
+				case "":
+					writeMarkdown(w, docs)
+				case "@stdlib":
+					writeStdlibMarkdown(w, libs)
+				default:
+					return usagef("doc: --markdown takes no argument or @stdlib, not %q", name)
 				}
 				return nil
 			}
-			name := c.Args().First()
+			if name == "" {
+				for _, d := range docs {
+					fmt.Fprintln(w, d.Signature)
+				}
+				for _, f := range libs {
+					fmt.Fprintf(w, "\n%s\n", f.Load)
+					for _, s := range f.Symbols {
+						fmt.Fprintf(w, "  %s\n", symbolHeader(s))
+					}
+				}
+				return nil
+			}
+			if name == "@stdlib" || name == "@stdlib//" {
+				for i, f := range libs {
+					if i > 0 {
+						fmt.Fprintln(w)
+					}
+					writeStdlibText(w, f)
+				}
+				return nil
+			}
+			if strings.HasPrefix(name, "@stdlib//") {
+				if f, ok := stdlib.Lookup(libs, name); ok {
+					writeStdlibText(w, f)
+					return nil
+				}
+				var files []string
+				for _, f := range libs {
+					files = append(files, f.Load)
+				}
+				return fmt.Errorf("fleet doc: no file %s in @stdlib%s; its files are: %s",
+					name, builtins.DidYouMean(name, files), strings.Join(files, ", "))
+			}
 			var names []string
 			for _, d := range docs {
 				if d.Name == name {
@@ -44,8 +90,71 @@ docs/starlark-api.md, so the two cannot drift apart.`,
 				}
 				names = append(names, d.Name)
 			}
-			return fmt.Errorf("fleet doc: no builtin %q; the builtins are: %s", name, strings.Join(names, ", "))
+			for _, f := range libs {
+				for _, s := range f.Symbols {
+					if s.Name == name {
+						fmt.Fprintf(w, "load(%q, %q)\n\n%s\n", f.Load, s.Name, s.Signature)
+						if s.Doc != "" {
+							fmt.Fprintf(w, "\n%s\n", s.Doc)
+						}
+						return nil
+					}
+					names = append(names, s.Name)
+				}
+			}
+			return fmt.Errorf("fleet doc: no builtin or @stdlib name %q%s; fleet doc lists them all", name, builtins.DidYouMean(name, names))
 		},
+	}
+}
+
+// symbolHeader is a @stdlib symbol in a listing: a function's signature,
+// a value's name.
+func symbolHeader(s stdlib.Symbol) string {
+	if s.Func {
+		return s.Signature
+	}
+	return s.Name
+}
+
+// writeStdlibText prints one @stdlib file for fleet doc: its docstring,
+// then each function and value with its documentation.
+func writeStdlibText(w io.Writer, f stdlib.File) {
+	fmt.Fprintf(w, "%s\n\n%s\n", f.Load, f.Doc)
+	for _, s := range f.Symbols {
+		fmt.Fprintf(w, "\n%s\n", indent(s.Signature, "  "))
+		if s.Doc != "" {
+			fmt.Fprintf(w, "%s\n", indent(s.Doc, "      "))
+		}
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// writeStdlibMarkdown renders the @stdlib reference; docs/stdlib.md is
+// its output.
+func writeStdlibMarkdown(w io.Writer, libs []stdlib.File) {
+	fmt.Fprint(w, "# @stdlib reference\n\n")
+	fmt.Fprint(w, "Generated by `fleet doc --markdown @stdlib` from the docstrings and comments of stdlib/*.star; do not edit by hand.\n\n")
+	fmt.Fprint(w, "@stdlib is the library of Starlark files built into fleet. A fleet loads one with\n"+
+		"`load(\"@stdlib//FILE.star\", \"NAME\", ...)`. Like every library, a file declares nothing when\n"+
+		"loaded: its functions declare features only when the fleet calls them. `fleet doc @stdlib`\n"+
+		"prints the same reference in the terminal; the builtins are in [starlark-api.md](starlark-api.md).\n")
+	for _, f := range libs {
+		fmt.Fprintf(w, "\n## `%s`\n\n%s\n", f.Load, f.Doc)
+		for _, s := range f.Symbols {
+			fmt.Fprintf(w, "\n### `%s`\n\n```python\n%s\n```\n", s.Name, s.Signature)
+			if s.Doc != "" {
+				fmt.Fprintf(w, "\n%s\n", s.Doc)
+			}
+		}
 	}
 }
 
@@ -82,7 +191,8 @@ const referencePreamble = `
 A fleet is an entry file (usually fleet.star) plus what it includes and loads. ` + "`load()`" + ` brings
 in a library (evaluated once, frozen, may not declare at its top level); ` + "`include()`" + ` runs
 fleet files whose declarations join the fleet. Paths are relative to the file that writes
-them; ` + "`//path`" + ` is relative to the fleet root and ` + "`@stdlib//x.star`" + ` is built in. The dialect
+them; ` + "`//path`" + ` is relative to the fleet root and ` + "`@stdlib//x.star`" + ` is built in
+(its files and functions: [stdlib.md](stdlib.md), ` + "`fleet doc @stdlib`" + `). The dialect
 is strict: no while, no recursion, no top-level if/for, no global reassignment.
 
 ## Values

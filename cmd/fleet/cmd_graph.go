@@ -10,7 +10,11 @@ func graphCommand() *cli.Command {
 		Usage:     "print the fleet's dependency graph",
 		ArgsUsage: "FILE",
 		Description: `Prints the typed dependency graph: channels, inputs, overlays, features, users,
-machines, hosts and secrets, with an edge from each node to what it depends on.
+machines, hosts and secrets, with an edge from each node to what it depends on
+(a feature depends on the overlays that make the packages it installs). A host
+switched off (enabled = False) is marked: "switched off" in text, "disabled" in
+JSON, dashed and grey in DOT, whose drawing also has a legend of the shapes and
+edge styles.
 
   fleet graph fleet.star --format dot | dot -Tsvg > fleet.svg`,
 		Flags: append(evalFlags(), &cli.StringFlag{Name: "format", Value: "text", Usage: "text, dot or json"}),

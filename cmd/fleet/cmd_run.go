@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
 )
@@ -123,12 +124,8 @@ func overlayLayers(os []*model.Overlay) string {
 	return strings.Join(parts, ", ")
 }
 
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
+// count is plural.Count: "1 machine", "2 machines".
+func count(n int, noun string) string { return plural.Count(n, noun) }
 
 func orNone(s string) string {
 	if s == "" {
@@ -152,7 +149,7 @@ func secretsState(f *model.Fleet) string {
 	}
 	var parts []string
 	if n := len(rep.Missing) + len(rep.NeedsPrompt); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d files missing (fleet secrets generate)", n))
+		parts = append(parts, count(n, "file")+" missing (fleet secrets generate)")
 	}
 	if n := len(rep.Stale); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d stale (fleet secrets rekey)", n))

@@ -12,6 +12,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
 )
@@ -74,7 +75,8 @@ named secrets anew.`,
 						return err
 					}
 					if len(rep.NeedsPrompt) > 0 {
-						return fmt.Errorf("%s typed by a person are missing: run fleet secrets generate on a terminal", count(len(rep.NeedsPrompt), "secret file"))
+						n := len(rep.NeedsPrompt)
+						return fmt.Errorf("%s typed by a person %s missing: run fleet secrets generate on a terminal", count(n, "secret file"), plural.Choose(n, "is", "are"))
 					}
 					return nil
 				},

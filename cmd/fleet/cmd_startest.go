@@ -81,7 +81,7 @@ Prints failing tests with every failed assertion (file:line:col), then
 			fmt.Fprintln(w, r.Summary())
 			switch {
 			case r.Failed > 0:
-				return fmt.Errorf("FAIL: %d of %d tests failed", r.Failed, r.Failed+r.Passed)
+				return fmt.Errorf("FAIL: %d of %s failed", r.Failed, count(r.Failed+r.Passed, "test"))
 			case r.Passed == 0 && opts.Run != nil:
 				return fmt.Errorf("no tests match --run %q", c.String("run"))
 			}

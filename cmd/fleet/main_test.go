@@ -17,7 +17,7 @@ import (
 	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files and docs/starlark-api.md")
+var update = flag.Bool("update", false, "rewrite golden files, docs/starlark-api.md and docs/stdlib.md")
 
 // repoRoot is where fleet.star and examples/ live, relative to this package.
 const repoRoot = "../.."
@@ -70,7 +70,14 @@ func TestExitCodes(t *testing.T) {
 		{"bad format", []string{"graph", minimal, "--format", "svg"}, exitUsage, "", `--format "svg": use text, dot or json`},
 		{"doc list", []string{"doc"}, exitOK, "machine(name, system", ""},
 		{"doc one", []string{"doc", "overlay.fallback"}, exitOK, "Layer 2.", ""},
-		{"doc unknown", []string{"doc", "machin"}, exitError, "", `no builtin "machin"`},
+		{"doc unknown", []string{"doc", "machin"}, exitError, "", `no builtin or @stdlib name "machin" (did you mean "machine"?)`},
+		{"doc list has @stdlib", []string{"doc"}, exitOK, "@stdlib//nixos.star\n  nixos_base(name = \"nixos-base\"", ""},
+		{"doc @stdlib", []string{"doc", "@stdlib"}, exitOK, "Declares a feature for NixOS cloud VMs", ""},
+		{"doc @stdlib file", []string{"doc", "@stdlib//darwin.star"}, exitOK, "  darwin_base(name = \"darwin-base\"", ""},
+		{"doc @stdlib function", []string{"doc", "nixos_cloud"}, exitOK, "load(\"@stdlib//nixos.star\", \"nixos_cloud\")", ""},
+		{"doc @stdlib typo", []string{"doc", "nixos_bas"}, exitError, "", `(did you mean "nixos_base"?)`},
+		{"doc @stdlib unknown file", []string{"doc", "@stdlib//nixo.star"}, exitError, "", `no file @stdlib//nixo.star in @stdlib (did you mean "@stdlib//nixos.star"?)`},
+		{"doc markdown bad arg", []string{"doc", "--markdown", "machine"}, exitUsage, "", "--markdown takes no argument or @stdlib"},
 		{"version", []string{"version"}, exitOK, "fleet dev", ""},
 		{"help", []string{"--help"}, exitOK, "COMMANDS", ""},
 		{"command help", []string{"graph", "--help"}, exitOK, "--format", ""},
@@ -114,6 +121,21 @@ func TestDocsUpToDate(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	golden(t, filepath.Join(repoRoot, "docs/starlark-api.md"), out)
+}
+
+// TestStdlibDocsUpToDate keeps docs/stdlib.md equal to `fleet doc
+// --markdown @stdlib`, which reads the .star files' own docstrings.
+func TestStdlibDocsUpToDate(t *testing.T) {
+	code, out, stderr := fleetCmd(t, "doc", "--markdown", "@stdlib")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"## `@stdlib//nixos.star`", "### `nixos_base`", "Declares a feature with NIXOS_BASE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the @stdlib reference lacks %q", want)
+		}
+	}
+	golden(t, filepath.Join(repoRoot, "docs/stdlib.md"), out)
 }
 
 // TestGraphDOTRendersWithGraphviz is the issue's check that
@@ -311,6 +333,12 @@ machine("b", system = "x86_64-linux", state_version = "26.05", target = %q)
 		if !strings.Contains(out, m+": hello world; $HOME\n") {
 			t.Errorf("no prefixed, literally passed output for %s:\n%s", m, out)
 		}
+	}
+	// One argument is a command line for the remote shell, as with ssh
+	// and colmena exec: ; separates commands, $HOME expands remotely.
+	code, out, stderr = fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--on", "a", "--", `echo a; sleep 0; echo "b $HOME" | tr b c`)
+	if code != exitOK || !strings.Contains(out, "a: a\n") || !strings.Contains(out, "a: c /") || strings.Contains(out, "$HOME") {
+		t.Fatalf("one argument as a shell line: exit %d\n%s%s", code, out, stderr)
 	}
 	code, _, stderr = fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--on", "a", "--", "sh", "-c", "exit 4")
 	if code != exitError || !strings.Contains(stderr, "failed") {

@@ -56,6 +56,9 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$2"; printf 'public-of-%s
 	if code != exitError || !strings.Contains(stderr, "2 secret files typed by a person are missing") {
 		t.Fatalf("generate: exit %d\n%s%s", code, out, stderr)
 	}
+	if code, out, stderr := fleetCmd(t, "run", file, "--out", t.TempDir()); code != exitOK || !strings.Contains(out, "; 2 files missing (fleet secrets generate)") {
+		t.Fatalf("run with two secret files missing: exit %d\n%s%s", code, out, stderr)
+	}
 	for _, name := range []string{"hetzner-api-token", "gcp-service-account-json"} {
 		value := "value-of-" + name
 		args := []string{"secrets", "set", "--file", file, name}

@@ -46,8 +46,11 @@ func TestSecretsCLI(t *testing.T) {
 
 	// No terminal: the prompt is listed as missing, the rest is generated.
 	code, out, stderr := run("", "secrets", "generate", file, "--identity", id)
-	if code != exitError || !strings.Contains(out, "secrets/shared/api-token/value.age") || !strings.Contains(stderr, "typed by a person are missing") {
+	if code != exitError || !strings.Contains(out, "secrets/shared/api-token/value.age") || !strings.Contains(stderr, "1 secret file typed by a person is missing") {
 		t.Fatalf("generate without a terminal: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := run("", "run", file, "--out", t.TempDir()); code != exitOK || !strings.Contains(out, "; 1 file missing (fleet secrets generate)") {
+		t.Fatalf("run with one secret file missing: exit %d\n%s%s", code, out, stderr)
 	}
 	if code, out, _ := run("", "secrets", "check", file); code != exitError || !strings.Contains(out, "api-token") {
 		t.Fatalf("check with a missing secret: exit %d\n%s", code, out)

@@ -26,7 +26,7 @@ func TestStarTestCLI(t *testing.T) {
 		{"failures", []string{"test", filepath.Join(testdata, "fail_test.star")},
 			exitError, []string{"FAIL test_eq (fail_test.star:7) ", "    fail_test.star:8:14: assert.eq: 1 != 2\n", "FAIL test_helper", "1 passed, 8 failed\n"}, "FAIL: 8 of 9 tests failed"},
 		{"a file that does not run", []string{"test", filepath.Join(testdata, "broken_syntax_test.star")},
-			exitError, []string{"FAIL broken_syntax_test.star: the file did not run", "0 passed, 1 failed"}, ""},
+			exitError, []string{"FAIL broken_syntax_test.star: the file did not run", "0 passed, 1 failed"}, "FAIL: 1 of 1 test failed"},
 		{"run matches nothing", []string{"test", minimal, "--run", "nomatch"}, exitError, []string{"0 passed, 0 failed"}, `no tests match --run "nomatch"`},
 		{"no test files", []string{"test", empty}, exitOK, []string{"no test files\n"}, ""},
 		{"not a test file", []string{"test", filepath.Join(minimal, "fleet.star")}, exitUsage, nil, "not a test file"},

@@ -70,6 +70,7 @@ func (b *builder) addNodes() {
 	for _, m := range f.Machines {
 		if m.Host != nil {
 			b.add(KindHost, m.Name, m.Name, hostPos(m))
+			b.nodes[len(b.nodes)-1].Disabled = !m.Host.Enabled
 		}
 	}
 	for _, in := range f.Inputs {
@@ -215,9 +216,15 @@ func (b *builder) addEdges() {
 			b.ref(self, codeHost, KindHost, "host", m.Name)
 		}
 	}
+	made := b.packageOverlays()
 	for _, x := range f.Features {
 		self := b.self(KindFeature, x.Name)
 		b.refs(self, codeRequires, KindFeature, "requires", x.Requires)
+		for _, p := range x.Packages {
+			for _, o := range made[p] {
+				b.edges = append(b.edges, edge{from: self, to: o, code: codePackage})
+			}
+		}
 	}
 	for _, u := range f.Users {
 		self := b.self(KindUser, u.Name)
@@ -243,6 +250,21 @@ func (b *builder) addEdges() {
 	}
 }
 
+// packageOverlays maps a package name to the overlays that make or change
+// that package (fallback, package, override): a feature installing the
+// package depends on them. A name no overlay makes comes from the channel
+// and has no edge. Patches and flake overlays name no package.
+func (b *builder) packageOverlays() map[string][]int32 {
+	made := make(map[string][]int32)
+	for i, o := range b.f.Overlays {
+		switch o.Kind {
+		case model.OverlayFallback, model.OverlayPackage, model.OverlayOverride:
+			made[o.Name] = append(made[o.Name], b.self(KindOverlay, b.overlayKeys[i]))
+		}
+	}
+	return made
+}
+
 // countRefs is the number of references in f, at most one edge each:
 // sizing the edge slice up front saves growing it a dozen times.
 func countRefs(f *model.Fleet) int {
@@ -251,7 +273,7 @@ func countRefs(f *model.Fleet) int {
 		n += len(m.Features) + len(m.Users) + 1
 	}
 	for _, x := range f.Features {
-		n += len(x.Requires)
+		n += len(x.Requires) + len(x.Packages)
 	}
 	for _, u := range f.Users {
 		n += len(u.Home)

@@ -38,6 +38,8 @@
 //
 //	machine -> feature   feature   Machine.Features
 //	feature -> feature   requires  Feature.Requires
+//	feature -> overlay   package   Feature.Packages, for each package a
+//	                               fallback, package or override overlay makes
 //	machine -> user      user      Machine.Users
 //	user    -> feature   home      User.Home
 //	machine -> host      host      Machine.Host
@@ -50,7 +52,13 @@
 //
 // Edges state real references only. Every machine uses every channel and
 // the whole overlay, but adding those edges would make the graph dense and
-// say nothing; consumers that need the overlay know it applies to all.
+// say nothing; consumers that need the overlay know it applies to all. A
+// feature that installs a package an overlay makes does name it, so that
+// edge is drawn: it shows which features a workaround serves.
+//
+// A host switched off (enabled = False) is still a node, marked Disabled:
+// its machine is still built, and the DOT rendering draws it dashed and
+// grey.
 //
 // # Errors
 //

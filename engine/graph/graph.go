@@ -36,6 +36,7 @@ const (
 	EdgeInput    EdgeKind = "input"    // overlay -> input: Overlay.Input
 	EdgeFollows  EdgeKind = "follows"  // input -> input or channel: Input.Follows
 	EdgePatch    EdgeKind = "patch"    // channel "patched" -> each overlay.patch
+	EdgePackage  EdgeKind = "package"  // feature -> overlay: Feature.Packages made by a fallback, package or override
 )
 
 // Node is one declaration of the fleet.
@@ -48,6 +49,9 @@ type Node struct {
 	Name string `json:"name"`
 	// Pos is where the node was declared (for a host, the host value).
 	Pos model.Pos `json:"pos,omitzero"`
+	// Disabled marks a host switched off (enabled = False): the cloud
+	// deletes it, while its machine stays in the fleet.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Edge is a dependency: From depends on To, so To comes first in
@@ -104,6 +108,7 @@ const (
 	codeHome
 	codeHost
 	codeInput
+	codePackage
 	codePatch
 	codeRequires
 	codeSecret
@@ -127,6 +132,8 @@ func (c kindCode) kind() EdgeKind {
 		return EdgeHost
 	case codeInput:
 		return EdgeInput
+	case codePackage:
+		return EdgePackage
 	case codePatch:
 		return EdgePatch
 	case codeRequires:

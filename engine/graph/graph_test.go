@@ -409,11 +409,85 @@ func TestEmpty(t *testing.T) {
 	}
 }
 
+// packagesFleet is smallFleet with packages that overlays make and a
+// host switched off.
+func packagesFleet() *model.Fleet {
+	f := smallFleet()
+	f.Features[2].Packages = []string{"atuin", "mactop", "ripgrep", "my-tool"}
+	f.Features[3].Packages = []string{"fix-openssl", "nuenv"} // a patch and a flake overlay make no package
+	f.Machines = append(f.Machines, &model.Machine{Name: "galena", System: "x86_64-linux", Class: model.NixOS,
+		Features: []string{"base"}, Host: &model.Host{Provider: model.GCP, Enabled: false, Pos: pos(22)}, Pos: pos(21)})
+	return f
+}
+
+// TestPackageEdges: a feature depends on the fallback, package and
+// override overlays (all of them) of the packages it installs, and on
+// nothing for a package from the channel or a name only a patch or flake
+// overlay carries.
+func TestPackageEdges(t *testing.T) {
+	g := mustBuild(t, packagesFleet())
+	var got []Edge
+	for _, e := range g.Edges() {
+		if e.Kind == EdgePackage {
+			got = append(got, e)
+		}
+	}
+	want := []Edge{
+		{"feature:shell", "overlay:fallback:atuin", EdgePackage},
+		{"feature:shell", "overlay:override:mactop", EdgePackage},
+		{"feature:shell", "overlay:override:mactop#2", EdgePackage},
+		{"feature:shell", "overlay:package:my-tool", EdgePackage},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("package edges =\n%s\nwant\n%s", edgeLines(got), edgeLines(want))
+	}
+	if deps := g.Closure("machine:stibnite"); !slices.Contains(deps, "overlay:fallback:atuin") || !slices.Contains(deps, "channel:stable") {
+		t.Errorf("a machine's closure lacks the overlays of its features' packages: %q", deps)
+	}
+	checkTopo(t, g)
+}
+
+// TestDisabledHost: a host switched off is marked, in the node, the JSON
+// and the DOT (dashed, grey, labelled), and the legend shows it.
+func TestDisabledHost(t *testing.T) {
+	g := mustBuild(t, packagesFleet())
+	if n := g.Node("host:galena"); n == nil || !n.Disabled {
+		t.Fatalf("host:galena = %+v, want Disabled", n)
+	}
+	if n := g.Node("host:cinnabar"); n == nil || n.Disabled {
+		t.Fatalf("host:cinnabar = %+v, want enabled", n)
+	}
+	out := render(t, g)
+	for _, want := range []string{
+		`"host:galena" [label="galena\n(host, switched off)", shape=box3d, color="#bbbbbb", style="dashed", fontcolor="#999999"`,
+		`"host:cinnabar" [label="cinnabar\n(host)", shape=box3d,`,
+		`"machine:galena" [label="galena", shape=box, color="#000000", style="rounded,bold"`,
+		`subgraph cluster_legend {`,
+		`"legend:host-off" [label="host switched off"`,
+		`"legend:package:from" -> "legend:package:to" [style=dashed];`,
+	} {
+		if !strings.Contains(string(out["dot"]), want) {
+			t.Errorf("DOT lacks %s", want)
+		}
+	}
+	if !strings.Contains(string(out["json"]), `"disabled": true`) || strings.Count(string(out["json"]), `"disabled"`) != 1 {
+		t.Errorf("JSON should mark host:galena, and only it, disabled")
+	}
+	if small := render(t, mustBuild(t, smallFleet())); strings.Contains(string(small["dot"]), "legend:host-off") || strings.Contains(string(small["dot"]), "legend:package") {
+		t.Error("the legend shows kinds the graph does not have")
+	}
+}
+
 func TestGolden(t *testing.T) {
-	out := render(t, mustBuild(t, smallFleet()))
+	for name, f := range map[string]*model.Fleet{"small": smallFleet(), "packages": packagesFleet()} {
+		t.Run(name, func(t *testing.T) { golden(t, name, render(t, mustBuild(t, f))) })
+	}
+}
+
+func golden(t *testing.T, name string, out map[string][]byte) {
 	for _, format := range []string{"dot", "json", "txt"} {
 		t.Run(format, func(t *testing.T) {
-			path := filepath.Join("testdata", "small."+format)
+			path := filepath.Join("testdata", name+"."+format)
 			if *update {
 				if err := os.WriteFile(path, out[format], 0o644); err != nil {
 					t.Fatal(err)
@@ -444,7 +518,7 @@ func nastyFleet() *model.Fleet {
 
 func TestDOTValid(t *testing.T) {
 	dot := testtool.Require(t, "dot", "graphviz")
-	for name, f := range map[string]*model.Fleet{"small": smallFleet(), "nasty": nastyFleet()} {
+	for name, f := range map[string]*model.Fleet{"small": smallFleet(), "packages": packagesFleet(), "nasty": nastyFleet()} {
 		t.Run(name, func(t *testing.T) {
 			var in bytes.Buffer
 			if err := mustBuild(t, f).WriteDOT(&in); err != nil {

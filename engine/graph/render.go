@@ -15,37 +15,50 @@ import (
 // and topological order, so the same graph always gives the same bytes.
 
 // nodeStyle is the look of a node kind in DOT: the shape hints at what the
-// node is (a cylinder of packages, a box of a machine, a 3-D host).
-type nodeStyle struct{ shape, color string }
+// node is (a cylinder of packages, a rounded box of a machine, a 3-D box
+// of the host it runs on), style is Graphviz's node style.
+type nodeStyle struct{ shape, color, style string }
 
 func styleOf(k NodeKind) nodeStyle {
 	switch k {
 	case KindChannel:
-		return nodeStyle{"cylinder", "#1f77b4"}
+		return nodeStyle{"cylinder", "#1f77b4", ""}
 	case KindInput:
-		return nodeStyle{"folder", "#17becf"}
+		return nodeStyle{"folder", "#17becf", ""}
 	case KindOverlay:
-		return nodeStyle{"parallelogram", "#9467bd"}
+		return nodeStyle{"parallelogram", "#9467bd", ""}
 	case KindFeature:
-		return nodeStyle{"ellipse", "#2ca02c"}
+		return nodeStyle{"ellipse", "#2ca02c", ""}
 	case KindUser:
-		return nodeStyle{"house", "#ff7f0e"}
+		return nodeStyle{"house", "#ff7f0e", ""}
 	case KindMachine:
-		return nodeStyle{"box", "#000000"}
+		return nodeStyle{"box", "#000000", "rounded,bold"}
 	case KindSecret:
-		return nodeStyle{"octagon", "#d62728"}
+		return nodeStyle{"octagon", "#d62728", ""}
 	case KindHost:
-		return nodeStyle{"box3d", "#7f7f7f"}
+		return nodeStyle{"box3d", "#7f7f7f", ""}
 	}
-	return nodeStyle{"ellipse", "#000000"}
+	return nodeStyle{"ellipse", "#000000", ""}
 }
+
+// offStyle is a host switched off (enabled = False): dashed and grey, as
+// it exists in the fleet but not in the cloud.
+var offStyle = nodeStyle{"box3d", "#bbbbbb", "dashed"}
+
+// nodeKinds and edgeKinds are the kinds in the order the legend lists
+// them: roughly from the machine to what it is built from.
+var (
+	nodeKinds = []NodeKind{KindMachine, KindHost, KindFeature, KindUser, KindSecret, KindOverlay, KindInput, KindChannel}
+	edgeKinds = []EdgeKind{EdgeFeature, EdgeRequires, EdgeUser, EdgeHome, EdgeHost, EdgeSecret, EdgeDepends, EdgePackage, EdgeChannel, EdgeInput, EdgeFollows, EdgePatch}
+)
 
 // edgeStyle sets an edge apart by what it means: solid for configuration
 // that is built in (features), dashed for accounts, dotted for secrets,
-// bold for the host a machine needs first.
+// bold for the host a machine needs first, dashed for the overlay
+// workarounds a feature's packages come from.
 func edgeStyle(k EdgeKind) string {
 	switch k {
-	case EdgeUser, EdgeHome:
+	case EdgeUser, EdgeHome, EdgePackage:
 		return "dashed"
 	case EdgeSecret, EdgeDepends:
 		return "dotted"
@@ -57,7 +70,11 @@ func edgeStyle(k EdgeKind) string {
 
 // WriteDOT writes the graph in Graphviz's DOT language, laid out left to
 // right so that dependencies sit to the right of what needs them. Every ID
-// and label is quoted and escaped, so any name is valid DOT.
+// and label is quoted and escaped, so any name is valid DOT. A host is
+// labelled as one (it shares its machine's name), a switched-off host is
+// dashed and grey, and a legend (the cluster "cluster_legend", whose node
+// IDs start with "legend:", which no node kind does) shows the kinds of
+// node and edge the graph has.
 func (g *Graph) WriteDOT(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("digraph fleet {\n")
@@ -71,18 +88,91 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 		if n.Kind == KindOverlay {
 			name = key(n) // the overlay kind tells apart overlays of one package
 		}
-		bw.WriteString("  " + dotQuote(n.ID) +
-			" [label=" + dotLabel(name) +
-			", shape=" + st.shape +
-			", color=" + dotQuote(st.color) +
+		if n.Kind == KindHost {
+			name += "\n(host)"
+			if n.Disabled {
+				st = offStyle
+				name = n.Name + "\n(host, switched off)"
+			}
+		}
+		bw.WriteString("  " + dotQuote(n.ID) + " [label=" + dotLabel(name) + dotAttrs(st) +
 			", tooltip=" + dotLabel(string(n.Kind)+" declared at "+n.Pos.String()) + "];\n")
 	}
 	for _, e := range g.edges {
 		bw.WriteString("  " + dotQuote(g.nodes[e.from].ID) + " -> " + dotQuote(g.nodes[e.to].ID) +
 			" [label=" + dotQuote(string(e.code.kind())) + ", style=" + edgeStyle(e.code.kind()) + "];\n")
 	}
+	g.writeLegend(bw)
 	bw.WriteString("}\n")
 	return bw.Flush()
+}
+
+// dotAttrs are the shape, colour and style of a node, after its label.
+func dotAttrs(st nodeStyle) string {
+	s := ", shape=" + st.shape + ", color=" + dotQuote(st.color)
+	if st.style != "" {
+		s += ", style=" + dotQuote(st.style)
+	}
+	if st == offStyle {
+		s += ", fontcolor=" + dotQuote("#999999")
+	}
+	return s
+}
+
+// writeLegend writes the legend cluster: one sample node per node kind
+// present, a switched-off host if there is one, and one sample edge per
+// edge kind present, between two points. An empty graph has no legend.
+func (g *Graph) writeLegend(bw *bufio.Writer) {
+	if len(g.nodes) == 0 {
+		return
+	}
+	kinds := make(map[NodeKind]bool)
+	off := false
+	for i := range g.nodes {
+		kinds[g.nodes[i].Kind] = true
+		off = off || g.nodes[i].Disabled
+	}
+	var edges [numCodes]bool
+	for _, e := range g.edges {
+		edges[e.code] = true
+	}
+	bw.WriteString("  subgraph cluster_legend {\n")
+	bw.WriteString("    label=\"legend\"; fontname=\"Helvetica\"; style=\"dashed\"; color=\"#bbbbbb\";\n")
+	for _, k := range nodeKinds {
+		if kinds[k] {
+			bw.WriteString("    " + dotQuote("legend:"+string(k)) + " [label=" + dotQuote(string(k)) + dotAttrs(styleOf(k)) + "];\n")
+		}
+	}
+	if off {
+		bw.WriteString("    " + dotQuote("legend:host-off") + " [label=" + dotQuote("host switched off") + dotAttrs(offStyle) + "];\n")
+	}
+	// Each edge kind is a sample edge from its name to a point. The names
+	// share a rank, chained top to bottom by invisible edges, so the
+	// samples stack in the order of edgeKinds without crossing.
+	var names []string
+	for _, k := range edgeKinds {
+		var present bool
+		for c := kindCode(0); c < numCodes; c++ {
+			present = present || (edges[c] && c.kind() == k)
+		}
+		if !present {
+			continue
+		}
+		from, to := dotQuote("legend:"+string(k)+":from"), dotQuote("legend:"+string(k)+":to")
+		bw.WriteString("    " + from + " [label=" + dotQuote(string(k)) + ", shape=plaintext];\n")
+		bw.WriteString("    " + to + " [label=\"\", shape=point, width=0.05];\n")
+		bw.WriteString("    " + from + " -> " + to + " [style=" + edgeStyle(k) + "];\n")
+		names = append(names, from)
+	}
+	if len(names) > 0 {
+		bw.WriteString("    { rank=same; " + strings.Join(names, "; ") + "; }\n")
+	}
+	for i := 1; i < len(names); i++ {
+		// In a left-to-right layout, an edge within a rank puts its head
+		// above its tail.
+		bw.WriteString("    " + names[i] + " -> " + names[i-1] + " [style=invis];\n")
+	}
+	bw.WriteString("  }\n")
 }
 
 // dotQuote makes s a DOT double-quoted string. Only `"` must be escaped
@@ -134,8 +224,9 @@ type jsonGraph struct {
 }
 
 // WriteJSON writes the graph as an indented JSON document of the form
-// {"nodes": [{"id", "kind", "name", "pos"}], "edges": [{"from", "to",
-// "kind"}], "order": [ids in topological order]}.
+// {"nodes": [{"id", "kind", "name", "pos", "disabled" (a host switched
+// off; absent otherwise)}], "edges": [{"from", "to", "kind"}], "order":
+// [ids in topological order]}.
 func (g *Graph) WriteJSON(w io.Writer) error {
 	doc := jsonGraph{Nodes: g.nodes, Edges: g.Edges(), Order: g.Topo()}
 	if doc.Nodes == nil {
@@ -149,7 +240,7 @@ func (g *Graph) WriteJSON(w io.Writer) error {
 
 // WriteText writes the graph for a person: nodes by level, where level 0
 // depends on nothing and level k on nodes of lower levels only, each node
-// followed by what it depends on. Nodes of one level could be acted on in
+// (a host switched off says so) followed by what it depends on. Nodes of one level could be acted on in
 // parallel, which is how the deploy executor sees the fleet.
 func (g *Graph) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
@@ -161,7 +252,11 @@ func (g *Graph) WriteText(w io.Writer) error {
 		bw.WriteString("level " + strconv.Itoa(l) + "\n")
 		for _, v := range nodes {
 			n := &g.nodes[v]
-			bw.WriteString(textID(n.ID) + "  (" + n.Pos.String() + ")\n")
+			off := ""
+			if n.Disabled {
+				off = ", switched off"
+			}
+			bw.WriteString(textID(n.ID) + "  (" + n.Pos.String() + off + ")\n")
 			for _, e := range g.edges[g.outStart[v]:g.outStart[v+1]] {
 				bw.WriteString("  -> " + textID(g.nodes[e.to].ID) + " (" + string(e.code.kind()) + ")\n")
 			}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/fleet-nix/fleet/engine/plural"
 )
 
 const (
@@ -135,7 +137,7 @@ func normalize(files []File) ([]File, error) {
 		return out, nil
 	}
 	slices.Sort(problems)
-	msg := fmt.Sprintf("outdir: %d invalid generated file(s):", len(problems))
+	msg := "outdir: " + plural.Count(len(problems), "invalid generated file") + ":"
 	for i, p := range problems {
 		if i == maxProblems {
 			msg += fmt.Sprintf("\n\t... and %d more", len(problems)-i)

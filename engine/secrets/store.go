@@ -21,6 +21,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -387,7 +388,7 @@ func describeStanzas(stanzas []*age.Stanza, known []string) []string {
 		}
 	}
 	if x25519 > 0 {
-		out = append([]string{fmt.Sprintf("%d age X25519 recipient(s), anonymous", x25519)}, out...)
+		out = append([]string{plural.Count(x25519, "age X25519 recipient") + ", anonymous"}, out...)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
@@ -238,7 +239,7 @@ func shown(thread *starlark.Thread, v starlark.Value) string {
 		lines := strings.Split(strings.TrimSuffix(string(s), "\n"), "\n")
 		more := ""
 		if len(lines) > maxShownLines {
-			more = fmt.Sprintf("\n    ... (%d more lines)", len(lines)-maxShownLines)
+			more = "\n    ... (" + plural.Count(len(lines)-maxShownLines, "more line") + ")"
 			lines = lines[:maxShownLines]
 		}
 		for i, l := range lines {

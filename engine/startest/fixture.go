@@ -11,6 +11,7 @@ import (
 	"github.com/fleet-nix/fleet/engine/graph"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
@@ -384,7 +385,7 @@ func graphView(g *graph.Graph) *view {
 			return strs(get(id)), nil
 		})
 	}
-	return newView("fleet.graph", fmt.Sprintf("<graph: %d nodes, %d edges>", len(ids), len(edges)), starlark.StringDict{
+	return newView("fleet.graph", "<graph: "+plural.Count(len(ids), "node")+", "+plural.Count(len(edges), "edge")+">", starlark.StringDict{
 		"nodes": strs(ids),
 		"edges": starlark.NewList(edges),
 		"topo":  strs(g.Topo()),

@@ -11,6 +11,7 @@ import (
 	"github.com/fleet-nix/fleet/builtins"
 	"github.com/fleet-nix/fleet/engine/graph"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
@@ -258,12 +259,8 @@ func summary(st *state) string {
 	return s
 }
 
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
+// count is plural.Count: "1 machine", "2 machines".
+func count(n int, noun string) string { return plural.Count(n, noun) }
 
 func contains(xs []string, x string) bool {
 	for _, y := range xs {
