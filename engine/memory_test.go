@@ -52,12 +52,14 @@ func TestMemoryLimitStopsGrowth(t *testing.T) {
 
 // A fleet that allocates far more than the limit in all, but keeps
 // little of it, is not stopped: the guard is about what a fleet holds.
+// The margin is wide (a few MB live against 256 MiB) because garbage
+// counts until the collector, which a loaded machine slows, gets to it.
 func TestMemoryLimitAllowsChurn(t *testing.T) {
-	src := "def f():\n    n = 0\n    for i in range(400):\n        s = \"x\" * 1000000\n        n += len(s)\n    return n\ntotal = f()\n"
+	src := "def f():\n    n = 0\n    for i in range(1000):\n        s = \"x\" * 1000000\n        n += len(s)\n    return n\ntotal = f()\n"
 	dir := writeTree(t, map[string]string{"fleet.star": header + src})
 	runtime.GC()
-	if _, err := engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{MaxMemory: 64 << 20}); err != nil {
-		t.Fatalf("400 MB of short-lived strings under a 64 MiB limit: %v", err)
+	if _, err := engine.Eval(context.Background(), filepath.Join(dir, "fleet.star"), engine.Options{MaxMemory: 256 << 20}); err != nil {
+		t.Fatalf("1 GB of short-lived strings under a 256 MiB limit: %v", err)
 	}
 }
 
