@@ -52,6 +52,10 @@ var version = "dev"
 type deps struct {
 	getenv    func(string) string
 	providers func(getenv func(string) string) []cloud.Provider
+	// wd is the folder relative paths of the command line are read
+	// from, the default fleet.star's included; "" is the process's.
+	// Tests set it instead of changing the process's folder.
+	wd string
 }
 
 // run executes the command line and returns the exit code.
@@ -76,9 +80,6 @@ func runWith(ctx context.Context, d deps, args []string, stdin io.Reader, stdout
 }
 
 func newApp(d deps, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	onUsageError := func(_ *cli.Context, err error, _ bool) error {
-		return usageError{err.Error()}
-	}
 	app := &cli.App{
 		Name:  "fleet",
 		Usage: "describe a fleet of machines in Starlark; get Nix, cloud hosts and deploys",
@@ -94,13 +95,13 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 		HideHelpCommand: true,
 		Suggest:         true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() maps errors to exit codes
-		OnUsageError:    onUsageError,
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(stderr, "fleet: no command %q\n", name)
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return flagError("", nil, err)
 		},
+		Metadata: map[string]any{"wd": d.wd},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usagef("no command %q", c.Args().First())
+				return noCommand("", c.Args().First(), c.App.Commands)
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -130,14 +131,7 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			versionCommand(),
 		},
 	}
-	var setUsage func([]*cli.Command)
-	setUsage = func(cs []*cli.Command) {
-		for _, c := range cs {
-			c.OnUsageError = onUsageError
-			setUsage(c.Subcommands)
-		}
-	}
-	setUsage(app.Commands)
+	setupUsage("", app.Commands)
 	return app
 }
 
@@ -198,8 +192,13 @@ func load(c *cli.Context) (*loaded, error) {
 	return loadPath(c, file)
 }
 
-// loadPath evaluates file with the command's evaluation flags.
+// loadPath evaluates file (a FILE argument: "" is ./fleet.star, a folder
+// its fleet.star) with the command's evaluation flags.
 func loadPath(c *cli.Context, file string) (*loaded, error) {
+	file, err := fleetFile(c, file)
+	if err != nil {
+		return nil, err
+	}
 	opts, err := engineOptions(c, file)
 	if err != nil {
 		return nil, err
@@ -225,11 +224,12 @@ func loadTree(c *cli.Context) (*loaded, []outdir.File, error) {
 	return l, files, err
 }
 
-// fileArg returns the single FILE argument.
+// fileArg returns the optional FILE argument, "" when there is none
+// (loadPath and fleetFile make that ./fleet.star).
 func fileArg(c *cli.Context) (string, error) {
 	switch c.NArg() {
 	case 0:
-		return "", usagef("%s: missing FILE (the fleet file, usually fleet.star)", c.Command.Name)
+		return "", nil
 	case 1:
 		return c.Args().First(), nil
 	}
@@ -254,7 +254,7 @@ func permuteArgs(app *cli.App, args []string) []string {
 		return out
 	}
 	cmd := app.Command(args[i])
-	if cmd == nil {
+	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
 	out = append(out, args[i])
@@ -295,7 +295,13 @@ func permuteArgs(app *cli.App, args []string) []string {
 		}
 		positional = append(positional, a)
 	}
-	return append(append(out, flags...), positional...)
+	out = append(out, flags...)
+	if len(positional) > 0 {
+		// "--" ends the flags: a positional argument is never read as
+		// one, and one of the command's own (exec's) stays.
+		out = append(out, "--")
+	}
+	return append(out, positional...)
 }
 
 func findCommand(cs []*cli.Command, name string) *cli.Command {

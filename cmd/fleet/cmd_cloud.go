@@ -38,7 +38,7 @@ func planCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what apply would change in the clouds, and the monthly cost",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Lists what exists (one label-selected list per resource type, no state file),
 compares it with the fleet's hosts and prints every change with its reason and the
 monthly cost before and after. Providers without credentials are not compared: their
@@ -82,7 +82,7 @@ func applyCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
 		Usage:     "create, update and delete the fleet's cloud hosts, then install or deploy them",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Makes the plan, shows it, asks for confirmation (or --yes), and carries it out:
 concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
 change does not stop the others; the summary lists what failed and the exit code is 1.
@@ -407,13 +407,10 @@ func restrict(plan *cloud.Plan, f *model.Fleet, sels []string) error {
 
 // loadFile is load for commands whose FILE is not their only argument.
 func loadFile(c *cli.Context, args []string) (*loaded, error) {
-	if len(args) != 1 {
-		if len(args) == 0 {
-			return nil, usagef("%s: missing FILE (the fleet file, usually fleet.star)", c.Command.Name)
-		}
+	if len(args) > 1 {
 		return nil, usagef("%s: takes one FILE, got %s", c.Command.Name, strings.Join(args, " "))
 	}
-	return loadPath(c, args[0])
+	return loadPath(c, strings.Join(args, ""))
 }
 
 // isTerminal reports whether r (a reader or a writer) is an interactive terminal.
@@ -474,7 +471,7 @@ func hostsCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "hosts",
 		Usage:     "list the fleet's cloud hosts: what they are, where, whether they run, their address and cost",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Flags:     evalFlags(),
 		Action: func(c *cli.Context) error {
 			l, err := load(c)

@@ -8,17 +8,14 @@ func graphCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "graph",
 		Usage:     "print the fleet's dependency graph",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Prints the typed dependency graph: channels, inputs, overlays, features, users,
 machines, hosts and secrets, with an edge from each node to what it depends on.
 
   fleet graph fleet.star --format dot | dot -Tsvg > fleet.svg`,
-		Flags: append(evalFlags(), &cli.StringFlag{Name: "format", Value: "text", Usage: "text, dot or json"}),
+		Flags: append(evalFlags(), choiceFlag("format", "text", "text", "dot", "json")),
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
-			if format != "text" && format != "dot" && format != "json" {
-				return usagef("graph: --format %q: use text, dot or json", format)
-			}
 			l, err := load(c)
 			if err != nil {
 				return err
