@@ -99,6 +99,9 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			return flagError("", nil, err)
 		},
 		Metadata: map[string]any{"wd": d.wd},
+		// fleet's own help command (fleet help secrets generate) hides
+		// urfave/cli's, and with it the --help flag it would add.
+		Flags: []cli.Flag{cli.HelpFlag},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return noCommand("", c.Args().First(), c.App.Commands)
@@ -129,6 +132,9 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			lintCommand(),
 			docCommand(),
 			versionCommand(),
+			helpCommand(),
+			completionCommand(),
+			completeCommand(),
 		},
 	}
 	setupUsage("", app.Commands)
