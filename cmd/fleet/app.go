@@ -98,7 +98,7 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return flagError("", nil, err)
 		},
-		Metadata: map[string]any{"wd": d.wd},
+		Metadata: map[string]any{"wd": d.wd, "getenv": d.getenv},
 		// fleet's own help command (fleet help secrets generate) hides
 		// urfave/cli's, and with it the --help flag it would add.
 		Flags: []cli.Flag{cli.HelpFlag},

@@ -60,7 +60,9 @@ wanted hosts are shown with their price, and the missing variables are named.
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, plan)
 			}
-			writePlan(c.App.Writer, plan, true)
+			w, done := colourLines(c, c.App.Writer, planColour)
+			defer done()
+			writePlan(w, plan, true)
 			return nil
 		},
 	}
@@ -145,7 +147,9 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 		name, state, _ := strings.Cut(t, "=")
 		fmt.Fprintf(w, "switching %s %s for this apply (%s is unchanged)\n", name, state, l.file)
 	}
-	writePlan(w, plan, false)
+	pw, done := colourLines(c, w, planColour)
+	writePlan(pw, plan, false)
+	done()
 	n := 0
 	for _, ch := range plan.Changes {
 		if ch.Mutating() {
@@ -310,7 +314,9 @@ func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result)
 	events, finish := deploy.Progress(w, isTerminal(w))
 	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
 	finish()
-	sum.WriteTable(w)
+	tw, done := colourLines(c, w, outcomeColour)
+	sum.WriteTable(tw)
+	done()
 	if sum.Failed() {
 		return fmt.Errorf("deploying the hosts failed (logs: %s); run fleet apply again to retry, or fleet deploy", logDir)
 	}

@@ -198,7 +198,9 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 	sum := deploy.Execute(c.Context, steps, execOpts)
 	done()
 	if !c.Bool("json") {
-		sum.WriteTable(c.App.Writer)
+		w, done := colourLines(c, c.App.Writer, outcomeColour)
+		sum.WriteTable(w)
+		done()
 		fmt.Fprintf(c.App.Writer, "logs: %s\n", logDir)
 	}
 	if sum.Failed() {

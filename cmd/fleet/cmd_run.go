@@ -40,7 +40,9 @@ fleet plan does; nothing is applied).`,
 				return err
 			}
 			fmt.Fprintln(c.App.Writer)
-			writePlan(c.App.Writer, plan, false)
+			w, done := colourLines(c, c.App.Writer, planColour)
+			defer done()
+			writePlan(w, plan, false)
 			return nil
 		},
 	}
