@@ -212,12 +212,11 @@ func setupUsage(path string, cs []*cli.Command) {
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return flagError(cmdPath, flags, err)
 		}
-		if len(cmd.Subcommands) > 0 {
-			// fleet help secrets generate, not fleet secrets help generate
-			cmd.HideHelpCommand = true
-			if cmd.Action == nil {
-				cmd.Action = subcommandAction(cmdPath, cmd)
-			}
+		// fleet help secrets generate, not fleet secrets help generate
+		// (and no FILE argument "help" taken for a command).
+		cmd.HideHelpCommand = true
+		if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+			cmd.Action = subcommandAction(cmdPath, cmd)
 		}
 		for _, f := range cmd.Flags {
 			if s, ok := f.(*cli.StringSliceFlag); ok && selectorFlag(f) && s.Action == nil {
