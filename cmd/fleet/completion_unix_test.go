@@ -9,17 +9,19 @@ import (
 	"testing"
 )
 
-// TestBashCompletion sources the bash script into a real bash and runs
+// TestShellCompletion sources the bash script into a real bash and runs
 // its function as bash's programmable completion would, with the fleet
 // binary on the PATH: the words reach fleet __complete and the candidates
-// come back as COMPREPLY, "@" (one of bash's word breaks) included.
-func TestBashCompletion(t *testing.T) {
+// come back as COMPREPLY, "@" (one of bash's word breaks) included. Then
+// the same with fish's complete -C, when fish is installed.
+func TestShellCompletion(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("bash is not installed")
 	}
 	bin := buildFleet(t)
 	dir := fleetDir(t, cliFleet)
+	path := "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")
 	script := `source <(fleet completion bash)
 comp() { # LINE, then the words as bash splits them
     COMP_LINE=$1; COMP_POINT=${#1}; shift
@@ -34,7 +36,7 @@ complete -p fleet
 `
 	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), path)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)
@@ -42,5 +44,19 @@ complete -p fleet
 	want := "secrets\nedge\n@cloud @edge all db web\ndry-activate\ncomplete -o default -F _fleet fleet\n"
 	if string(out) != want {
 		t.Errorf("bash completion:\n%s\nwant:\n%s", out, want)
+	}
+
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		t.Log("fish is not installed")
+		return
+	}
+	cmd = exec.Command(fish, "--no-config", "-c", `fleet completion fish | source
+complete -C "fleet sec"; complete -C "fleet deploy --on @"; complete -C "fleet graph --format j"`)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), path)
+	out, err = cmd.CombinedOutput()
+	if want := "secrets\n@cloud\n@edge\njson\n"; err != nil || string(out) != want {
+		t.Errorf("fish completion: %v\n%s\nwant:\n%s", err, out, want)
 	}
 }
