@@ -87,7 +87,12 @@ func newApp(d deps, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 and from it the Nix configuration of every machine, the cloud changes that create or
 remove their hosts, and the deploy actions that build and activate them.
 
-Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage error.`,
+FILE, where a command takes one, is optional: ./fleet.star by default, and a folder
+means the fleet.star in it. fleet help COMMAND shows a command's flags;
+fleet completion bash|zsh|fish prints a shell completion script.
+
+Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage error
+(found before anything is evaluated or asked of a cloud), 130 on Ctrl-C, 143 on SIGTERM.`,
 		Version:         version,
 		Reader:          stdin,
 		Writer:          stdout,
