@@ -66,7 +66,7 @@ func TestExitCodes(t *testing.T) {
 		{"no fleet.star here", []string{"run"}, exitUsage, "", "no fleet.star in "},
 		{"two FILEs", []string{"eval", minimal, minimal}, exitUsage, "", "takes one FILE"},
 		{"unknown command", []string{"deploi"}, exitUsage, "", `no command "deploi"`},
-		{"unknown flag", []string{"run", "--nope", minimal}, exitUsage, "", "run: unknown flag --nope\n"},
+		{"unknown flag", []string{"run", "--nope", minimal}, exitUsage, "", "run: unknown flag --nope"},
 		{"bad format", []string{"graph", minimal, "--format", "svg"}, exitUsage, "", `--format "svg": use text, dot or json`},
 		{"doc list", []string{"doc"}, exitOK, "machine(name, system", ""},
 		{"doc one", []string{"doc", "overlay.fallback"}, exitOK, "Layer 2.", ""},
