@@ -72,7 +72,7 @@ func runWith(ctx context.Context, d deps, args []string, stdin io.Reader, stdout
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "fleet: %s\nRun 'fleet --help' for usage.\n", ue.msg)
+		fmt.Fprintf(stderr, "fleet: %s\nRun '%s' for usage.\n", ue.msg, helpFor(app, ue.msg))
 		return exitUsage
 	}
 	fmt.Fprintln(stderr, err)
@@ -101,7 +101,7 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 		Suggest:         true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() maps errors to exit codes
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return flagError("", nil, err)
+			return flagError("", []cli.Flag{cli.HelpFlag, cli.VersionFlag}, err)
 		},
 		Metadata: map[string]any{"wd": d.wd, "getenv": d.getenv},
 		// fleet's own help command (fleet help secrets generate) hides

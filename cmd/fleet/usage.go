@@ -71,6 +71,24 @@ func commandPath(c *cli.Context) string {
 	return strings.Join(names, " ")
 }
 
+// helpFor is the help command for a usage error's message: fleet help
+// deploy for "deploy: ...", fleet --help when it names no command.
+func helpFor(app *cli.App, msg string) string {
+	path, _, ok := strings.Cut(msg, ": ")
+	if !ok {
+		return "fleet --help"
+	}
+	cs := app.Commands
+	for _, name := range strings.Fields(path) {
+		cmd := findCommand(cs, name)
+		if cmd == nil || cmd.Hidden {
+			return "fleet --help"
+		}
+		cs = cmd.Subcommands
+	}
+	return "fleet help " + path
+}
+
 // subcommandAction is the action of a command that only groups
 // subcommands (fleet secrets, fleet deps): without one it shows its help;
 // an unknown one is a usage error.
