@@ -248,6 +248,7 @@ func TestComplete(t *testing.T) {
 		{"--file named", filepath.Dir(dir), []string{"up", "--file", filepath.Base(dir), "w"}, []string{"web"}},
 		{"shells", dir, []string{"completion", ""}, []string{"bash", "zsh", "fish"}},
 		{"help", dir, []string{"help", "sec"}, []string{"secrets"}},
+		{"help of a subcommand", dir, []string{"help", "deps", ""}, []string{"lock", "update", "verify"}},
 		{"a path: the shell's", dir, []string{"deploy", "--out", ""}, nil},
 		{"FILE: the shell's", dir, []string{"eval", ""}, nil},
 		{"after --: the shell's", dir, []string{"exec", "--", ""}, nil},

@@ -206,7 +206,15 @@ func complete(c *cli.Context, words []string) []string {
 	case cmd.Name == "up" || cmd.Name == "down" || cmd.Name == "adopt" && (len(positional) > 0 || !looksLikeFile(cur)):
 		cands = fleetNames(c, file, cmd.Name == "adopt")
 	case cmd.Name == "help":
-		cands = commandNames(c.App.Commands)
+		cs := c.App.Commands
+		for _, p := range positional {
+			if x := findCommand(cs, p); x != nil {
+				cs = x.Subcommands
+			} else {
+				cs = nil
+			}
+		}
+		cands = commandNames(cs)
 	}
 	var out []string
 	for _, s := range cands {
