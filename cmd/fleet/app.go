@@ -51,6 +51,10 @@ var version = "dev"
 type deps struct {
 	getenv    func(string) string
 	providers func(getenv func(string) string) []cloud.Provider
+	// wd is the folder relative paths of the command line are read
+	// from, the default fleet.star's included; "" is the process's.
+	// Tests set it instead of changing the process's folder.
+	wd string
 }
 
 // run executes the command line and returns the exit code.
@@ -71,7 +75,7 @@ func runWith(ctx context.Context, d deps, args []string, stdin io.Reader, stdout
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "fleet: %s\nRun 'fleet --help' for usage.\n", ue.msg)
+		fmt.Fprintf(stderr, "fleet: %s\nRun '%s' for usage.\n", ue.msg, helpFor(app, ue.msg))
 		if detailedExitcode(args) {
 			return exitError // 2 means "changes" there
 		}
@@ -82,9 +86,6 @@ func runWith(ctx context.Context, d deps, args []string, stdin io.Reader, stdout
 }
 
 func newApp(d deps, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	onUsageError := func(_ *cli.Context, err error, _ bool) error {
-		return usageError{err.Error()}
-	}
 	app := &cli.App{
 		Name:  "fleet",
 		Usage: "describe a fleet of machines in Starlark; get Nix, cloud hosts and deploys",
@@ -92,7 +93,12 @@ func newApp(d deps, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 and from it the Nix configuration of every machine, the cloud changes that create or
 remove their hosts, and the deploy actions that build and activate them.
 
-Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage error.`,
+FILE, where a command takes one, is optional: ./fleet.star by default, and a folder
+means the fleet.star in it. fleet help COMMAND shows a command's flags;
+fleet completion bash|zsh|fish prints a shell completion script.
+
+Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage error
+(found before anything is evaluated or asked of a cloud), 130 on Ctrl-C, 143 on SIGTERM.`,
 		Version:         version,
 		Reader:          stdin,
 		Writer:          stdout,
@@ -100,13 +106,16 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 		HideHelpCommand: true,
 		Suggest:         true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() maps errors to exit codes
-		OnUsageError:    onUsageError,
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(stderr, "fleet: no command %q\n", name)
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return flagError("", []cli.Flag{cli.HelpFlag, cli.VersionFlag}, err)
 		},
+		Metadata: map[string]any{"wd": d.wd, "getenv": d.getenv},
+		// fleet's own help command (fleet help secrets generate) hides
+		// urfave/cli's, and with it the --help flag it would add.
+		Flags: []cli.Flag{cli.HelpFlag},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usagef("no command %q", c.Args().First())
+				return noCommand("", c.Args().First(), c.App.Commands)
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -135,16 +144,12 @@ Exit codes: 0 success, 1 evaluation, validation or operation error, 2 usage erro
 			lintCommand(),
 			docCommand(),
 			versionCommand(),
+			helpCommand(),
+			completionCommand(),
+			completeCommand(),
 		},
 	}
-	var setUsage func([]*cli.Command)
-	setUsage = func(cs []*cli.Command) {
-		for _, c := range cs {
-			c.OnUsageError = onUsageError
-			setUsage(c.Subcommands)
-		}
-	}
-	setUsage(app.Commands)
+	setupUsage("", app.Commands)
 	return app
 }
 
@@ -205,8 +210,13 @@ func load(c *cli.Context) (*loaded, error) {
 	return loadPath(c, file)
 }
 
-// loadPath evaluates file with the command's evaluation flags.
+// loadPath evaluates file (a FILE argument: "" is ./fleet.star, a folder
+// its fleet.star) with the command's evaluation flags.
 func loadPath(c *cli.Context, file string) (*loaded, error) {
+	file, err := fleetFile(c, file)
+	if err != nil {
+		return nil, err
+	}
 	opts, err := engineOptions(c, file)
 	if err != nil {
 		return nil, err
@@ -232,11 +242,12 @@ func loadTree(c *cli.Context) (*loaded, []outdir.File, error) {
 	return l, files, err
 }
 
-// fileArg returns the single FILE argument.
+// fileArg returns the optional FILE argument, "" when there is none
+// (loadPath and fleetFile make that ./fleet.star).
 func fileArg(c *cli.Context) (string, error) {
 	switch c.NArg() {
 	case 0:
-		return "", usagef("%s: missing FILE (the fleet file, usually fleet.star)", c.Command.Name)
+		return "", nil
 	case 1:
 		return c.Args().First(), nil
 	}
@@ -261,7 +272,7 @@ func permuteArgs(app *cli.App, args []string) []string {
 		return out
 	}
 	cmd := app.Command(args[i])
-	if cmd == nil {
+	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
 	out = append(out, args[i])
@@ -302,7 +313,13 @@ func permuteArgs(app *cli.App, args []string) []string {
 		}
 		positional = append(positional, a)
 	}
-	return append(append(out, flags...), positional...)
+	out = append(out, flags...)
+	if len(positional) > 0 {
+		// "--" ends the flags: a positional argument is never read as
+		// one, and one of the command's own (exec's) stays.
+		out = append(out, "--")
+	}
+	return append(out, positional...)
 }
 
 func findCommand(cs []*cli.Command, name string) *cli.Command {

@@ -21,7 +21,7 @@ func adoptCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "adopt",
 		Usage:     "make existing cloud hosts the fleet's, as terraform import does: set fleet's labels on them",
-		ArgsUsage: "FILE MACHINE...",
+		ArgsUsage: "[FILE] MACHINE...",
 		Description: `For hosts made before the fleet (by hand, Terraform, clan): apply refuses to touch a
 host of a machine's name that lacks fleet's labels. adopt looks each machine's host up
 by name in its cloud (a Hetzner server in the project of the token, a GCE instance in
@@ -68,19 +68,16 @@ func (h *adoptee) label() string {
 }
 
 func adopt(c *cli.Context, d deps) error {
-	args := c.Args().Slice()
-	switch len(args) {
-	case 0:
-		return usagef("adopt: missing FILE (the fleet file, usually fleet.star) and the machines whose hosts to adopt")
-	case 1:
-		return usagef("adopt: name the machines whose hosts to adopt: fleet adopt %s MACHINE...", args[0])
+	file, names := splitFile(c.Args().Slice())
+	if len(names) == 0 {
+		return usagef("adopt: name the machines whose hosts to adopt: fleet adopt [FILE] MACHINE...")
 	}
-	l, err := loadPath(c, args[0])
+	l, err := loadPath(c, file)
 	if err != nil {
 		return err
 	}
 	w := c.App.Writer
-	machines, err := adoptMachines(w, l, args[1:])
+	machines, err := adoptMachines(w, l, names)
 	if err != nil {
 		return err
 	}

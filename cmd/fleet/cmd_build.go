@@ -18,7 +18,7 @@ func buildCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "build",
 		Usage:     "build the machines' systems here, without deploying them",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Writes the Nix tree and builds each selected machine's system (nix build of
 nixosConfigurations.<m>.config.system.build.toplevel, or darwinConfigurations.<m>.system),
 in parallel, then prints each machine's store path. Nothing is copied or activated and no

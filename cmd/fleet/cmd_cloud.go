@@ -39,7 +39,7 @@ func planCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what apply would change in the clouds, and the monthly cost",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Lists what exists (one label-selected list per resource type, no state file),
 compares it with the fleet's hosts and prints every change with its reason and the
 monthly cost before and after. Providers without credentials are not compared: their
@@ -69,7 +69,9 @@ compared (the plan is printed first). With it, a usage error exits 1 too.`,
 					return err
 				}
 			} else {
-				writePlan(c.App.Writer, plan, true)
+				w, done := colourLines(c, c.App.Writer, planColour)
+				writePlan(w, plan, true)
+				done()
 			}
 			if c.Bool("detailed-exitcode") {
 				return planExit(plan)
@@ -147,7 +149,7 @@ func applyCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
 		Usage:     "create, update and delete the fleet's cloud hosts, then install or deploy them",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Makes the plan, shows it, asks for confirmation (or --yes), and carries it out:
 concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
 change does not stop the others; the summary lists what failed and the exit code is 1.
@@ -210,7 +212,9 @@ func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) er
 		name, state, _ := strings.Cut(t, "=")
 		fmt.Fprintf(w, "switching %s %s for this apply (%s is unchanged)\n", name, state, l.file)
 	}
-	writePlan(w, plan, false)
+	pw, done := colourLines(c, w, planColour)
+	writePlan(pw, plan, false)
+	done()
 	n := 0
 	for _, ch := range plan.Changes {
 		if ch.Mutating() {
@@ -375,7 +379,9 @@ func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result)
 	events, finish := deploy.Progress(w, isTerminal(w))
 	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
 	finish()
-	sum.WriteTable(w)
+	tw, done := colourLines(c, w, outcomeColour)
+	sum.WriteTable(tw)
+	done()
 	if sum.Failed() {
 		return fmt.Errorf("deploying the hosts failed (logs: %s); run fleet apply again to retry, or fleet deploy", logDir)
 	}
@@ -472,13 +478,10 @@ func restrict(plan *cloud.Plan, f *model.Fleet, sels []string) error {
 
 // loadFile is load for commands whose FILE is not their only argument.
 func loadFile(c *cli.Context, args []string) (*loaded, error) {
-	if len(args) != 1 {
-		if len(args) == 0 {
-			return nil, usagef("%s: missing FILE (the fleet file, usually fleet.star)", c.Command.Name)
-		}
+	if len(args) > 1 {
 		return nil, usagef("%s: takes one FILE, got %s", c.Command.Name, strings.Join(args, " "))
 	}
-	return loadPath(c, args[0])
+	return loadPath(c, strings.Join(args, ""))
 }
 
 // isTerminal reports whether r (a reader or a writer) is an interactive terminal.
@@ -551,7 +554,7 @@ func hostsCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "hosts",
 		Usage:     "list the fleet's cloud hosts: what they are, where, whether they run, their address and cost",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `One line per machine with a host: provider, type, Hetzner location or GCE zone, the
 cloud's status (absent if there is none, unknown without credentials), public IPv4 and
 monthly cost in EUR. --json prints them as JSON (see docs/plan-json.md).`,

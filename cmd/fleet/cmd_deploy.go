@@ -26,7 +26,7 @@ func deployCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "deploy",
 		Usage:     "build, copy and activate machines, in parallel, with health checks and rollback",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Writes the Nix tree, then per machine: checks its secrets are in place, asks the
 machine whether the deploy can work there (preflight: nix-daemon; for a non-root target
 sudo without a password and Nix's trusted-users), builds its system, copies the closure
@@ -42,9 +42,9 @@ failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
-			&cli.StringFlag{Name: "goal", Value: "switch", Usage: "switch, boot, test or dry-activate"},
+			choiceFlag("goal", "switch", "switch", "boot", "test", "dry-activate"),
 			&cli.IntFlag{Name: "parallel", Value: 10, Usage: "steps in flight at once"},
-			&cli.StringFlag{Name: "build-on", Value: "local", Usage: "local or target"},
+			choiceFlag("build-on", "local", "local", "target"),
 			&cli.DurationFlag{Name: "confirm-timeout", Value: 30 * time.Second, Usage: "how long checks may take to pass"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "start nothing new after the first failure"},
 			&cli.BoolFlag{Name: "only-changed", Usage: "leave machines already running the system built alone (no copy, no activation)"},
@@ -202,7 +202,9 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 	sum := deploy.Execute(c.Context, steps, execOpts)
 	done()
 	if !c.Bool("json") {
-		sum.WriteTable(c.App.Writer)
+		w, done := colourLines(c, c.App.Writer, outcomeColour)
+		sum.WriteTable(w)
+		done()
 		fmt.Fprintf(c.App.Writer, "logs: %s\n", logDir)
 	}
 	if sum.Failed() {
@@ -215,7 +217,7 @@ func execCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "exec",
 		Usage:     "run a command on many machines in parallel, with output prefixed by machine",
-		ArgsUsage: "FILE -- COMMAND...",
+		ArgsUsage: "[FILE] -- COMMAND...",
 		Description: `How the command reaches the remote machine:
 
   One argument is a shell command line, run by sh -c on each machine, as
@@ -228,23 +230,18 @@ func execCommand(d deps) *cli.Command {
   word on the remote side, nothing in it is expanded or split.
     fleet exec fleet.star -- echo 'hello world;' '$HOME'   (prints: hello world; $HOME)
 
-  A lone program name works either way: fleet exec fleet.star -- uptime.`,
+  A lone program name works either way: fleet exec -- uptime.
+
+FILE defaults to ./fleet.star (a folder means its fleet.star).`,
 		Flags: append(evalFlags(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
 			&cli.IntFlag{Name: "parallel", Value: 10, Usage: "machines at once"},
 		),
 		Action: func(c *cli.Context) error {
-			args := c.Args().Slice()
-			if len(args) < 2 {
-				return usagef("exec: give FILE -- COMMAND...")
-			}
-			file, argv := args[0], args[1:]
-			if argv[0] == "--" {
-				argv = argv[1:]
-			}
-			if len(argv) == 0 {
-				return usagef("exec: no command after --")
+			file, argv, err := execArgs(c.Args().Slice())
+			if err != nil {
+				return err
 			}
 			argv = execArgv(argv)
 			l, err := loadPath(c, file)
@@ -390,7 +387,7 @@ func diffCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "diff",
 		Usage:     "show, per machine, how the closure a deploy would activate differs from what runs",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Builds each selected machine's system, fetches the one it runs (/run/current-system)
 and prints nix store diff-closures between them, prefixed by the machine's name.`,
 		Flags: append(evalFlags(), outFlag(),

@@ -30,12 +30,6 @@ Fetching runs git, so your credentials and git config apply.
 
 Evaluating commands take --offline (use only the cache) and --override NAME=DIR (use
 a local folder instead of the pinned commit, to develop a library).`,
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usagef("deps: no command %q: use lock, update or verify", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
 		Subcommands: []*cli.Command{
 			{
 				Name: "lock", Usage: "resolve fleet.deps into fleet.lock, keeping existing pins", ArgsUsage: "[FILE]",
@@ -63,7 +57,7 @@ fetches the commits they name now and rewrites fleet.lock. Others keep their pin
   fleet deps update team --file fleet.star`,
 				Flags: []cli.Flag{fileFlag},
 				Action: func(c *cli.Context) error {
-					p, err := depsProject(c.String("file"))
+					p, err := depsProject(fleetPath(c, c.String("file")))
 					if err != nil {
 						return err
 					}
@@ -111,9 +105,9 @@ dependency's files (fetching those not cached). Exits 1 listing every problem.`,
 func fileProject(c *cli.Context) (*pins.Project, error) {
 	switch c.NArg() {
 	case 0:
-		return depsProject("fleet.star")
+		return depsProject(fleetPath(c, ""))
 	case 1:
-		return depsProject(c.Args().First())
+		return depsProject(fleetPath(c, c.Args().First()))
 	}
 	return nil, usagef("deps %s: takes at most one FILE, got %s", c.Command.Name, strings.Join(c.Args().Slice(), " "))
 }

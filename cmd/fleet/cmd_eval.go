@@ -14,7 +14,7 @@ func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "evaluate a fleet and print its model",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Prints every declaration with the position it was declared at. With --json, the
 whole model as deterministic JSON (same fleet, same bytes): Nix constructs such as
 nix.expr appear as {"__nix": "expr", ...} objects.`,

@@ -116,13 +116,9 @@ Text after the directive is free, to say why. Features declared in @stdlib or in
 dependency's files are not reported: the fleet cannot edit those.`,
 		Flags: evalFlags(),
 		Action: func(c *cli.Context) error {
-			file := "fleet.star"
-			switch c.NArg() {
-			case 0:
-			case 1:
-				file = c.Args().First()
-			default:
-				return usagef("lint: takes one FILE, got %d", c.NArg())
+			file, err := fileArg(c)
+			if err != nil {
+				return err
 			}
 			l, err := loadPath(c, file)
 			if err != nil {

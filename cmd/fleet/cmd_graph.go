@@ -8,7 +8,7 @@ func graphCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "graph",
 		Usage:     "print the fleet's dependency graph",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Prints the typed dependency graph: channels, inputs, overlays, features, users,
 machines, hosts and secrets, with an edge from each node to what it depends on
 (a feature depends on the overlays that make the packages it installs). A host
@@ -17,12 +17,9 @@ JSON, dashed and grey in DOT, whose drawing also has a legend of the shapes and
 edge styles.
 
   fleet graph fleet.star --format dot | dot -Tsvg > fleet.svg`,
-		Flags: append(evalFlags(), &cli.StringFlag{Name: "format", Value: "text", Usage: "text, dot or json"}),
+		Flags: append(evalFlags(), choiceFlag("format", "text", "text", "dot", "json")),
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
-			if format != "text" && format != "dot" && format != "json" {
-				return usagef("graph: --format %q: use text, dot or json", format)
-			}
 			l, err := load(c)
 			if err != nil {
 				return err

@@ -19,7 +19,7 @@ func nixCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "nix",
 		Usage:     "write the fleet's Nix flake tree",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Writes the flake tree: flake.nix, overlays/default.nix, modules/<class>/<feature>.nix,
 machines/<class>/<machine>.nix, homes/<machine>/<user>.nix, secrets.nix, and copies
 of the hand-written files they use. Files are written atomically and only when they

@@ -15,7 +15,7 @@ func overlaysCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "overlays",
 		Usage:     "list the overlay's workarounds, oldest first",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Lists every patch, fallback and override with its platforms, the date it was added
 (added = "YYYY-MM-DD"), its age and its reason, oldest first (undated last), so that
 workarounds are removed once upstream is fixed. --json prints them as JSON (see

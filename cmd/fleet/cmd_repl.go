@@ -39,16 +39,17 @@ When standard input is not a terminal, statements are read line by line without 
 errors to standard error, and the exit code is 1 if any statement failed.`,
 		Flags: evalFlags(),
 		Action: func(c *cli.Context) error {
-			file := ""
-			switch c.NArg() {
-			case 0:
-				if _, err := os.Stat("fleet.star"); err == nil {
-					file = "fleet.star"
-				}
-			case 1:
-				file = c.Args().First()
-			default:
-				return usagef("repl: takes at most one FILE, got %s", strings.Join(c.Args().Slice(), " "))
+			file, err := fileArg(c)
+			if err != nil {
+				return err
+			}
+			// Without FILE and without a fleet.star here, the session
+			// starts with no fleet.
+			if file, err = fleetFile(c, file); err != nil && c.NArg() == 0 {
+				file, err = "", nil
+			}
+			if err != nil {
+				return err
 			}
 			memory, err := maxMemory(c)
 			if err != nil {

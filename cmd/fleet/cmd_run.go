@@ -18,7 +18,7 @@ func runCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "evaluate a fleet: a summary, the Nix tree, and the cloud plan",
-		ArgsUsage: "FILE",
+		ArgsUsage: "[FILE]",
 		Description: `Evaluates FILE (and what it loads and includes), checks the whole fleet and its
 dependency graph, prints a summary (machines by class and host, features, overlays,
 secrets), writes the Nix flake tree (as fleet nix does) and shows the cloud plan (as
@@ -41,7 +41,9 @@ fleet plan does; nothing is applied).`,
 				return err
 			}
 			fmt.Fprintln(c.App.Writer)
-			writePlan(c.App.Writer, plan, false)
+			w, done := colourLines(c, c.App.Writer, planColour)
+			defer done()
+			writePlan(w, plan, false)
 			return nil
 		},
 	}

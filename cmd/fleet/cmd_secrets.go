@@ -32,7 +32,7 @@ fleet's private per-user place, removed when the command ends (also on Ctrl-C or
 SIGTERM); the folders of a run killed with -9 are removed by the next run.`,
 		Subcommands: []*cli.Command{
 			{
-				Name: "generate", Usage: "create the secrets that are missing", ArgsUsage: "FILE",
+				Name: "generate", Usage: "create the secrets that are missing", ArgsUsage: "[FILE]",
 				Description: `Generates, encrypts and stores every declared secret file that does not exist yet, in
 dependency order, machines' host keys first. Secrets typed by a person (gen.prompt) are
 asked on a terminal; without one they are listed as missing. --regenerate makes the
@@ -82,7 +82,7 @@ named secrets anew.`,
 				},
 			},
 			{
-				Name: "check", Usage: "list missing, stale and damaged secret files (decrypts nothing)", ArgsUsage: "FILE",
+				Name: "check", Usage: "list missing, stale and damaged secret files (decrypts nothing)", ArgsUsage: "[FILE]",
 				Flags: evalFlags(),
 				Action: func(c *cli.Context) error {
 					l, err := load(c)
@@ -103,7 +103,7 @@ named secrets anew.`,
 				},
 			},
 			{
-				Name: "rekey", Usage: "re-encrypt stale secret files to the current recipients", ArgsUsage: "FILE",
+				Name: "rekey", Usage: "re-encrypt stale secret files to the current recipients", ArgsUsage: "[FILE]",
 				Flags: append(evalFlags(), identity),
 				Action: func(c *cli.Context) error {
 					l, err := load(c)

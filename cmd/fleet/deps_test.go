@@ -160,7 +160,7 @@ func TestDepsCommands(t *testing.T) {
 		{"override unknown", exitError, "declares no dependency tema", []string{"run", file, "--override", "tema=" + work}},
 		{"override missing dir", exitError, "no such folder", []string{"run", file, "--override", "team=" + filepath.Join(work, "nope")}},
 		{"override without deps", exitUsage, "no fleet.deps next to " + minimal, []string{"run", minimal, "--override", "team=" + work}},
-		{"unknown subcommand", exitUsage, `deps: no command "nope": use lock, update or verify`, []string{"deps", "nope"}},
+		{"unknown subcommand", exitUsage, `deps: no command "nope" (did you mean "lock"?): use lock, update or verify`, []string{"deps", "nope"}},
 		{"lock two files", exitUsage, "takes at most one FILE", []string{"deps", "lock", file, file}},
 		{"verify without deps", exitError, filepath.Join(filepath.Dir(minimal), "fleet.deps") + ": no such file", []string{"deps", "verify", minimal}},
 		{"update unknown", exitError, `no dependency "nope"`, []string{"deps", "update", "nope", "--file", file}},

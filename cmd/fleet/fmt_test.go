@@ -127,7 +127,7 @@ func TestFmtUsage(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"fmt", "no/such/dir"}, exitError, "no such file"},
-		{[]string{"fmt", "--nope"}, exitUsage, "flag provided but not defined"},
+		{[]string{"fmt", "--nope"}, exitUsage, "fmt: unknown flag --nope"},
 		{[]string{"lint", "a.star", "b.star"}, exitUsage, "takes one FILE"},
 		{[]string{"lint", "testdata/none.star"}, exitError, "no such file"},
 	} {

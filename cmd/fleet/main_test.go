@@ -63,10 +63,10 @@ func TestExitCodes(t *testing.T) {
 		{"eval text", []string{"eval", minimal}, exitOK, "machine  web", ""},
 		{"validation error", []string{"run", "testdata/bad.star"}, exitError, "", `bad.star:3:8: machine web: unknown feature "shh" (did you mean "ssh"?)`},
 		{"missing file", []string{"run", "testdata/none.star"}, exitError, "", "no such file"},
-		{"missing FILE", []string{"run"}, exitUsage, "", "missing FILE"},
+		{"no fleet.star here", []string{"run"}, exitUsage, "", "no fleet.star in "},
 		{"two FILEs", []string{"eval", minimal, minimal}, exitUsage, "", "takes one FILE"},
 		{"unknown command", []string{"deploi"}, exitUsage, "", `no command "deploi"`},
-		{"unknown flag", []string{"run", "--nope", minimal}, exitUsage, "", "flag provided but not defined: -nope"},
+		{"unknown flag", []string{"run", "--nope", minimal}, exitUsage, "", "run: unknown flag --nope"},
 		{"bad format", []string{"graph", minimal, "--format", "svg"}, exitUsage, "", `--format "svg": use text, dot or json`},
 		{"doc list", []string{"doc"}, exitOK, "machine(name, system", ""},
 		{"doc one", []string{"doc", "overlay.fallback"}, exitOK, "Layer 2.", ""},
@@ -308,7 +308,7 @@ func TestDeploySelection(t *testing.T) {
 	if strings.Join(machines, ",") != "cinnabar,electrum,scheelite" || !strings.Contains(out, "switch-to-configuration boot") {
 		t.Fatalf("--on @cloud --exclude galena --goal boot:\n%s", out)
 	}
-	if code, _, stderr := fleetCmd(t, "deploy", file, "--dry-run", "--goal", "reboot", "--out", t.TempDir()); code != exitError || !strings.Contains(stderr, "use switch, boot, test or dry-activate") {
+	if code, _, stderr := fleetCmd(t, "deploy", file, "--dry-run", "--goal", "reboot", "--out", t.TempDir()); code != exitUsage || !strings.Contains(stderr, "use switch, boot, test or dry-activate") {
 		t.Fatalf("bad goal: exit %d %s", code, stderr)
 	}
 }
