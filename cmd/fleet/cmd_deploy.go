@@ -60,7 +60,11 @@ failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c, d, l.fleet, machines, c.Bool("dry-run"), c.App.ErrWriter)
+			var skipEvents func(deploy.Event)
+			if c.Bool("json") && !c.Bool("dry-run") {
+				skipEvents = deploy.JSONEvents(c.App.Writer)
+			}
+			machines, targets, err := reachable(c, d, l, machines, c.Bool("dry-run"), skipEvents)
 			if err != nil {
 				return err
 			}
@@ -237,7 +241,7 @@ func execCommand(d deps) *cli.Command {
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c, d, l.fleet, machines, false, c.App.ErrWriter)
+			machines, targets, err := reachable(c, d, l, machines, false, nil)
 			if err != nil {
 				return err
 			}
@@ -375,7 +379,7 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c, d, l.fleet, machines, false, c.App.ErrWriter)
+			machines, targets, err := reachable(c, d, l, machines, false, nil)
 			if err != nil {
 				return err
 			}

@@ -40,6 +40,11 @@ const (
 	// OutcomeNotStarted: no step ran (fail-fast or cancellation stopped
 	// the run first).
 	OutcomeNotStarted Outcome = "not-started"
+	// OutcomeSwitchedOff: the machine was left out before the run, as
+	// its cloud host is switched off (enabled = False) and has no
+	// address. Not a failure. Only in a machine's EventSkipped, which
+	// fleet's commands send; Execute never reports it.
+	OutcomeSwitchedOff Outcome = "switched-off"
 )
 
 // Summary is what Execute did.
