@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,6 +59,9 @@ type Summary struct {
 	Duration  time.Duration
 	// Machines, sorted by name.
 	Machines []MachineResult
+	// LogDir is ExecOptions.LogDir: each machine's log is
+	// <LogDir>/<machine>.log.
+	LogDir string
 }
 
 // MachineResult is one machine's deploy.
@@ -116,8 +120,11 @@ func (s *Summary) Failed() bool {
 }
 
 // WriteTable writes the summary as a table, one machine a row (machine,
-// outcome, duration, failing step, error), then a count of outcomes.
-// Write errors are ignored: the table goes to a terminal or a log.
+// outcome, duration, failing step, error), then a count of outcomes,
+// then, for each machine that failed, its whole error (the end of the
+// failing command's stderr, nix's error block, indented under it) and
+// where its log is. Write errors are ignored: the table goes to a
+// terminal or a log.
 func (s *Summary) WriteTable(w io.Writer) {
 	if s.Err != nil {
 		fmt.Fprintf(w, "deploy did not start: %v\n", s.Err)
@@ -164,6 +171,45 @@ func (s *Summary) WriteTable(w io.Writer) {
 		line += " (cancelled)"
 	}
 	fmt.Fprintf(w, "%s in %s\n", line, formatDuration(s.Duration))
+	s.writeDetails(w)
+}
+
+// writeDetails writes, for each machine that failed, degraded or rolled
+// back, its error whole and its log's path: a table cell holds only the
+// error's first line, and what the failing command said (nix's
+// "error: ..." lines) comes after.
+func (s *Summary) writeDetails(w io.Writer) {
+	for i := range s.Machines {
+		m := &s.Machines[i]
+		switch m.Outcome {
+		case OutcomeFailed, OutcomeDegraded, OutcomeRolledBack:
+		default:
+			continue
+		}
+		if m.Err == nil {
+			continue
+		}
+		what := string(m.Outcome)
+		if step := stepLabel(m.Machine, m.FailedStep, ""); step != "" {
+			what = step + " " + what
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n%s: %s: ", m.Machine, what)
+		for i, line := range strings.Split(strings.TrimSpace(m.Err.Error()), "\n") {
+			if i > 0 {
+				b.WriteString("\n")
+				if !strings.HasPrefix(line, " ") {
+					b.WriteString("    ")
+				}
+			}
+			b.WriteString(line)
+		}
+		b.WriteString("\n")
+		if s.LogDir != "" {
+			fmt.Fprintf(&b, "  log: %s\n", filepath.Join(s.LogDir, m.Machine+".log"))
+		}
+		io.WriteString(w, b.String())
+	}
 }
 
 // errorLine is an error's first line, short enough for a table cell.
