@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -212,12 +213,25 @@ func (s *Summary) writeDetails(w io.Writer) {
 	}
 }
 
-// errorLine is an error's first line, short enough for a table cell.
+// errorLine is an error's first line, short enough for a table cell. A
+// failed command in it is told shortly (CommandError.Short), so that
+// what the command said, not the rest of its command line, is seen.
 func errorLine(err error) string {
 	if err == nil {
 		return ""
 	}
-	s, _, more := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+	msg := strings.TrimSpace(err.Error())
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		if full := ce.Error(); strings.Contains(msg, full) {
+			msg = strings.Replace(msg, full, ce.Short(), 1)
+			if strings.Contains(full, "\n") {
+				// The rest is in the summary's details.
+				msg += "\n"
+			}
+		}
+	}
+	s, _, more := strings.Cut(msg, "\n")
 	const limit = 120
 	if r := []rune(s); len(r) > limit {
 		s, more = string(r[:limit]), true

@@ -503,6 +503,47 @@ func (e *CommandError) Error() string {
 
 func (e *CommandError) Unwrap() error { return e.Err }
 
+// shortCommandMax bounds the command line in Short.
+const shortCommandMax = 40
+
+// Short is the error in one line, for a table cell or a progress line:
+// the command (without nix's --extra-experimental-features, cut short),
+// how it ended, and the first line of what it said (the "error:" line of
+// nix's error block, else the last line of stderr).
+func (e *CommandError) Short() string {
+	if e.Target != "" && e.ExitCode == 255 && strings.Contains(e.Stderr, "timed out") {
+		first, _, _ := strings.Cut(e.Error(), "\n")
+		if i := strings.Index(first, "): "); i >= 0 {
+			first = first[:i+1]
+		}
+		return first
+	}
+	argv := e.Argv
+	if len(argv) > len(nixFeatures) && argv[0] == "nix" && slices.Equal(argv[1:1+len(nixFeatures)], nixFeatures) {
+		argv = append([]string{"nix"}, argv[1+len(nixFeatures):]...)
+	}
+	cmd := ShellJoin(argv)
+	if r := []rune(cmd); len(r) > shortCommandMax {
+		cmd = string(r[:shortCommandMax]) + "…"
+	}
+	var b strings.Builder
+	if e.Target != "" {
+		b.WriteString("ssh " + e.Target + " ")
+	}
+	b.WriteString(cmd + ": " + e.Err.Error())
+	if e.Target != "" && e.ExitCode == 255 {
+		b.WriteString(" (ssh could not reach the host, or the command exited 255)")
+	}
+	if e.Stderr != "" {
+		line, _, _ := strings.Cut(e.Stderr, "\n")
+		if !strings.HasPrefix(e.Stderr, "error:") {
+			line = e.Stderr[strings.LastIndexByte(e.Stderr, '\n')+1:]
+		}
+		b.WriteString(": " + strings.TrimSpace(line))
+	}
+	return b.String()
+}
+
 // stderrTail keeps the end of a command's stderr for its error.
 type stderrTail struct {
 	mu  sync.Mutex
@@ -544,6 +585,9 @@ func (t *stderrTail) lines(n int) string {
 	var out []string
 	first := -1
 	for l := range strings.SplitSeq(text, "\n") {
+		// ssh ends its lines with \r\n; a line redrawn in place is
+		// what follows its last \r.
+		l = strings.TrimSuffix(l, "\r")
 		if i := strings.LastIndexByte(l, '\r'); i >= 0 {
 			l = l[i+1:]
 		}

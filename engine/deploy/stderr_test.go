@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,6 +74,8 @@ error: 1 dependencies of derivation '/nix/store/0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a
 		// nix's progress.
 		{"no error block", nixNoise + "root@web: Permission denied (publickey).\n",
 			"warning: Git tree '/src' is dirty\nroot@web: Permission denied (publickey)."},
+		{"ssh's line ends", "Connection timed out during banner exchange\r\nConnection to 127.0.0.1 port 22 timed out\r\n",
+			"Connection timed out during banner exchange\nConnection to 127.0.0.1 port 22 timed out"},
 		{"colours", "\x1b[31;1merror:\x1b[0m flake 'path:/x' does not provide attribute 'y'\n",
 			"error: flake 'path:/x' does not provide attribute 'y'"},
 	} {
@@ -116,7 +119,7 @@ func TestWriteTableDetails(t *testing.T) {
 	s.WriteTable(&b)
 	want := `MACHINE  OUTCOME  DURATION  STEP       ERROR
 db       ok       1.0s
-web      failed   1.0s      build      nix build 'path:/x#web': exit status 1, stderr ends with: …
+web      failed   1.0s      build      nix build 'path:/x#web': exit status 1: error: unrecognised flag '--print-out-paths' …
 zinc     skipped  -         web/build  zinc/activate needs web/build, which failed
 3 machines: 1 ok, 1 failed, 1 skipped in 1.0s
 
@@ -126,5 +129,31 @@ web: build failed: nix build 'path:/x#web': exit status 1, stderr ends with:
   log: ` + filepath.Join(logs, "web.log") + "\n"
 	if b.String() != want {
 		t.Errorf("WriteTable:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// A table cell and a progress line name the failing command shortly and
+// show the first line of what it said, rather than a command line cut
+// before its status.
+func TestErrorLineShowsCause(t *testing.T) {
+	tree := "path:/home/someone/projects/infrastructure/fleet/.fleet/nix#nixosConfigurations.web.config.system.build.toplevel"
+	nixErr := &CommandError{Argv: nixArgv("build", "--no-link", "--json", tree), ExitCode: 1, Err: errors.New("exit status 1"),
+		Stderr: "error: unrecognised flag '--print-out-paths'\nTry 'nix --help' for more information."}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("web: %w", nixErr),
+			"web: nix build --no-link --json 'path:/home/s…: exit status 1: error: unrecognised flag '--print-out-paths' …"},
+		{&CommandError{Target: "root@web", Argv: []string{"sh", "-c", "echo x >&2; false"}, ExitCode: 1, Err: errors.New("exit status 1"),
+			Stderr: "copying x\nit failed here"}, "ssh root@web sh -c 'echo x >&2; false': exit status 1: it failed here …"},
+		{&CommandError{Target: "root@web", Argv: []string{"true"}, ExitCode: 255, Err: errors.New("exit status 255"),
+			Stderr: "ssh: connect to host web port 22: Connection timed out"},
+			"ssh root@web: the connection timed out, the host did not answer (true: exit status 255)"},
+		{&CommandError{Argv: []string{"nix", "copy"}, ExitCode: -1, Err: context.Canceled}, "nix copy: context canceled"},
+	} {
+		if got := errorLine(tc.err); got != tc.want {
+			t.Errorf("errorLine\n got %s\nwant %s", got, tc.want)
+		}
 	}
 }
