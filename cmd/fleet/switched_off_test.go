@@ -7,6 +7,8 @@ package main
 // the stand-in nix and ssh of newClouds.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -111,6 +113,18 @@ func TestSwitchedOffMachinesSkipped(t *testing.T) {
 	code, out, stderr = c.fleet(t, "deploy", c.file, "--on", "batch*")
 	if code != exitError || !strings.Contains(stderr, skipBatch+"\n") || !strings.Contains(stderr, "nothing to deploy: every machine selected has its host switched off") {
 		t.Errorf("deploy of switched-off machines only: exit %d\n%s%s", code, out, stderr)
+	}
+
+	// Without credentials, switched off is what the file says: skipped,
+	// with a note that the cloud could not tell otherwise.
+	none := deps{getenv: func(string) string { return "" }, providers: providers}
+	var o, e bytes.Buffer
+	code = runWith(context.Background(), none, []string{"fleet", "deploy", c.file, "--dry-run"}, strings.NewReader(""), &o, &e)
+	if code != exitOK || !strings.Contains(e.String(), skipBatch+"\n") || !strings.Contains(e.String(), skipTrain+"\n") ||
+		!strings.Contains(e.String(), "note: the hetzner API could not be asked (hetzner: no credentials: set HCLOUD_TOKEN") ||
+		!strings.Contains(e.String(), "): batch taken to be switched off, as the file says, though fleet up may have switched it on\n") ||
+		!strings.Contains(o.String(), "ssh root@<public address of web's host> ") {
+		t.Errorf("dry run without credentials: exit %d\n%s%s", code, o.String(), e.String())
 	}
 
 	// Switched on for an apply (fleet up), batch has an address and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -24,12 +25,14 @@ import (
 // address is returned in off, to be skipped, when a pattern (@tag, glob,
 // all) selected it; named exactly by --on, it is an error that says how
 // to switch it on. A host switched on for an apply (fleet up) has an
-// address, and is reached there like any other.
+// address, and is reached there like any other; when the cloud cannot be
+// asked, a note says that the file's enabled = False is all there is to
+// go by.
 //
 // For --dry-run, a machine whose address cannot be found gets a
 // placeholder target so that the plan still prints without network or
 // credentials; otherwise each such machine is an error saying why.
-func hostTargets(c *cli.Context, d deps, l *loaded, machines []*model.Machine, dryRun bool, notes io.Writer) (targets map[string]string, off []*model.Machine, err error) {
+func hostTargets(c *cli.Context, d deps, l *loaded, machines []*model.Machine, dryRun bool, notes io.Writer) (targets map[string]string, off []switchedOff, err error) {
 	f := l.fleet
 	var need []*model.Machine
 	for _, m := range machines {
@@ -66,16 +69,23 @@ func hostTargets(c *cli.Context, d deps, l *loaded, machines []*model.Machine, d
 	}
 	var errs []error
 	var placeholders []string
+	unasked := map[string][]string{} // provider -> switched-off machines
 	for _, m := range need {
 		if targets[m.Name] != "" {
 			continue
 		}
 		if !m.Host.Enabled {
+			// Without the cloud, a host that fleet up switched on cannot
+			// be told from one that is off: a note says so.
+			provider := string(m.Host.Provider)
+			if unreachable[provider] != "" || d.providers == nil {
+				unasked[provider] = append(unasked[provider], m.Name)
+			}
 			if namedOn(c, m) {
 				errs = append(errs, fmt.Errorf("machine %s (%s): its host is switched off (enabled = False), so it has no address: %s switches it on",
 					m.Name, m.Pos, upCommand(l, m)))
 			} else {
-				off = append(off, m)
+				off = append(off, switchedOff{m, "its host is switched off (enabled = False); " + upCommand(l, m) + " turns it on"})
 			}
 			continue
 		}
@@ -95,6 +105,18 @@ func hostTargets(c *cli.Context, d deps, l *loaded, machines []*model.Machine, d
 		errs = append(errs, fmt.Errorf("machine %s (%s): deploys go to its %s host's public address, which is not known: %s; or set machine(target = \"root@host\")",
 			m.Name, m.Pos, provider, why))
 	}
+	for _, provider := range slices.Sorted(maps.Keys(unasked)) {
+		why := "no cloud to ask"
+		if u := unreachable[provider]; u != "" {
+			why = u
+		}
+		them := "them"
+		if len(unasked[provider]) == 1 {
+			them = "it"
+		}
+		fmt.Fprintf(notes, "note: the %s API could not be asked (%s): %s taken to be switched off, as the file says, though fleet up may have switched %s on\n",
+			provider, why, strings.Join(unasked[provider], ", "), them)
+	}
 	if len(placeholders) > 0 {
 		fmt.Fprintf(notes, "note: the public addresses of the hosts of %s are not known here (no credentials, or no host yet): shown as placeholders\n", strings.Join(placeholders, ", "))
 	}
@@ -102,6 +124,13 @@ func hostTargets(c *cli.Context, d deps, l *loaded, machines []*model.Machine, d
 		return nil, nil, errors.New(strings.TrimSpace(errors.Join(errs...).Error()))
 	}
 	return targets, off, nil
+}
+
+// switchedOff is a machine left out because its host is switched off,
+// and the line that says so.
+type switchedOff struct {
+	m      *model.Machine
+	reason string
 }
 
 // namedOn reports whether --on names m exactly (not by @tag, glob or all).
@@ -136,15 +165,16 @@ func reachable(c *cli.Context, d deps, l *loaded, machines []*model.Machine, dry
 	if len(off) == 0 {
 		return machines, targets, nil
 	}
-	for _, m := range off {
-		reason := "its host is switched off (enabled = False); " + upCommand(l, m) + " turns it on"
+	for _, s := range off {
 		if events != nil {
-			events(deploy.Event{Time: time.Now(), Machine: m.Name, Kind: deploy.EventSkipped, Outcome: deploy.OutcomeSwitchedOff, Reason: reason})
+			events(deploy.Event{Time: time.Now(), Machine: s.m.Name, Kind: deploy.EventSkipped, Outcome: deploy.OutcomeSwitchedOff, Reason: s.reason})
 		} else {
-			fmt.Fprintf(c.App.ErrWriter, "skip %s: %s\n", m.Name, reason)
+			fmt.Fprintf(c.App.ErrWriter, "skip %s: %s\n", s.m.Name, s.reason)
 		}
 	}
-	machines = slices.DeleteFunc(slices.Clone(machines), func(m *model.Machine) bool { return slices.Contains(off, m) })
+	machines = slices.DeleteFunc(slices.Clone(machines), func(m *model.Machine) bool {
+		return slices.ContainsFunc(off, func(s switchedOff) bool { return s.m == m })
+	})
 	if len(machines) == 0 {
 		return nil, nil, fmt.Errorf("nothing to %s: every machine selected has its host switched off (enabled = False)", c.Command.Name)
 	}
