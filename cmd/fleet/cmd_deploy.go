@@ -37,8 +37,9 @@ with rollback = True whose checks fail are switched back. An activation that swi
 left units failed is "degraded": the checks decide. Machines deploy in parallel
 (--parallel); one failing does not stop the others. --only-changed first asks each machine
 what it runs and leaves those already running the system built alone: a re-run after a
-failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing. Needs Nix
-2.8 or newer.`,
+failure or Ctrl-C resumes. A machine whose cloud host is switched off (enabled = False,
+and not switched on by fleet up) is skipped with a line saying so, unless --on names it.
+--dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -60,7 +61,11 @@ failure or Ctrl-C resumes. --dry-run prints the exact commands and runs nothing.
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c, d, l.fleet, machines, c.Bool("dry-run"), c.App.ErrWriter)
+			var skipEvents func(deploy.Event)
+			if c.Bool("json") && !c.Bool("dry-run") {
+				skipEvents = deploy.JSONEvents(c.App.Writer)
+			}
+			machines, targets, err := reachable(c, d, l, machines, c.Bool("dry-run"), skipEvents)
 			if err != nil {
 				return err
 			}
@@ -252,7 +257,7 @@ FILE defaults to ./fleet.star (a folder means its fleet.star).`,
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c, d, l.fleet, machines, false, c.App.ErrWriter)
+			machines, targets, err := reachable(c, d, l, machines, false, nil)
 			if err != nil {
 				return err
 			}
@@ -389,7 +394,8 @@ func diffCommand(d deps) *cli.Command {
 		Usage:     "show, per machine, how the closure a deploy would activate differs from what runs",
 		ArgsUsage: "[FILE]",
 		Description: `Builds each selected machine's system, fetches the one it runs (/run/current-system)
-and prints nix store diff-closures between them, prefixed by the machine's name.`,
+and prints nix store diff-closures between them, prefixed by the machine's name. Machines
+whose cloud host is switched off (enabled = False) are skipped, unless --on names them.`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -400,7 +406,7 @@ and prints nix store diff-closures between them, prefixed by the machine's name.
 			if err != nil {
 				return err
 			}
-			targets, err := hostTargets(c, d, l.fleet, machines, false, c.App.ErrWriter)
+			machines, targets, err := reachable(c, d, l, machines, false, nil)
 			if err != nil {
 				return err
 			}

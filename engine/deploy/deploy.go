@@ -18,6 +18,12 @@
 // their tests run them with the real nix. Before anything is built, a
 // preflight step asks each machine what its deploy needs of it
 // (preflight.go).
+//
+// A command that fails is a CommandError that keeps what it said last:
+// nix's "error:" block without its progress, else the last lines of its
+// stderr (runner.go). Table cells and progress lines show it in one line
+// (CommandError.Short); the summary (Summary.WriteTable) ends with each
+// failed machine's whole error and the path of its log.
 package deploy
 
 import (

@@ -87,6 +87,7 @@ func Execute(ctx context.Context, steps []Step, opts ExecOptions) *Summary {
 	r.loop()
 	s := r.summary()
 	s.Start = start
+	s.LogDir = opts.LogDir
 	s.Duration = time.Since(start)
 	return s
 }

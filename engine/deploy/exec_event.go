@@ -17,7 +17,10 @@ const (
 	EventStarted   EventKind = "started"
 	EventSucceeded EventKind = "succeeded"
 	EventFailed    EventKind = "failed"
-	// EventSkipped: a step it needs failed (Event.Cause).
+	// EventSkipped: a step it needs failed (Event.Cause). Without a
+	// Step, the whole machine was left out before the run (fleet's
+	// commands send it, not Execute): Outcome says why
+	// (OutcomeSwitchedOff) and Reason says it in words.
 	EventSkipped EventKind = "skipped"
 	// EventUnneeded: a step of the same machine it needs found the
 	// machine already up to date (ErrUpToDate, Event.Cause names it).
@@ -44,8 +47,12 @@ type Event struct {
 	// Duration is how long the step ran (EventSucceeded, EventFailed) or
 	// the machine took (EventDone).
 	Duration time.Duration
-	// Outcome is the machine's, for EventDone.
+	// Outcome is the machine's, for EventDone and a machine's
+	// EventSkipped.
 	Outcome Outcome
+	// Reason is, for a machine's EventSkipped, why it is left out and
+	// what would change that.
+	Reason string
 }
 
 // eventJSON is an Event on the wire: the error as its message, the
@@ -58,13 +65,14 @@ type eventJSON struct {
 	Kind     EventKind `json:"kind"`
 	Outcome  Outcome   `json:"outcome,omitempty"`
 	Cause    string    `json:"cause,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
 	Error    string    `json:"error,omitempty"`
 	Duration float64   `json:"duration,omitempty"`
 }
 
 // MarshalJSON writes e as one object: time (RFC 3339), machine, step,
-// action, kind, outcome, cause, error (the message) and duration (in
-// seconds), empty fields left out.
+// action, kind, outcome, cause, reason, error (the message) and duration
+// (in seconds), empty fields left out.
 func (e Event) MarshalJSON() ([]byte, error) {
 	// Errors quote commands: keep their <, > and & readable.
 	var b bytes.Buffer
@@ -79,7 +87,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 func (e *Event) wire() eventJSON {
 	w := eventJSON{
 		Time: e.Time, Machine: e.Machine, Step: e.Step, Action: e.Action, Kind: e.Kind,
-		Outcome: e.Outcome, Cause: e.Cause, Duration: e.Duration.Seconds(),
+		Outcome: e.Outcome, Cause: e.Cause, Reason: e.Reason, Duration: e.Duration.Seconds(),
 	}
 	if e.Err != nil {
 		w.Error = e.Err.Error()
@@ -96,7 +104,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = Event{
 		Time: w.Time, Machine: w.Machine, Step: w.Step, Action: w.Action, Kind: w.Kind,
-		Outcome: w.Outcome, Cause: w.Cause, Duration: time.Duration(math.Round(w.Duration * 1e9)),
+		Outcome: w.Outcome, Cause: w.Cause, Reason: w.Reason, Duration: time.Duration(math.Round(w.Duration * 1e9)),
 	}
 	if w.Error != "" {
 		e.Err = errors.New(w.Error)

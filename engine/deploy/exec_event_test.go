@@ -88,6 +88,7 @@ func TestEventJSONRoundTrip(t *testing.T) {
 		{Time: time.Date(2026, 3, 1, 10, 0, 12, 0, time.UTC), Machine: "cinnabar", Step: "cinnabar/build", Action: "build", Kind: EventSucceeded, Duration: 12345 * time.Millisecond},
 		{Machine: "galena", Step: "galena/activate", Action: "activate", Kind: EventSkipped, Cause: "cinnabar/copy"},
 		{Machine: "cinnabar", Step: "cinnabar/copy", Kind: EventDone, Outcome: OutcomeFailed, Err: errors.New("exit status 1"), Duration: 3 * time.Second},
+		{Machine: "galena", Kind: EventSkipped, Outcome: OutcomeSwitchedOff, Reason: "its host is switched off (enabled = False)"},
 	} {
 		b, err := json.Marshal(e)
 		if err != nil {
@@ -98,7 +99,7 @@ func TestEventJSONRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !back.Time.Equal(e.Time) || back.Machine != e.Machine || back.Step != e.Step || back.Action != e.Action ||
-			back.Kind != e.Kind || back.Cause != e.Cause || back.Outcome != e.Outcome || back.Duration != e.Duration ||
+			back.Kind != e.Kind || back.Cause != e.Cause || back.Reason != e.Reason || back.Outcome != e.Outcome || back.Duration != e.Duration ||
 			errorLine(back.Err) != errorLine(e.Err) {
 			t.Errorf("%s came back as %+v", b, back)
 		}

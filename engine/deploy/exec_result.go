@@ -2,8 +2,10 @@ package deploy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,6 +42,11 @@ const (
 	// OutcomeNotStarted: no step ran (fail-fast or cancellation stopped
 	// the run first).
 	OutcomeNotStarted Outcome = "not-started"
+	// OutcomeSwitchedOff: the machine was left out before the run, as
+	// its cloud host is switched off (enabled = False) and has no
+	// address. Not a failure. Only in a machine's EventSkipped, which
+	// fleet's commands send; Execute never reports it.
+	OutcomeSwitchedOff Outcome = "switched-off"
 )
 
 // Summary is what Execute did.
@@ -53,6 +60,9 @@ type Summary struct {
 	Duration  time.Duration
 	// Machines, sorted by name.
 	Machines []MachineResult
+	// LogDir is ExecOptions.LogDir: each machine's log is
+	// <LogDir>/<machine>.log.
+	LogDir string
 }
 
 // MachineResult is one machine's deploy.
@@ -111,8 +121,11 @@ func (s *Summary) Failed() bool {
 }
 
 // WriteTable writes the summary as a table, one machine a row (machine,
-// outcome, duration, failing step, error), then a count of outcomes.
-// Write errors are ignored: the table goes to a terminal or a log.
+// outcome, duration, failing step, error), then a count of outcomes,
+// then, for each machine that failed, its whole error (the end of the
+// failing command's stderr, nix's error block, indented under it) and
+// where its log is. Write errors are ignored: the table goes to a
+// terminal or a log.
 func (s *Summary) WriteTable(w io.Writer) {
 	if s.Err != nil {
 		fmt.Fprintf(w, "deploy did not start: %v\n", s.Err)
@@ -159,14 +172,66 @@ func (s *Summary) WriteTable(w io.Writer) {
 		line += " (cancelled)"
 	}
 	fmt.Fprintf(w, "%s in %s\n", line, formatDuration(s.Duration))
+	s.writeDetails(w)
 }
 
-// errorLine is an error's first line, short enough for a table cell.
+// writeDetails writes, for each machine that failed, degraded or rolled
+// back, its error whole and its log's path: a table cell holds only the
+// error's first line, and what the failing command said (nix's
+// "error: ..." lines) comes after.
+func (s *Summary) writeDetails(w io.Writer) {
+	for i := range s.Machines {
+		m := &s.Machines[i]
+		switch m.Outcome {
+		case OutcomeFailed, OutcomeDegraded, OutcomeRolledBack:
+		default:
+			continue
+		}
+		if m.Err == nil {
+			continue
+		}
+		what := string(m.Outcome)
+		if step := stepLabel(m.Machine, m.FailedStep, ""); step != "" {
+			what = step + " " + what
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n%s: %s: ", m.Machine, what)
+		for i, line := range strings.Split(strings.TrimSpace(m.Err.Error()), "\n") {
+			if i > 0 {
+				b.WriteString("\n")
+				if !strings.HasPrefix(line, " ") {
+					b.WriteString("    ")
+				}
+			}
+			b.WriteString(line)
+		}
+		b.WriteString("\n")
+		if s.LogDir != "" {
+			fmt.Fprintf(&b, "  log: %s\n", filepath.Join(s.LogDir, m.Machine+".log"))
+		}
+		io.WriteString(w, b.String())
+	}
+}
+
+// errorLine is an error's first line, short enough for a table cell. A
+// failed command in it is told shortly (CommandError.Short), so that
+// what the command said, not the rest of its command line, is seen.
 func errorLine(err error) string {
 	if err == nil {
 		return ""
 	}
-	s, _, more := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+	msg := strings.TrimSpace(err.Error())
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		if full := ce.Error(); strings.Contains(msg, full) {
+			msg = strings.Replace(msg, full, ce.Short(), 1)
+			if strings.Contains(full, "\n") {
+				// The rest is in the summary's details.
+				msg += "\n"
+			}
+		}
+	}
+	s, _, more := strings.Cut(msg, "\n")
 	const limit = 120
 	if r := []rune(s); len(r) > limit {
 		s, more = string(r[:limit]), true

@@ -680,6 +680,9 @@ electrum   not-started  -
 galena     skipped      -         cinnabar/copy  galena/activate needs cinnabar/copy, which failed
 scheelite  cancelled    1m5s      activate       context canceled
 5 machines: 1 ok, 1 failed, 1 cancelled, 1 skipped, 1 not-started in 1m15s
+
+cinnabar: copy failed: nix copy: exit status 1
+    error: cannot connect to 'root@cinnabar.zt'
 `
 	var b strings.Builder
 	s.WriteTable(&b)

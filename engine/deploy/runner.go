@@ -32,6 +32,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -331,7 +333,7 @@ func (r *SSHRunner) run(ctx context.Context, target string, argv []string, prog 
 	if err == nil {
 		return nil
 	}
-	e := &CommandError{Target: target, Argv: argv, ExitCode: -1, Stderr: tail.lines(10), Err: err}
+	e := &CommandError{Target: target, Argv: argv, ExitCode: -1, Stderr: tail.lines(stderrLines), Err: err}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		e.ExitCode = exit.ExitCode()
@@ -501,13 +503,60 @@ func (e *CommandError) Error() string {
 
 func (e *CommandError) Unwrap() error { return e.Err }
 
+// shortCommandMax bounds the command line in Short.
+const shortCommandMax = 40
+
+// Short is the error in one line, for a table cell or a progress line:
+// the command (without nix's --extra-experimental-features, cut short),
+// how it ended, and the first line of what it said (the "error:" line of
+// nix's error block, else the last line of stderr).
+func (e *CommandError) Short() string {
+	if e.Target != "" && e.ExitCode == 255 && strings.Contains(e.Stderr, "timed out") {
+		first, _, _ := strings.Cut(e.Error(), "\n")
+		if i := strings.Index(first, "): "); i >= 0 {
+			first = first[:i+1]
+		}
+		return first
+	}
+	argv := e.Argv
+	if len(argv) > len(nixFeatures) && argv[0] == "nix" && slices.Equal(argv[1:1+len(nixFeatures)], nixFeatures) {
+		argv = append([]string{"nix"}, argv[1+len(nixFeatures):]...)
+	}
+	cmd := ShellJoin(argv)
+	if r := []rune(cmd); len(r) > shortCommandMax {
+		cmd = string(r[:shortCommandMax]) + "…"
+	}
+	var b strings.Builder
+	if e.Target != "" {
+		b.WriteString("ssh " + e.Target + " ")
+	}
+	b.WriteString(cmd + ": " + e.Err.Error())
+	if e.Target != "" && e.ExitCode == 255 {
+		b.WriteString(" (ssh could not reach the host, or the command exited 255)")
+	}
+	if e.Stderr != "" {
+		line, _, _ := strings.Cut(e.Stderr, "\n")
+		if !strings.HasPrefix(e.Stderr, "error:") {
+			line = e.Stderr[strings.LastIndexByte(e.Stderr, '\n')+1:]
+		}
+		b.WriteString(": " + strings.TrimSpace(line))
+	}
+	return b.String()
+}
+
 // stderrTail keeps the end of a command's stderr for its error.
 type stderrTail struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
-const stderrTailMax = 4096
+// stderrTailMax is how much of the end of stderr is kept: enough for
+// nix's error block with a builder's last log lines or an evaluation
+// trace after its progress.
+const stderrTailMax = 16 << 10
+
+// stderrLines is how many lines of stderr a CommandError keeps.
+const stderrLines = 10
 
 func (t *stderrTail) Write(p []byte) (int, error) {
 	t.mu.Lock()
@@ -519,25 +568,60 @@ func (t *stderrTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lines returns the last n non-empty lines, at most stderrTailMax bytes.
+// lines returns what a person needs of the end of stderr, at most n
+// lines: nix's error block (from the first line starting "error:" to
+// the end) when there is one, else the last lines that are not nix's
+// progress (what it builds, copies, fetches). Terminal escapes, lines
+// redrawn with \r and blank lines are gone. A block longer than n keeps
+// its first line and its end, where nix puts the innermost error.
 func (t *stderrTail) lines(n int) string {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	b := t.buf
 	if len(b) > stderrTailMax {
 		b = b[len(b)-stderrTailMax:]
 	}
+	text := ansiEscape.ReplaceAllString(string(b), "")
+	t.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(strings.ReplaceAll(string(b), "\r", ""), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
+	first := -1
+	for l := range strings.SplitSeq(text, "\n") {
+		// ssh ends its lines with \r\n; a line redrawn in place is
+		// what follows its last \r.
+		l = strings.TrimSuffix(l, "\r")
+		if i := strings.LastIndexByte(l, '\r'); i >= 0 {
+			l = l[i+1:]
+		}
+		l = strings.TrimRight(l, " \t")
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if first < 0 && strings.HasPrefix(l, "error:") {
+			first = len(out)
+		}
+		out = append(out, l)
+	}
+	if first >= 0 {
+		out = out[first:]
+	} else {
+		out = slices.DeleteFunc(out, func(l string) bool { return nixProgress.MatchString(l) })
+		if len(out) > n {
+			out = out[len(out)-n:]
 		}
 	}
-	if len(out) > n {
-		out = out[len(out)-n:]
+	if len(out) > n && n >= 3 {
+		left := len(out) - (n - 1)
+		out = append([]string{out[0], fmt.Sprintf("… (%d lines left out)", left)}, out[left+1:]...)
 	}
 	return strings.Join(out, "\n")
 }
+
+// ansiEscape is a terminal escape sequence (colours, clearing a line).
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+
+// nixProgress is a line of nix's progress on a stderr that is not a
+// terminal: what it will build or fetch and the paths listed under that,
+// what it builds, copies or fetches now, a progress counter.
+var nixProgress = regexp.MustCompile(`^(these \d+ (derivations|paths) will be |this (derivation|path) will be |  /nix/store/\S+$|(building|copying|querying|fetching|downloading|unpacking|evaluating)\b.*\.\.\.$|\[\d+/\d+)`)
 
 // sshDestination turns a target into ssh's destination arguments:
 // [-p port] [user@]host.
