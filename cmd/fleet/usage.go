@@ -264,7 +264,7 @@ func fleetFile(c *cli.Context, arg string) (string, error) {
 	if filepath.Base(p) == "fleet.star" {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			dir, _ := filepath.Abs(filepath.Dir(p))
-			return "", usagef("no fleet.star in %s: name the fleet file or its folder, or run fleet where fleet.star is", dir)
+			return "", usagef("no fleet.star in %s: name the fleet file or its folder, run fleet where fleet.star is, or make one with fleet init", dir)
 		}
 	}
 	return p, nil
