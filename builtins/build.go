@@ -137,9 +137,9 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 	for _, m := range r.machines {
 		for _, x := range m.Features {
 			check(m.Pos, "machine "+m.Name, "feature", x, features, featureNames)
-			if ft := featureByName[x]; ft != nil && !appliesTo(ft, m.Class) {
+			if ft := featureByName[x]; ft != nil && !appliesTo(ft, m.Class, r.emptyParts[ft]) {
 				errf(m.Pos, "machine %s (%s) uses feature %s, which has configuration only for %s: "+
-					"give the feature a %s = {...} part, or leave it off this machine", m.Name, m.Class, x, otherClass(m.Class), m.Class)
+					"give the feature a %s = {...} part (%s = {} if it has nothing to do there), or leave it off this machine", m.Name, m.Class, x, otherClass(m.Class), m.Class, m.Class)
 			}
 		}
 		for _, u := range m.Users {
@@ -326,10 +326,12 @@ func keys[V any](m map[string]V) []string {
 // appliesTo reports whether a feature does anything on a machine of class
 // c. A feature with only the other class's configuration is a mistake
 // (an nvidia feature on a laptop); one with packages, home configuration
-// or nothing at all applies everywhere.
-func appliesTo(f *model.Feature, c model.Class) bool {
+// or nothing at all applies everywhere, and so does one given an
+// explicitly empty part for c (empty lists those classes): darwin = {}
+// says "nothing to do on darwin", deliberately.
+func appliesTo(f *model.Feature, c model.Class, empty []model.Class) bool {
 	other := otherClass(c)
-	if f.Config(other).Len() == 0 || f.Config(c).Len() > 0 {
+	if f.Config(other).Len() == 0 || f.Config(c).Len() > 0 || slices.Contains(empty, c) {
 		return true
 	}
 	return len(f.Packages) > 0 || f.Home.Len() > 0
