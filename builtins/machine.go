@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
+	"golang.org/x/crypto/ssh"
 )
 
 // machineGroup is user() and machine().
@@ -277,6 +278,18 @@ func checkSSHKey(k string) error {
 	n := int(binary.BigEndian.Uint32(blob))
 	if len(blob) < 4+n || string(blob[4:4+n]) != typ {
 		return fmt.Errorf("%s key %q...: the key inside is not a %s key", typ, shorten(data), typ)
+	}
+	// The key itself, as ssh and age read it: a made-up or truncated key
+	// is refused here rather than by fleet secrets generate.
+	if _, err := ssh.ParsePublicKey(blob); err != nil {
+		why := strings.TrimPrefix(err.Error(), "ssh: ")
+		switch why {
+		case "short read":
+			why = "it is cut short"
+		case "trailing junk in public key":
+			why = "there are extra bytes after the key"
+		}
+		return fmt.Errorf("%s key %q...: not a valid public key (%s): copy the whole line of the .pub file", typ, shorten(data), why)
 	}
 	return nil
 }
