@@ -214,6 +214,11 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if host.set && class != model.NixOS {
 		return nil, fmt.Errorf("machine %s: cloud hosts run NixOS, but system %s is nix-darwin", name, system)
 	}
+	if host.set && host.v.host.Hetzner != nil {
+		if err := checkHetznerArch(host.v.host.Hetzner.Type, system); err != nil {
+			return nil, fmt.Errorf("machine %s: %w", name, err)
+		}
+	}
 	tagSet, dup := sortedUnique(tags)
 	if dup != "" {
 		return nil, fmt.Errorf("machine %s: tag %q given twice", name, dup)
