@@ -57,8 +57,10 @@ const (
 )
 
 var (
-	// lambdaRE is a lambda anywhere before the error on its line.
-	lambdaRE = regexp.MustCompile(`\blambda\b[^:]*:`)
+	// lambdaRE is a lambda anywhere before the error on its line;
+	// lambdaBodyRE one whose body starts where the text ends.
+	lambdaRE     = regexp.MustCompile(`\blambda\b[^:]*:`)
+	lambdaBodyRE = regexp.MustCompile(`\blambda\b[^:]*:\s*\(?\s*$`)
 	// fstringRE is a string prefix with an f: f"", F'', rf"", fr''.
 	fstringRE = regexp.MustCompile(`(?:^|[^A-Za-z0-9_])((?i:f|rf|fr))["']`)
 )
@@ -93,8 +95,8 @@ func explainSyntax(serr syntax.Error, src []byte) *model.Error {
 	}
 
 	switch {
-	case lambdaRE.MatchString(before) &&
-		(strings.HasSuffix(serr.Msg, "want primary expression") && tok != "'**'" || tok == "'='"):
+	case strings.HasSuffix(serr.Msg, "want primary expression") && lambdaBodyRE.MatchString(before),
+		tok == "'='" && lambdaRE.MatchString(before):
 		// lambda x: return x, lambda: (yield), lambda x:<newline>,
 		// lambda x: x = 1
 		at(strings.LastIndex(before, "lambda"))
