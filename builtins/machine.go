@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"filippo.io/age"
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
 	"golang.org/x/crypto/ssh"
@@ -310,6 +311,21 @@ func shorten(s string) string {
 // recipients like age1yubikey1...) or an ssh-ed25519 public key.
 func checkRecipient(s string) error {
 	if len(s) > 4 && s[:4] == "age1" {
+		// Bech32 has no 1 in its alphabet: a second 1 ends a plugin's
+		// name (age1yubikey1...), which only the plugin can check.
+		var err error
+		switch {
+		case strings.HasPrefix(s, "age1pq1"):
+			_, err = age.ParseHybridRecipient(s)
+		case strings.Count(s, "1") > 1:
+		default:
+			_, err = age.ParseX25519Recipient(s)
+		}
+		if err != nil {
+			// age's error repeats the whole string; what is wrong in it
+			// is of no use to someone who pasted it.
+			return fmt.Errorf("%q is not a valid age recipient: copy the line age-keygen printed (\"Public key: age1...\")", shorten(s))
+		}
 		return nil
 	}
 	if len(s) > 12 && s[:12] == "ssh-ed25519 " {
