@@ -137,9 +137,9 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 	for _, m := range r.machines {
 		for _, x := range m.Features {
 			check(m.Pos, "machine "+m.Name, "feature", x, features, featureNames)
-			if ft := featureByName[x]; ft != nil && !appliesTo(ft, m.Class) {
+			if ft := featureByName[x]; ft != nil && !appliesTo(ft, m.Class, r.emptyParts[ft]) {
 				errf(m.Pos, "machine %s (%s) uses feature %s, which has configuration only for %s: "+
-					"give the feature a %s = {...} part, or leave it off this machine", m.Name, m.Class, x, otherClass(m.Class), m.Class)
+					"give the feature a %s = {...} part (%s = {} if it has nothing to do there), or leave it off this machine", m.Name, m.Class, x, otherClass(m.Class), m.Class, m.Class)
 			}
 		}
 		for _, u := range m.Users {
@@ -202,8 +202,18 @@ func (r *Recorder) Build(entry string) (*model.Fleet, error) {
 				}
 			}
 		}
+		var darwinReaders []string
+		nixosReaders := 0
 		for _, m := range f.Select(d.sels...) {
 			s.Machines = append(s.Machines, m.Name)
+			if m.Class == model.Darwin {
+				darwinReaders = append(darwinReaders, m.Name)
+			} else {
+				nixosReaders++
+			}
+		}
+		if len(s.RestartUnits) > 0 && len(darwinReaders) > 0 {
+			errf(s.Pos, "%s", restartOnDarwin(&s, darwinReaders, nixosReaders))
 		}
 		if len(s.Machines) > 0 && needAgenix.File == "" {
 			needAgenix = s.Pos
@@ -323,13 +333,40 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
+// restartOnDarwin refuses restart_units on a secret that nix-darwin
+// machines read. nix-darwin runs services as launchd daemons, and nothing
+// in it (nor in agenix's darwin module) restarts a daemon when a file it
+// reads changes: the units named are systemd's, and leaving them out on
+// those machines would silently keep their services on the old value,
+// which is what restart_units exists to prevent.
+func restartOnDarwin(s *model.Secret, darwin []string, nixos int) string {
+	who, them := "the nix-darwin machine "+darwin[0]+" reads", "it"
+	if len(darwin) > 1 {
+		who, them = "the nix-darwin machines "+strings.Join(darwin, ", ")+" read", "them"
+	}
+	msg := fmt.Sprintf("secret %s: restart_units restarts systemd units, which nix-darwin does not have "+
+		"(its services are launchd daemons, and nothing restarts one when a secret changes), "+
+		"and %s it: there the service would keep the old value; ", s.Name, who)
+	switch {
+	case nixos == 0:
+		return msg + "drop restart_units, and restart the service by hand after a change (sudo launchctl kickstart -k system/<label>)"
+	case s.Shared:
+		return msg + "the secret is shared, so a second secret would hold another value: let only NixOS machines read it, " +
+			"or drop restart_units and restart the services by hand after a change"
+	}
+	return msg + "its values are per machine anyway, so declare a second secret for " + them + " without restart_units, " +
+		"and let this one be read by the NixOS machines only"
+}
+
 // appliesTo reports whether a feature does anything on a machine of class
 // c. A feature with only the other class's configuration is a mistake
 // (an nvidia feature on a laptop); one with packages, home configuration
-// or nothing at all applies everywhere.
-func appliesTo(f *model.Feature, c model.Class) bool {
+// or nothing at all applies everywhere, and so does one given an
+// explicitly empty part for c (empty lists those classes): darwin = {}
+// says "nothing to do on darwin", deliberately.
+func appliesTo(f *model.Feature, c model.Class, empty []model.Class) bool {
 	other := otherClass(c)
-	if f.Config(other).Len() == 0 || f.Config(c).Len() > 0 {
+	if f.Config(other).Len() == 0 || f.Config(c).Len() > 0 || slices.Contains(empty, c) {
 		return true
 	}
 	return len(f.Packages) > 0 || f.Home.Len() > 0

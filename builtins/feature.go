@@ -22,7 +22,11 @@ packages are nixpkgs attribute names added to environment.systemPackages (or
 home.packages for users). requires names other features, by name or value: an edge
 in the graph, and an import in the generated module. modules are hand-written .nix
 files, relative to the declaring .star file, copied into the output (a pinned
-library's files under deps/<name>/: a library's feature may bring its own modules).`}}}
+library's files under deps/<name>/: a library's feature may bring its own modules).
+
+A feature with only nixos configuration is refused on a nix-darwin machine, and the
+other way round; an explicitly empty part (darwin = {}) says that it deliberately does
+nothing there.`}}}
 }
 
 func builtinFeature(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -59,6 +63,15 @@ func builtinFeature(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	f := &model.Feature{Name: name, Doc: doc, NixOS: nonEmpty(nixos.attrs), Darwin: nonEmpty(darwin.attrs),
 		Home: nonEmpty(home.attrs), Packages: packages, Requires: reqs, Modules: mods, Pos: callerPos(thread)}
 	r.features = append(r.features, f)
+	// config.attrs is set only when the argument was given.
+	for c, part := range map[model.Class]config{model.NixOS: nixos, model.Darwin: darwin} {
+		if part.attrs != nil && part.attrs.Len() == 0 {
+			if r.emptyParts == nil {
+				r.emptyParts = map[*model.Feature][]model.Class{}
+			}
+			r.emptyParts[f] = append(r.emptyParts[f], c)
+		}
+	}
 	return newDecl("feature", name, starlark.StringDict{
 		"doc":      starlark.String(doc),
 		"nixos":    AttrsDict(f.NixOS),

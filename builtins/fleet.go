@@ -66,6 +66,13 @@ func builtinFleet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		if a == "" {
 			return nil, fmt.Errorf("fleet: admins: empty entry")
 		}
+		// A key is checked here, where it is written; a user name once
+		// the users are known.
+		if strings.HasPrefix(a, "ssh-") || strings.HasPrefix(a, "age1") {
+			if err := checkRecipient(a); err != nil {
+				return nil, fmt.Errorf("fleet: admins: %w", err)
+			}
+		}
 	}
 	r.fleets = append(r.fleets, &model.Fleet{Name: name, Domain: domain, Admins: admins, Credentials: map[string]string(credentials), Pos: callerPos(thread)})
 	return newDecl("fleet", name, starlark.StringDict{

@@ -2,10 +2,14 @@ package builtins
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hcloudcatalog"
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
 )
@@ -17,7 +21,10 @@ func hostGroup() []Builtin {
 	return []Builtin{
 		{Fn: builtinHetznerServer, Doc: Doc{Name: "hetzner.server", Group: "hosts",
 			Signature: `hetzner.server(type, location, image = "debian-12", enabled = True, labels = {}, firewalls = [], ipv4 = True, ipv6 = True)`,
-			Text: `A Hetzner Cloud server (type "cx43", location "fsn1"). image is what the server boots
+			Text: `A Hetzner Cloud server (type "cx43", location "fsn1"). Types and locations are checked
+against fleet's catalogue of Hetzner's offer (its date is in the message), including
+where a type is sold and its CPU (cax types are arm: system "aarch64-linux"); a type
+newer than the catalogue is refused until fleet knows it. image is what the server boots
 before fleet installs NixOS on it. enabled = False is the cost toggle: the server is
 deleted, the machine stays in the fleet and its configuration is still built. labels
 are added to fleet's own (managed-by, fleet, machine).`}},
@@ -71,6 +78,9 @@ func builtinHetznerServer(thread *starlark.Thread, b *starlark.Builtin, args sta
 	if s.Type == "" || s.Location == "" || s.Image == "" {
 		return nil, fmt.Errorf("hetzner.server: type, location and image must not be empty")
 	}
+	if err := checkHetznerOffer(s.Type, s.Location); err != nil {
+		return nil, fmt.Errorf("hetzner.server: %w", err)
+	}
 	if err := checkLabels(b.Name(), labels); err != nil {
 		return nil, err
 	}
@@ -121,6 +131,51 @@ func builtinGCPInstance(thread *starlark.Thread, b *starlark.Builtin, args starl
 		kw["enabled"] = "False"
 	}
 	return &HostValue{host: h, repr: callRepr(b.Name(), nil, kw)}, nil
+}
+
+// checkHetznerOffer refuses a server type or location that fleet's
+// catalogue of Hetzner Cloud (hcloudcatalog) does not know, and a type
+// where it is not sold: the API would refuse them at apply, after the
+// plan. The catalogue is as of its date; the live catalogue is not asked
+// (evaluation makes no network calls).
+func checkHetznerOffer(typ, loc string) error {
+	locs := hcloudcatalog.Locations
+	if !slices.Contains(locs, loc) {
+		return fmt.Errorf("location %q is not a Hetzner Cloud location: use one of %s%s",
+			loc, strings.Join(locs, ", "), DidYouMean(loc, locs))
+	}
+	st, ok := hcloudcatalog.ServerTypes[typ]
+	if !ok {
+		types := slices.Sorted(maps.Keys(hcloudcatalog.ServerTypes))
+		return fmt.Errorf("type %q is not a Hetzner Cloud server type in fleet's catalogue (of %s): use one of %s%s",
+			typ, hcloudcatalog.PriceDate, strings.Join(types, ", "), DidYouMean(typ, types))
+	}
+	if !slices.Contains(st.Locations, loc) {
+		var here []string
+		for name, other := range hcloudcatalog.ServerTypes {
+			if slices.Contains(other.Locations, loc) {
+				here = append(here, name)
+			}
+		}
+		slices.Sort(here)
+		return fmt.Errorf("type %q is not sold in %s: it is sold in %s; types sold in %s are %s",
+			typ, loc, strings.Join(st.Locations, ", "), loc, strings.Join(here, ", "))
+	}
+	return nil
+}
+
+// checkHetznerArch refuses a server type whose CPU is not the machine's:
+// an x86_64-linux system on an Ampere (arm) type does not boot.
+func checkHetznerArch(typ, system string) error {
+	st, ok := hcloudcatalog.ServerTypes[typ]
+	if !ok {
+		return nil // hetzner.server refused it
+	}
+	want := map[string]string{"x86": "x86_64-linux", "arm": "aarch64-linux"}[st.Architecture]
+	if want != "" && want != system {
+		return fmt.Errorf("server type %s has %s CPUs, so its system is %s, not %s", typ, st.Architecture, want, system)
+	}
+	return nil
 }
 
 var firewallRuleRE = regexp.MustCompile(`^(tcp|udp)/([0-9]{1,5})(-([0-9]{1,5}))?$|^(icmp|esp|gre)$`)

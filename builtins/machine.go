@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 
+	"filippo.io/age"
 	"github.com/fleet-nix/fleet/engine/model"
 	"go.starlark.net/starlark"
+	"golang.org/x/crypto/ssh"
 )
 
 // machineGroup is user() and machine().
@@ -213,6 +215,11 @@ func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if host.set && class != model.NixOS {
 		return nil, fmt.Errorf("machine %s: cloud hosts run NixOS, but system %s is nix-darwin", name, system)
 	}
+	if host.set && host.v.host.Hetzner != nil {
+		if err := checkHetznerArch(host.v.host.Hetzner.Type, system); err != nil {
+			return nil, fmt.Errorf("machine %s: %w", name, err)
+		}
+	}
 	tagSet, dup := sortedUnique(tags)
 	if dup != "" {
 		return nil, fmt.Errorf("machine %s: tag %q given twice", name, dup)
@@ -278,6 +285,18 @@ func checkSSHKey(k string) error {
 	if len(blob) < 4+n || string(blob[4:4+n]) != typ {
 		return fmt.Errorf("%s key %q...: the key inside is not a %s key", typ, shorten(data), typ)
 	}
+	// The key itself, as ssh and age read it: a made-up or truncated key
+	// is refused here rather than by fleet secrets generate.
+	if _, err := ssh.ParsePublicKey(blob); err != nil {
+		why := strings.TrimPrefix(err.Error(), "ssh: ")
+		switch why {
+		case "short read":
+			why = "it is cut short"
+		case "trailing junk in public key":
+			why = "there are extra bytes after the key"
+		}
+		return fmt.Errorf("%s key %q...: not a valid public key (%s): copy the whole line of the .pub file", typ, shorten(data), why)
+	}
 	return nil
 }
 
@@ -292,6 +311,21 @@ func shorten(s string) string {
 // recipients like age1yubikey1...) or an ssh-ed25519 public key.
 func checkRecipient(s string) error {
 	if len(s) > 4 && s[:4] == "age1" {
+		// Bech32 has no 1 in its alphabet: a second 1 ends a plugin's
+		// name (age1yubikey1...), which only the plugin can check.
+		var err error
+		switch {
+		case strings.HasPrefix(s, "age1pq1"):
+			_, err = age.ParseHybridRecipient(s)
+		case strings.Count(s, "1") > 1:
+		default:
+			_, err = age.ParseX25519Recipient(s)
+		}
+		if err != nil {
+			// age's error repeats the whole string; what is wrong in it
+			// is of no use to someone who pasted it.
+			return fmt.Errorf("%q is not a valid age recipient: copy the line age-keygen printed (\"Public key: age1...\")", shorten(s))
+		}
 		return nil
 	}
 	if len(s) > 12 && s[:12] == "ssh-ed25519 " {

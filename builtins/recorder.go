@@ -36,15 +36,19 @@ type PathResolver func(from, rel string) (string, error)
 type Recorder struct {
 	resolvePath PathResolver
 
-	fleets    []*model.Fleet
-	channels  []*model.Channel
-	inputs    []*model.Input
-	overlays  []*model.Overlay
-	features  []*model.Feature
-	users     []*model.User
-	machines  []*model.Machine
-	secrets   []*secretDecl
-	firewalls []*model.Firewall
+	fleets   []*model.Fleet
+	channels []*model.Channel
+	inputs   []*model.Input
+	overlays []*model.Overlay
+	features []*model.Feature
+	// emptyParts are the classes a feature was given an explicitly empty
+	// part for (darwin = {}): it says "nothing here", which counts as a
+	// part, though the model drops empty parts.
+	emptyParts map[*model.Feature][]model.Class
+	users      []*model.User
+	machines   []*model.Machine
+	secrets    []*secretDecl
+	firewalls  []*model.Firewall
 }
 
 // NewRecorder returns an empty Recorder. resolve checks and normalises

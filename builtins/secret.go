@@ -32,8 +32,10 @@ generate says how the value is made (gen.*). files renames a generator's outputs
 {"key": "ssh_host_ed25519_key"}. needed_for is when the machine needs it:
 "activation", "users" (before user accounts, e.g. password hashes) or "services".
 owner, group and mode set the decrypted file's ownership; restart_units are systemd
-units (services, sockets, timers, paths; NixOS only) restarted by the activation that
-changes it; depends are secrets whose values the generator uses.
+units (services, sockets, timers, paths) restarted by the activation that changes it.
+They are NixOS only, and refused on a secret nix-darwin machines read: their services
+are launchd daemons, which nothing restarts when a secret changes. depends are secrets
+whose values the generator uses.
 
 paths puts files where the program that reads them looks: {"identity.secret":
 "/var/lib/zerotier-one/identity.secret"} (stored file names, absolute paths). An

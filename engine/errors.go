@@ -26,7 +26,8 @@ func (e *evaluator) convert(err error) error {
 	}
 	var serr syntax.Error
 	if errors.As(err, &serr) {
-		return &model.Error{Pos: posOf(serr.Pos), Msg: serr.Msg}
+		src, _ := e.read(serr.Pos.Filename()) // for explaining Python habits; none is fine
+		return explainSyntax(serr, src)
 	}
 	var rerrs resolve.ErrorList
 	if errors.As(err, &rerrs) {
@@ -81,17 +82,4 @@ func PositionedError(msg string, stack starlark.CallStack) *model.Error {
 			Msg: fmt.Sprintf("in %s, calling %s", frames[i].Name, frames[i+1].Name)})
 	}
 	return out
-}
-
-// explainResolve adds the reason behind the strict dialect's refusals.
-func explainResolve(msg string) string {
-	switch {
-	case strings.Contains(msg, "does not support while loops"):
-		return msg + ": fleet files use for loops over finite lists"
-	case strings.Contains(msg, "not within a function"):
-		return msg + ": move it into a function, or use a comprehension"
-	case strings.Contains(msg, "cannot reassign global"):
-		return msg + ": globals are assigned once; use a new name"
-	}
-	return msg
 }

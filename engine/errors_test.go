@@ -20,7 +20,8 @@ import (
 // TestErrors runs the .star cases under testdata/errors in the manner of
 // go.starlark.net's testdata: a file is split into chunks at lines of
 // "---", each chunk is one fleet, and a trailing comment ### "regexp" on a
-// line says that an error is reported at that line, matching regexp. A
+// line says that an error is reported at that line, matching regexp
+// (### :12 "regexp": at that line and column 12). A
 // chunk without expectations must evaluate cleanly. A directory is one
 // multi-file case with entry fleet.star; expectations may sit in any file.
 //
@@ -80,11 +81,12 @@ func splitChunks(s string) []string {
 	return chunks
 }
 
-var expectRE = regexp.MustCompile(`###\s*"((?:[^"\\]|\\.)*)"`)
+var expectRE = regexp.MustCompile(`###\s*(?::([0-9]+)\s+)?"((?:[^"\\]|\\.)*)"`)
 
 type expectation struct {
 	file string
 	line int
+	col  int // 0: any
 	re   *regexp.Regexp
 	hit  bool
 }
@@ -104,12 +106,13 @@ func checkCase(t *testing.T, dir string) {
 		for i, line := range strings.Split(string(data), "\n") {
 			for _, m := range expectRE.FindAllStringSubmatch(line, -1) {
 				// The pattern is a regexp as written, except that \" is a quote.
-				pattern := strings.ReplaceAll(m[1], `\"`, `"`)
+				pattern := strings.ReplaceAll(m[2], `\"`, `"`)
 				re, err := regexp.Compile(pattern)
 				if err != nil {
 					t.Fatalf("%s:%d: bad expectation: %v", rel, i+1, err)
 				}
-				wants = append(wants, &expectation{file: filepath.ToSlash(rel), line: i + 1, re: re})
+				col, _ := strconv.Atoi(m[1])
+				wants = append(wants, &expectation{file: filepath.ToSlash(rel), line: i + 1, col: col, re: re})
 			}
 		}
 		return nil
@@ -126,7 +129,7 @@ func checkCase(t *testing.T, dir string) {
 		}
 		matched := false
 		for _, w := range wants {
-			if w.file == e.Pos.File && w.line == e.Pos.Line && w.re.MatchString(text) {
+			if w.file == e.Pos.File && w.line == e.Pos.Line && (w.col == 0 || w.col == e.Pos.Col) && w.re.MatchString(text) {
 				w.hit, matched = true, true
 			}
 		}
@@ -136,7 +139,11 @@ func checkCase(t *testing.T, dir string) {
 	}
 	for _, w := range wants {
 		if !w.hit {
-			t.Errorf("%s:%d: expected an error matching %q; got %d error(s)", w.file, w.line, w.re, len(got))
+			at := strconv.Itoa(w.line)
+			if w.col > 0 {
+				at += ":" + strconv.Itoa(w.col)
+			}
+			t.Errorf("%s:%s: expected an error matching %q; got %d error(s)", w.file, at, w.re, len(got))
 		}
 	}
 }

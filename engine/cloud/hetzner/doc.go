@@ -129,7 +129,7 @@
 // when a token is set, and otherwise, or when that fails, uses a price
 // table taken on 2026-11-25, gross EUR per month for the EU locations.
 // Both add the primary IPv4 a server with IPv4 pays for. The table is
-// part of a catalogue (internal/hcloudcatalog: server types, where they
+// part of a catalogue (hcloudcatalog: server types, where they
 // are sold, system images) that hetznerfake sells and refuses from too.
 //
 // # Out of scope

@@ -8,7 +8,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
-	"github.com/fleet-nix/fleet/engine/cloud/hetzner/internal/hcloudcatalog"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hcloudcatalog"
 )
 
 // Where prices come from, as the plan shows it.

@@ -3,7 +3,7 @@ package hetznerfake
 import (
 	"testing"
 
-	"github.com/fleet-nix/fleet/engine/cloud/hetzner/internal/hcloudcatalog"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hcloudcatalog"
 )
 
 // The fake's locations, as the API describes them, are the catalogue's,

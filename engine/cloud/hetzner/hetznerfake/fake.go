@@ -10,7 +10,7 @@
 // {"error":{"code","message"}} with the matching status.
 //
 // What exists where is the catalogue the provider prices with
-// (engine/cloud/hetzner/internal/hcloudcatalog): its server types are
+// (engine/cloud/hetzner/hcloudcatalog): its server types are
 // sold, and priced by the pricing endpoint, in its locations only, and its
 // system images exist, with the snapshots SeedSnapshot adds. A create
 // naming a server type or location that does not exist, a type where it
@@ -59,7 +59,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
-	"github.com/fleet-nix/fleet/engine/cloud/hetzner/internal/hcloudcatalog"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hcloudcatalog"
 )
 
 // DefaultToken is the token a new fake accepts.

@@ -18,7 +18,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
-	"github.com/fleet-nix/fleet/engine/cloud/hetzner/internal/hcloudcatalog"
+	"github.com/fleet-nix/fleet/engine/cloud/hetzner/hcloudcatalog"
 )
 
 type server struct {

@@ -3,9 +3,12 @@
 // locations, and system images.
 //
 // It is the one copy of these facts: the hetzner provider's price table
-// (the fallback when the pricing API cannot be asked) comes from it, and
+// (the fallback when the pricing API cannot be asked) comes from it,
 // hetznerfake offers, prices and refuses from it, so that a plan and a
-// test against the fake agree on what exists where. Since 2025-09-24
+// test against the fake agree on what exists where, and hetzner.server()
+// (package builtins) refuses a type or location it does not know at the
+// line that names it. It imports nothing of fleet, so that the builtins
+// can use it without depending on the cloud code. Since 2025-09-24
 // server types depend on locations (https://docs.hetzner.cloud/changelog,
 // "per location server types"); the API refuses a type where it is not
 // sold with invalid_input, "unsupported location for server type". The
