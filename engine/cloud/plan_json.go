@@ -1,9 +1,10 @@
 package cloud
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
+
+	"github.com/fleet-nix/fleet/engine/model"
 )
 
 // PlanJSONVersion is the version of the plan's JSON form
@@ -78,19 +79,7 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 			Machine: c.Machine, Reason: c.Reason, MonthlyCost: c.Cents(), Fields: c.Fields, Refused: c.Refused,
 		})
 	}
-	return marshalReadable(w)
-}
-
-// marshalReadable is json.Marshal without escaping <, > and &: reasons
-// say "cx22 -> cx32", errors quote commands.
-func marshalReadable(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return model.MarshalReadable(w)
 }
 
 // UnmarshalJSON reads what MarshalJSON writes (costs to the cent; Want

@@ -256,7 +256,7 @@ func (a *Attrs) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		k, _ := marshalReadable(b.Name)
+		k, _ := MarshalReadable(b.Name)
 		buf.Write(k)
 		buf.WriteByte(':')
 		v, err := MarshalValue(b.Value)
@@ -275,9 +275,9 @@ func (a *Attrs) MarshalJSON() ([]byte, error) {
 func MarshalValue(v Value) ([]byte, error) {
 	switch v := v.(type) {
 	case String, Int, Bool:
-		return marshalReadable(v)
+		return MarshalReadable(v)
 	case Float:
-		return marshalReadable(float64(v))
+		return MarshalReadable(float64(v))
 	case Null:
 		return []byte("null"), nil
 	case List:
@@ -298,25 +298,26 @@ func MarshalValue(v Value) ([]byte, error) {
 	case *Attrs:
 		return v.MarshalJSON()
 	case Expr:
-		return marshalReadable(map[string]string{"__nix": "expr", "code": v.Code})
+		return MarshalReadable(map[string]string{"__nix": "expr", "code": v.Code})
 	case Pkg:
-		return marshalReadable(map[string]string{"__nix": "pkg", "name": v.Name})
+		return MarshalReadable(map[string]string{"__nix": "pkg", "name": v.Name})
 	case Path:
-		return marshalReadable(map[string]string{"__nix": "path", "path": v.Path})
+		return MarshalReadable(map[string]string{"__nix": "path", "path": v.Path})
 	case Priority:
 		inner, err := MarshalValue(v.Value)
 		if err != nil {
 			return nil, err
 		}
-		fn, _ := marshalReadable(v.Fn)
+		fn, _ := MarshalReadable(v.Fn)
 		return []byte(`{"__nix":` + string(fn) + `,"value":` + string(inner) + `}`), nil
 	}
 	return nil, fmt.Errorf("model: cannot marshal %T", v)
 }
 
-// marshalReadable is json.Marshal without escaping <, > and & (the
-// JSON of fleet eval is read by people: "a && b", not "a \u0026\u0026 b").
-func marshalReadable(v any) ([]byte, error) {
+// MarshalReadable is json.Marshal without escaping <, > and &: fleet's
+// JSON is read by people too ("a && b", not "a \u0026\u0026 b"; a plan's
+// "cx22 -> cx32").
+func MarshalReadable(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
