@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/testtool"
 	"github.com/urfave/cli/v2"
 )
 
@@ -277,8 +279,7 @@ func TestComplete(t *testing.T) {
 	}
 }
 
-// TestCompletionScripts: the scripts parse in their shells (zsh and fish
-// when installed).
+// TestCompletionScripts: the scripts parse in their shells.
 func TestCompletionScripts(t *testing.T) {
 	for _, sh := range shells {
 		t.Run(sh, func(t *testing.T) {
@@ -286,10 +287,7 @@ func TestCompletionScripts(t *testing.T) {
 			if code != exitOK || !strings.Contains(script, "__complete") {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
-			bin, err := exec.LookPath(sh)
-			if err != nil {
-				t.Skipf("%s is not installed", sh)
-			}
+			bin := testtool.Require(t, sh, sh) // the Debian packages are named as the shells
 			cmd := exec.Command(bin, "-n")
 			cmd.Stdin = strings.NewReader(script)
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -304,7 +302,7 @@ func TestCompletionScripts(t *testing.T) {
 func TestColour(t *testing.T) {
 	ptm, tty, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testtool.Unavailable(t, fmt.Sprintf("no pseudo-terminal: %v", err))
 	}
 	defer ptm.Close()
 	defer tty.Close()

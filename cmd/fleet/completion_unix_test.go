@@ -7,18 +7,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // TestShellCompletion sources the bash script into a real bash and runs
 // its function as bash's programmable completion would, with the fleet
 // binary on the PATH: the words reach fleet __complete and the candidates
 // come back as COMPREPLY, "@" (one of bash's word breaks) included. Then
-// the same with fish's complete -C, when fish is installed.
+// the same with fish's complete -C.
 func TestShellCompletion(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not installed")
-	}
+	bash := testtool.Require(t, "bash", "bash")
 	bin := buildFleet(t)
 	dir := fleetDir(t, cliFleet)
 	path := "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")
@@ -46,11 +45,7 @@ complete -p fleet
 		t.Errorf("bash completion:\n%s\nwant:\n%s", out, want)
 	}
 
-	fish, err := exec.LookPath("fish")
-	if err != nil {
-		t.Log("fish is not installed")
-		return
-	}
+	fish := testtool.Require(t, "fish", "fish")
 	cmd = exec.Command(fish, "--no-config", "-c", `fleet completion fish | source
 complete -C "fleet sec"; complete -C "fleet deploy --on @"; complete -C "fleet graph --format j"`)
 	cmd.Dir = dir
