@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleet-nix/fleet/builtins"
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/outdir"
@@ -130,6 +131,16 @@ func selectMachines(f *model.Fleet, on, exclude []string) ([]*model.Machine, err
 	if err != nil {
 		return nil, err
 	}
+	for _, sel := range []struct {
+		flag string
+		sels []model.Selector
+	}{{"--on", ons}, {"--exclude", excl}} {
+		for _, x := range sel.sels {
+			if err := selectsNothing(f, sel.flag, x); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var out []*model.Machine
 	for _, m := range f.Select(ons...) {
 		if !slices.ContainsFunc(excl, func(s model.Selector) bool { return s.Match(m) }) {
@@ -140,6 +151,31 @@ func selectMachines(f *model.Fleet, on, exclude []string) ([]*model.Machine, err
 		return nil, fmt.Errorf("no machine selected (--on %s, --exclude %s)", strings.Join(on, ","), strings.Join(exclude, ","))
 	}
 	return out, nil
+}
+
+// selectsNothing refuses a machine name or tag that no machine has: a
+// typo, which would otherwise leave a machine out (or in) silently. A
+// glob matching nothing is not one.
+func selectsNothing(f *model.Fleet, flag string, s model.Selector) error {
+	if len(f.Select(s)) > 0 {
+		return nil
+	}
+	str := string(s)
+	if tag, ok := strings.CutPrefix(str, "@"); ok {
+		var tags []string
+		for _, m := range f.Machines {
+			tags = append(tags, m.Tags...)
+		}
+		return fmt.Errorf("%s %s: no machine has the tag %q%s", flag, str, tag, builtins.DidYouMean(tag, tags))
+	}
+	if s.IsPattern() {
+		return nil
+	}
+	var names []string
+	for _, m := range f.Machines {
+		names = append(names, m.Name)
+	}
+	return fmt.Errorf("%s %s: no machine is called %q%s", flag, str, str, builtins.DidYouMean(str, names))
 }
 
 // writeDryRun prints each machine's steps and the commands they run.
@@ -213,6 +249,9 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		fmt.Fprintf(c.App.Writer, "logs: %s\n", logDir)
 	}
 	if sum.Failed() {
+		if c.Bool("json") {
+			return fmt.Errorf("deploy failed on some machines (see their events)")
+		}
 		return fmt.Errorf("deploy failed on some machines (see the table above)")
 	}
 	return nil

@@ -172,7 +172,7 @@ func JoinAttrPath(path []string) string {
 		if IsIdent(p) {
 			parts[i] = p
 		} else {
-			b, _ := json.Marshal(p)
+			b, _ := MarshalReadable(p)
 			parts[i] = strings.ReplaceAll(string(b), "${", `\${`)
 		}
 	}
