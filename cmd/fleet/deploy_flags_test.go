@@ -159,7 +159,7 @@ func TestDeployFlagsReachTheEngine(t *testing.T) {
 		{[]string{"--build-on", "elsewhere"}, exitUsage, `--build-on "elsewhere": use local or target`},
 		{[]string{"--confirm-timeout", "soon"}, exitUsage, "confirm-timeout"},
 		{[]string{"--parallel", "many"}, exitUsage, "parallel"},
-		{[]string{"--on", "nosuch"}, exitError, "no machine selected"},
+		{[]string{"--on", "nosuch"}, exitError, `no machine is called "nosuch"`},
 		{[]string{"--on", "@cloud", "--exclude", "@cloud"}, exitError, "no machine selected (--on @cloud, --exclude @cloud)"},
 	} {
 		t.Run("refused "+strings.Join(tc.args, " "), func(t *testing.T) {
