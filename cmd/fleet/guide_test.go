@@ -18,7 +18,8 @@ import (
 	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
-// The guide (docs/guide.md) is run, not just read: TestGuide follows it in
+// The guide (docs/guide.md) and the migration guide (docs/migrating.md)
+// are run, not just read. TestGuide follows the guide in
 // an empty folder under a temporary HOME and checks that every command
 // prints what the guide shows. go test ./cmd/fleet -run TestGuide -update
 // rewrites the shown outputs from a run.
@@ -28,8 +29,8 @@ import (
 //   - a ```console block holds commands, each on a line starting with "$ ",
 //     followed by its output. `fleet ...` runs in-process; `export
 //     HCLOUD_TOKEN=...` switches the Hetzner credentials on (the token and
-//     endpoint of a local fake of the Hetzner API); the line `mkdir homelab
-//     && cd homelab` is where the test starts. Any other command fails the
+//     endpoint of a local fake of the Hetzner API); the line `mkdir NAME &&
+//     cd NAME` is where the test starts, in ~/NAME. Any other command fails the
 //     test: the guide shows only what the test runs.
 //   - a non-zero exit is shown as a last output line "[exit N]".
 //
@@ -46,41 +47,71 @@ const (
 
 func TestGuide(t *testing.T) {
 	keygen := testtool.Require(t, "ssh-keygen", "ssh-keygen")
-	guide, err := filepath.Abs(guidePath) // the test changes directory
+	r := newDocRun(t, guidePath)
+	r.swap(guideAdminKey, sshKey(t, keygen, filepath.Join(r.home, ".ssh", "id_ed25519"), "you@laptop"))
+	r.swap(guideWebKey, sshKey(t, keygen, filepath.Join(t.TempDir(), "web"), ""))
+	r.run()
+}
+
+// docRun follows a document's files and commands (see TestGuide) in an
+// empty folder under a temporary HOME, with a local fake of the Hetzner
+// API for its cloud commands.
+type docRun struct {
+	t          *testing.T
+	path       string // the document, absolute: the run changes directory
+	home       string
+	env        map[string]string // what the cloud providers see
+	hz         *hetznerfake.Server
+	toDisk     []string // pairs: as the document shows it, as it is in this run
+	setup      func(dir string) // run in the new folder, after it is made
+	afterStart bool
+}
+
+func newDocRun(t *testing.T, doc string) *docRun {
+	t.Helper()
+	abs, err := filepath.Abs(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile(guide)
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
+	r := &docRun{t: t, path: abs, home: t.TempDir(), hz: hetznerfake.New()}
+	t.Cleanup(r.hz.Close)
+	t.Setenv("HOME", r.home)
 	t.Setenv("XDG_CONFIG_HOME", "")
 	t.Setenv("NO_COLOR", "1")
-	sshDir := filepath.Join(home, ".ssh")
-	adminKey := sshKey(t, keygen, filepath.Join(sshDir, "id_ed25519"), "you@laptop")
-	webKey := sshKey(t, keygen, filepath.Join(t.TempDir(), "web"), "")
-	dir := filepath.Join(home, "homelab")
+	r.env = map[string]string{"HOME": r.home}
+	return r
+}
 
-	hz := hetznerfake.New()
-	t.Cleanup(hz.Close)
-	env := map[string]string{"HOME": home}
-	d := deps{getenv: func(k string) string { return env[k] }, providers: func(getenv func(string) string) []cloud.Provider {
+// swap makes the run use real where the document shows shown (keys made
+// for the run, ids the fake chose), and show it back as shown.
+func (r *docRun) swap(shown, real string) { r.toDisk = append(r.toDisk, shown, real) }
+
+var docStart = regexp.MustCompile(`^mkdir ([a-z0-9-]+) && cd ([a-z0-9-]+)$`)
+
+func (r *docRun) run() {
+	t := r.t
+	src, err := os.ReadFile(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := deps{getenv: func(k string) string { return r.env[k] }, providers: func(getenv func(string) string) []cloud.Provider {
 		cfg := cloud.Config{Getenv: getenv, Backoff: cloud.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 6}}
 		return []cloud.Provider{hetzner.New(cfg, hetzner.WithPollInterval(time.Millisecond))}
 	}}
-
-	toDisk := strings.NewReplacer(guideAdminKey, adminKey, guideWebKey, webKey)
-	toGuide := strings.NewReplacer(adminKey, guideAdminKey, webKey, guideWebKey, home, "~")
+	toDisk := strings.NewReplacer(r.toDisk...)
+	back := make([]string, 0, len(r.toDisk)+2)
+	for i := 0; i < len(r.toDisk); i += 2 {
+		back = append(back, r.toDisk[i+1], r.toDisk[i])
+	}
+	toDoc := strings.NewReplacer(append(back, r.home, "~")...)
 
 	blocks := parseGuide(t, string(src))
-	started := false
+	dir := ""
 	for i, b := range blocks {
 		switch b.kind {
 		case "file":
-			if !started {
-				t.Fatalf("guide block %d writes %s before `mkdir homelab && cd homelab`", i, b.file)
+			if dir == "" {
+				t.Fatalf("%s block %d writes %s before `mkdir NAME && cd NAME`", filepath.Base(r.path), i, b.file)
 			}
 			p := filepath.Join(dir, filepath.FromSlash(b.file))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -92,49 +123,51 @@ func TestGuide(t *testing.T) {
 		case "console":
 			for j := range b.cmds {
 				c := &b.cmds[j]
-				switch {
-				case c.line == "mkdir homelab && cd homelab":
+				if m := docStart.FindStringSubmatch(c.line); m != nil && m[1] == m[2] {
+					dir = filepath.Join(r.home, m[1])
 					if err := os.Mkdir(dir, 0o755); err != nil {
 						t.Fatal(err)
 					}
 					t.Chdir(dir)
-					started = true
+					if r.setup != nil {
+						r.setup(dir)
+					}
 					continue
+				}
+				switch {
 				case strings.HasPrefix(c.line, "export HCLOUD_TOKEN="):
-					env["HCLOUD_TOKEN"], env["HCLOUD_ENDPOINT"] = hz.Token, hz.URL()
+					r.env["HCLOUD_TOKEN"], r.env["HCLOUD_ENDPOINT"] = r.hz.Token, r.hz.URL()
 					continue
 				case !strings.HasPrefix(c.line, "fleet "):
-					t.Fatalf("guide: %q: the test runs only fleet commands (and the two above)", c.line)
+					t.Fatalf("%s: %q: the test runs only fleet commands (and mkdir/cd, export HCLOUD_TOKEN)", filepath.Base(r.path), c.line)
+				case dir == "":
+					t.Fatalf("%s: %q runs before `mkdir NAME && cd NAME`", filepath.Base(r.path), c.line)
+				case strings.ContainsAny(c.line, `'"$|;&<>`):
+					t.Fatalf("%s: %q: keep commands to plain words (the test splits at spaces)", filepath.Base(r.path), c.line)
 				}
-				if !started {
-					t.Fatalf("guide: %q runs before `mkdir homelab && cd homelab`", c.line)
-				}
-				if strings.ContainsAny(c.line, `'"$|;&<>`) {
-					t.Fatalf("guide: %q: keep guide commands to plain words (the test splits at spaces)", c.line)
-				}
-				args := strings.Fields(toDisk.Replace(strings.ReplaceAll(c.line, "~", home)))
+				args := strings.Fields(toDisk.Replace(strings.ReplaceAll(c.line, "~", r.home)))
 				var out, errb bytes.Buffer
 				code := runWith(context.Background(), d, args, strings.NewReader(""), &out, &errb)
 				got := out.String() + errb.String()
 				if code != 0 {
 					got += fmt.Sprintf("[exit %d]\n", code)
 				}
-				got = normalizeGuide(toGuide.Replace(got))
+				got = normalizeGuide(toDoc.Replace(got))
 				if *update {
 					c.out = got
 					continue
 				}
 				if got != c.out {
-					t.Errorf("guide: $ %s\nprints:\n%s\nthe guide shows:\n%s", c.line, got, c.out)
+					t.Errorf("%s: $ %s\nprints:\n%s\nthe document shows:\n%s", filepath.Base(r.path), c.line, got, c.out)
 				}
 			}
 		}
 	}
-	if !started {
-		t.Fatal("the guide never starts (`$ mkdir homelab && cd homelab`)")
+	if dir == "" {
+		t.Fatalf("%s never starts (`$ mkdir NAME && cd NAME`)", filepath.Base(r.path))
 	}
 	if *update {
-		if err := os.WriteFile(guide, []byte(renderGuide(blocks)), 0o644); err != nil {
+		if err := os.WriteFile(r.path, []byte(renderGuide(blocks)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,7 +189,7 @@ func sshKey(t *testing.T, keygen, path, comment string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// normalizeGuide drops trailing blanks and what changes with the clock.
+// guideVolatile is what changes from run to run, whatever the document.
 var guideVolatile = []struct {
 	re   *regexp.Regexp
 	with string
@@ -164,10 +197,11 @@ var guideVolatile = []struct {
 	{regexp.MustCompile(`\b\d+(\.\d+)?(ms|µs|s)\b`), "0s"},
 	{regexp.MustCompile(`\d{8}-\d{6}(-\d+)?`), "YYYYMMDD-HHMMSS"},
 	// The fleet's ssh key in the cloud is named after the admins' keys,
-	// which are the reader's.
-	{regexp.MustCompile(`\bhomelab-[0-9a-f]{12}\b`), "homelab-xxxxxxxxxxxx"},
+	// which are the reader's: <fleet>-<12 hex digits>.
+	{regexp.MustCompile(`\b([a-z0-9-]+)-[0-9a-f]{12}\b`), "$1-xxxxxxxxxxxx"},
 }
 
+// normalizeGuide drops trailing blanks and what changes between runs.
 func normalizeGuide(s string) string {
 	for _, v := range guideVolatile {
 		s = v.re.ReplaceAllString(s, v.with)
