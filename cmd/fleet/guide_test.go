@@ -57,14 +57,13 @@ func TestGuide(t *testing.T) {
 // empty folder under a temporary HOME, with a local fake of the Hetzner
 // API for its cloud commands.
 type docRun struct {
-	t          *testing.T
-	path       string // the document, absolute: the run changes directory
-	home       string
-	env        map[string]string // what the cloud providers see
-	hz         *hetznerfake.Server
-	toDisk     []string // pairs: as the document shows it, as it is in this run
-	setup      func(dir string) // run in the new folder, after it is made
-	afterStart bool
+	t      *testing.T
+	path   string // the document, absolute: the run changes directory
+	home   string
+	env    map[string]string // what the cloud providers see
+	hz     *hetznerfake.Server
+	toDisk []string         // pairs: as the document shows it, as it is in this run
+	setup  func(dir string) // run in the new folder, after it is made
 }
 
 func newDocRun(t *testing.T, doc string) *docRun {
