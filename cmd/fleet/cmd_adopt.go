@@ -21,7 +21,7 @@ func adoptCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "adopt",
 		Usage:     "make existing cloud hosts the fleet's, as terraform import does: set fleet's labels on them",
-		ArgsUsage: "[FILE] MACHINE...",
+		ArgsUsage: "[FILE] MACHINE... | --terraform STATE [FILE] [MACHINE...]",
 		Description: `For hosts made before the fleet (by hand, Terraform, clan): apply refuses to touch a
 host of a machine's name that lacks fleet's labels. adopt looks each machine's host up
 by name in its cloud (a Hetzner server in the project of the token, a GCE instance in
@@ -37,8 +37,20 @@ in place, or a replacement, which deletes the host and its disk and needs
 MACHINE is a name, @tag, glob or all; a pattern skips machines without an enabled host.
 A host that already carries the fleet's labels is left alone; one labelled for another
 fleet is refused. A machine switched off (enabled = False) is refused: the next apply
-would delete its host.`,
+would delete its host.
+
+--terraform STATE adopts the hosts a Terraform state has: STATE is a terraform.tfstate
+(format version 4) or what terraform show -json prints (- reads standard input). Its
+hcloud_server and google_compute_instance resources, in child modules too, are matched
+to machines by their name attribute, and those machines' hosts are adopted in one go as
+above (MACHINE, if given, narrows the machines to choose from). The state only chooses:
+the cloud is still asked, and a host whose id there differs from the state's is not
+adopted. Resources the fleet does not declare are listed as not in the fleet, and
+machines with a host but no resource in the state as such; neither is touched. Terraform
+still manages what it adopted: remove the resources from its state (terraform state rm)
+so that it does not change or destroy the hosts fleet now manages.`,
 		Flags: append(evalFlags(),
+			&cli.StringFlag{Name: "terraform", Usage: "adopt the fleet's hosts that the Terraform state `STATE` has (a terraform.tfstate, or terraform show -json output; - reads stdin)", TakesFile: true},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "adopt without asking (required when stdin is not a terminal)"},
 			&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, EnvVars: []string{"FLEET_AGE_IDENTITY"},
 				Usage: "age identity that decrypts the clouds' credentials, if fleet(credentials = ...) names them"},
@@ -68,6 +80,9 @@ func (h *adoptee) label() string {
 }
 
 func adopt(c *cli.Context, d deps) error {
+	if c.IsSet("terraform") {
+		return adoptTerraform(c, d, c.String("terraform"))
+	}
 	file, names := splitFile(c.Args().Slice())
 	if len(names) == 0 {
 		return usagef("adopt: name the machines whose hosts to adopt: fleet adopt [FILE] MACHINE...")
@@ -76,8 +91,7 @@ func adopt(c *cli.Context, d deps) error {
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
-	machines, err := adoptMachines(w, l, names)
+	machines, err := adoptMachines(c.App.Writer, l, names)
 	if err != nil {
 		return err
 	}
@@ -88,6 +102,17 @@ func adopt(c *cli.Context, d deps) error {
 		return err
 	}
 
+	return adoptHosts(c, l, hosts, nil, nil)
+}
+
+// adoptHosts plans adopting each host, shows it, asks once and adopts
+// the hosts that are not the fleet's yet. check, if set, vets each host
+// found before it is shown (fleet adopt --terraform compares ids); a
+// host it fails is not adopted. refused are hosts not adopted before
+// any cloud was asked, as "where: machine m: why"; they and every
+// failure make the error.
+func adoptHosts(c *cli.Context, l *loaded, hosts []*adoptee, check func(*adoptee) error, refused []string) error {
+	w := c.App.Writer
 	fmt.Fprintf(w, "adopting into fleet %s:\n", l.fleet.Name)
 	var todo []*adoptee
 	for _, h := range hosts {
@@ -95,6 +120,9 @@ func adopt(c *cli.Context, d deps) error {
 			if h.err = h.p.Credentials(); h.err == nil {
 				h.a, h.err = h.p.PlanAdoption(c.Context, h.want)
 			}
+		}
+		if h.err == nil && check != nil {
+			h.err = check(h)
 		}
 		if h.err != nil {
 			fmt.Fprintf(w, "%s: cannot adopt: %v\n", h.label(), h.err)
@@ -119,7 +147,7 @@ func adopt(c *cli.Context, d deps) error {
 			fmt.Fprintf(w, "%s: adopted\n", h.label())
 		}
 	}
-	var failed []string
+	failed := slices.Clone(refused)
 	for _, h := range hosts {
 		if h.err != nil {
 			failed = append(failed, h.err.Error())

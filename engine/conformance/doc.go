@@ -24,6 +24,9 @@
 //	              packages; lib.nixosSystem over a NixOS option schema
 //	disko         a stand-in: disko.devices freeform, and the file systems and
 //	              grub devices disko derives from a GPT layout
+//	sops-nix      a stand-in: sops-nix's options with their upstream types
+//	              and defaults, its key-source assertions, and each secret's
+//	              sops file read as upstream's validation reads it
 //	other inputs  stand-ins with the overlays the fleet takes from them
 //
 // Each machine is one nix-instantiate --eval --strict --json of
@@ -110,8 +113,8 @@
 // module checks (stubs claim a version newer than any check) is not
 // proven; collisions are known only for the variant families pkgs.nix
 // lists. Nothing is built: derivations' arguments, activation scripts,
-// unit files and nix-darwin's system derivation are not evaluated. disko
-// and other inputs are stand-ins. Secrets are not decrypted, and a
+// unit files and nix-darwin's system derivation are not evaluated. disko,
+// sops-nix and other inputs are stand-ins. Secrets are not decrypted, and a
 // recipient that only exists once a host key is generated cannot be
 // checked.
 package conformance

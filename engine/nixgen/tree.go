@@ -28,7 +28,7 @@ func Generate(f *model.Fleet) ([]File, error) {
 	g := &gen{
 		f:         f,
 		files:     map[string][]byte{},
-		copies:    map[string]bool{},
+		copies:    map[string]string{},
 		features:  map[string]*model.Feature{},
 		sysMemo:   map[string]bool{},
 		homeMemo:  map[string]bool{},
@@ -59,9 +59,14 @@ func Generate(f *model.Fleet) ([]File, error) {
 }
 
 type gen struct {
-	f        *model.Fleet
-	files    map[string][]byte
-	copies   map[string]bool // fleet files (root-relative) copied under files/
+	f     *model.Fleet
+	files map[string][]byte
+	// copies are the fleet files (root-relative) the tree refers to, and
+	// where in the tree they go: hand-written files under files/ (or
+	// deps/), encrypted secret files at their own path under secrets/. A
+	// hand-written file of the fleet's secrets/ folder (a sops file kept
+	// there) is a hand-written file all the same.
+	copies   map[string]string
 	features map[string]*model.Feature
 	sysMemo  map[string]bool
 	homeMemo map[string]bool
@@ -152,7 +157,7 @@ func (g *gen) moduleScope(p string) scope {
 // the file at p: a fleet file under files/<path>, a pinned dependency's
 // under deps/<name>/<path> ("@" cannot start a Nix path).
 func (g *gen) fileRef(p, label string) Expr {
-	g.copies[label] = true
+	g.copies[label] = copyPath(label)
 	return rel(p, copyPath(label))
 }
 
@@ -561,7 +566,7 @@ func (g *gen) secretFile(p string, s *model.Secret, m *model.Machine, file model
 		return Call(Var{"throw"}, Str{fmt.Sprintf("fleet: %s of secret %s (machine %s) does not exist yet: run `fleet secrets generate %s`, then `fleet nix`",
 			sp, s.Name, m.Name, g.f.Pos.File)})
 	}
-	g.copies[sp] = true
+	g.copies[sp] = sp
 	return rel(p, sp)
 }
 
@@ -673,7 +678,8 @@ func (g *gen) copyFiles() error {
 			return fmt.Errorf("copying %s into the Nix tree: %w", label, err)
 		}
 		data, err := os.ReadFile(path)
-		if strings.HasPrefix(label, secretsDir+"/") {
+		dest := g.copies[label]
+		if dest == label { // an encrypted secret file
 			if err == nil {
 				g.files[label] = data
 			}
@@ -682,7 +688,7 @@ func (g *gen) copyFiles() error {
 		if err != nil {
 			return fmt.Errorf("copying %s into the Nix tree: %w", label, err)
 		}
-		g.files[copyPath(label)] = data
+		g.files[dest] = data
 	}
 	return nil
 }

@@ -139,6 +139,10 @@ func StandInSecrets(t testing.TB, f *model.Fleet) {
 	}
 	for _, e := range entries {
 		if e.Name() == "secrets" {
+			// Its other files (a sops file kept there, which the tree
+			// refers to with nix.path) are linked one by one; the
+			// secrets' own files are stand-ins, below.
+			linkFiles(t, filepath.Join(f.Root, "secrets"), filepath.Join(root, "secrets"))
 			continue
 		}
 		if err := os.Symlink(filepath.Join(f.Root, e.Name()), filepath.Join(root, e.Name())); err != nil {
@@ -162,6 +166,9 @@ func StandInSecrets(t testing.TB, f *model.Fleet) {
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 					t.Fatal(err)
 				}
+				if err := os.Remove(p); err != nil && !os.IsNotExist(err) { // a link to the real file
+					t.Fatal(err)
+				}
 				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -169,6 +176,27 @@ func StandInSecrets(t testing.TB, f *model.Fleet) {
 		}
 	}
 	f.Root = root
+}
+
+// linkFiles makes dst a tree of folders with a link to each file of src.
+func linkFiles(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		return os.Symlink(p, filepath.Join(dst, rel))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // WriteFiles lays out a generated tree in dir.

@@ -14,6 +14,12 @@
 #   disko: a stand-in whose nixosModules.disko declares disko.devices as a
 #     freeform attribute set (disko's own types are not here) and derives
 #     file systems and grub devices from GPT layouts as disko does.
+#   sops-nix: a stand-in whose nixosModules.sops declares sops-nix's options
+#     (sops.secrets with its secret type, defaultSopsFile, age.*, gnupg.*)
+#     with their upstream types and defaults (modules/sops/default.nix),
+#     reads each secret's sops file as upstream does when validating it,
+#     and has upstream's key-source assertions. What it installs
+#     (activation script, unit, manifest) is not here.
 #   any other input: a stand-in with the overlays the fleet takes from it
 #     (each adds nothing) and an outPath that does not exist.
 {
@@ -114,6 +120,168 @@ let
       };
   };
 
+  # sops-nix's module for a machine that keeps some secrets in sops while
+  # fleet manages others: its options, as modules/sops/default.nix of
+  # Mic92/sops-nix declares them, so that a tree that sets one wrongly,
+  # or sets one sops-nix does not have, fails as it would against
+  # sops-nix. With validateSopsFiles (the default) upstream hashes each
+  # secret's sops file at evaluation; so does this, so a sops file the
+  # tree refers to must be in the tree.
+  sops-nix = {
+    _type = "flake";
+    outPath = "/conformance-stand-in/sops-nix";
+    nixosModules.default = sops-nix.nixosModules.sops;
+    nixosModules.sops =
+      {
+        config,
+        lib,
+        options,
+        ...
+      }:
+      let
+        cfg = config.sops;
+        hostKeys =
+          type:
+          if options.services.openssh ? hostKeys && config.services.openssh.enable then
+            map (e: e.path) (
+              lib.filter (e: e.type == type && !(lib.hasPrefix "/run/secrets" e.path)) config.services.openssh.hostKeys
+            )
+          else
+            [ ];
+        secretType = lib.types.submodule (
+          { config, name, ... }:
+          {
+            options = {
+              name = lib.mkOption {
+                type = lib.types.str;
+                default = name;
+              };
+              key = lib.mkOption {
+                type = lib.types.str;
+                default = if cfg.defaultSopsKey != null then cfg.defaultSopsKey else name;
+              };
+              path = lib.mkOption {
+                type = lib.types.str;
+                default =
+                  if config.neededForUsers then "/run/secrets-for-users/${config.name}" else "/run/secrets/${config.name}";
+              };
+              format = lib.mkOption {
+                type = lib.types.enum [
+                  "yaml"
+                  "json"
+                  "binary"
+                  "dotenv"
+                  "ini"
+                ];
+                default = cfg.defaultSopsFormat;
+              };
+              mode = lib.mkOption {
+                type = lib.types.str;
+                default = "0400";
+              };
+              owner = lib.mkOption {
+                type = lib.types.nullOr lib.types.str;
+                default = null;
+              };
+              uid = lib.mkOption {
+                type = lib.types.nullOr lib.types.int;
+                default = 0;
+              };
+              group = lib.mkOption {
+                type = lib.types.nullOr lib.types.str;
+                default = null;
+              };
+              gid = lib.mkOption {
+                type = lib.types.nullOr lib.types.int;
+                default = 0;
+              };
+              sopsFile = lib.mkOption {
+                type = lib.types.path;
+                default = cfg.defaultSopsFile;
+              };
+              sopsFileHash = lib.mkOption {
+                type = lib.types.str;
+                readOnly = true;
+                default = lib.optionalString cfg.validateSopsFiles "${builtins.hashFile "sha256" config.sopsFile}";
+              };
+              restartUnits = lib.mkOption {
+                type = lib.types.listOf lib.types.str;
+                default = [ ];
+              };
+              reloadUnits = lib.mkOption {
+                type = lib.types.listOf lib.types.str;
+                default = [ ];
+              };
+              neededForUsers = lib.mkOption {
+                type = lib.types.bool;
+                default = false;
+              };
+            };
+          }
+        );
+        opt =
+          type: default:
+          lib.mkOption {
+            inherit type default;
+            description = "sops-nix stand-in";
+          };
+      in
+      {
+        options.sops = {
+          secrets = opt (lib.types.attrsOf secretType) { };
+          defaultSopsFile = lib.mkOption {
+            type = lib.types.path;
+            description = "sops-nix stand-in";
+          };
+          defaultSopsFormat = opt lib.types.str "yaml";
+          defaultSopsKey = opt (lib.types.nullOr lib.types.str) null;
+          validateSopsFiles = opt lib.types.bool true;
+          keepGenerations = opt lib.types.ints.unsigned 1;
+          useTmpfs = opt lib.types.bool false;
+          age = {
+            keyFile = opt (lib.types.nullOr lib.types.str) null;
+            generateKey = opt lib.types.bool false;
+            sshKeyPaths = opt (lib.types.listOf lib.types.path) (hostKeys "ed25519");
+          };
+          gnupg = {
+            home = opt (lib.types.nullOr lib.types.str) null;
+            sshKeyPaths = opt (lib.types.listOf lib.types.path) (hostKeys "rsa");
+          };
+        };
+        config = lib.mkIf (cfg.secrets != { }) {
+          assertions = [
+            {
+              assertion =
+                cfg.gnupg.home != null || cfg.gnupg.sshKeyPaths != [ ] || cfg.age.keyFile != null || cfg.age.sshKeyPaths != [ ];
+              message = "No key source configured for sops. Either set services.openssh.enable or set sops.age.keyFile or sops.gnupg.home";
+            }
+            {
+              assertion = !(cfg.gnupg.home != null && cfg.gnupg.sshKeyPaths != [ ]);
+              message = "Exactly one of sops.gnupg.home and sops.gnupg.sshKeyPaths must be set";
+            }
+          ]
+          ++ lib.concatLists (
+            lib.mapAttrsToList (_: secret: [
+              {
+                # upstream's sopsFileHash reads the file while the
+                # manifest is evaluated; here the assertion does
+                assertion = secret.sopsFileHash != "" || !cfg.validateSopsFiles;
+                message = "sops-nix stand-in: ${secret.name}: no sops file hash";
+              }
+              {
+                assertion = secret.uid != null && secret.uid != 0 -> secret.owner == null;
+                message = "In ${secret.name} exactly one of sops.owner and sops.uid must be set";
+              }
+              {
+                assertion = secret.gid != null && secret.gid != 0 -> secret.group == null;
+                message = "In ${secret.name} exactly one of sops.group and sops.gid must be set";
+              }
+            ]) cfg.secrets
+          );
+        };
+      };
+  };
+
   standIn =
     name:
     lib.foldl' (acc: attrPath: lib.recursiveUpdate acc (lib.setAttrByPath attrPath (_final: _prev: { }))) {
@@ -138,6 +306,8 @@ let
       agenix
     else if owner == "nix-community/disko" then
       disko
+    else if owner == "mic92/sops-nix" then
+      sops-nix
     else
       standIn name;
 
