@@ -84,7 +84,7 @@ func TestCloudAdoptTerraformState(t *testing.T) {
 		"48213917": ids["web"], "4532018843170386512": ids["gpu"], "48213921": ids["bastion"]})
 
 	listing := []string{
-		"terraform state " + state + " (terraform.tfstate (format version 4)):\n" +
+		state + ", read as terraform.tfstate (format version 4):\n" +
 			"  hcloud_server.web (name web): machine web\n" +
 			"  module.gpu.google_compute_instance.this (name gpu): machine gpu\n" +
 			"  not in the fleet: hcloud_server.bastion (name bastion)\n" +
@@ -154,7 +154,7 @@ func TestCloudAdoptTerraformShowJSON(t *testing.T) {
 	}
 
 	code, out, stderr := run(c.file, "web", "--yes")
-	if code != exitOK || !strings.Contains(out, "terraform state - (terraform show -json):\n"+
+	if code != exitOK || !strings.Contains(out, "standard input, read as terraform show -json:\n"+
 		"  hcloud_server.hosts[\"web\"] (name web): machine web\n"+
 		"  left out: hcloud_server.hosts[\"db\"] (name db): machine db is not among the machines named\n"+
 		"  left out: module.ml.google_compute_instance.trainer[0] (name gpu): machine gpu is not among the machines named\n"+

@@ -62,7 +62,11 @@ func adoptTerraform(c *cli.Context, d deps, statePath string) error {
 		chosen[m.Name] = true
 	}
 
-	fmt.Fprintf(w, "terraform state %s (%s):\n", statePath, format)
+	name := statePath
+	if name == "-" {
+		name = "standard input"
+	}
+	fmt.Fprintf(w, "%s, read as %s:\n", name, format)
 	byMachine := map[string][]tfstate.Instance{}
 	order := map[string]int{} // machine -> its first resource's place in the state
 	var others []string

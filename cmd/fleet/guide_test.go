@@ -25,7 +25,7 @@ import (
 // rewrites the shown outputs from a run.
 //
 // The guide's markdown, as the test reads it:
-//   - a ```python file=PATH block is written to PATH (the whole file);
+//   - a ```LANG file=PATH block is written to PATH (the whole file);
 //   - a ```console block holds commands, each on a line starting with "$ ",
 //     followed by its output. `fleet ...` runs in-process; `export
 //     HCLOUD_TOKEN=...` switches the Hetzner credentials on (the token and
@@ -227,6 +227,9 @@ type guideCmd struct {
 	out  string // what it prints, each line ending in "\n"
 }
 
+// docFileFence opens a block that is a file: ```python file=fleet.star.
+var docFileFence = regexp.MustCompile("^```[a-z]+ file=(\\S+)$")
+
 func parseGuide(t *testing.T, src string) []guideBlock {
 	t.Helper()
 	var blocks []guideBlock
@@ -239,8 +242,8 @@ func parseGuide(t *testing.T, src string) []guideBlock {
 		switch {
 		case fence == "```console":
 			kind = "console"
-		case strings.HasPrefix(fence, "```python file="):
-			kind, file = "file", strings.TrimPrefix(fence, "```python file=")
+		case docFileFence.MatchString(fence):
+			kind, file = "file", docFileFence.FindStringSubmatch(fence)[1]
 		}
 		if kind == "" {
 			text.WriteString(l)
@@ -295,4 +298,17 @@ func renderGuide(blocks []guideBlock) string {
 		}
 	}
 	return b.String()
+}
+
+// TestMigrating runs the worked example of docs/migrating.md: cinnabar's
+// server exists, made by Terraform (no fleet labels), with the id the
+// example's state names.
+func TestMigrating(t *testing.T) {
+	keygen := testtool.Require(t, "ssh-keygen", "ssh-keygen")
+	r := newDocRun(t, "../../docs/migrating.md")
+	r.swap(guideAdminKey, sshKey(t, keygen, filepath.Join(r.home, ".ssh", "id_ed25519"), "you@laptop"))
+	id := r.hz.SeedServer(hetznerfake.ServerSeed{Name: "cinnabar", Type: "cx43", Location: "fsn1", Image: "debian-12",
+		Labels: map[string]string{"managed-by": "terranix"}})
+	r.swap("58310442", fmt.Sprint(id))
+	r.run()
 }

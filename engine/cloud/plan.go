@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -123,7 +124,11 @@ func MakePlan(ctx context.Context, f *model.Fleet, providers []Provider, opts Pl
 			if err != nil {
 				return nil, fmt.Errorf("%s: listing what exists: %w", p.Name(), err)
 			}
-			plan.Changes = append(plan.Changes, diff(f, want, have, opts)...)
+			changes := diff(f, want, have, opts)
+			if err := namesakes(ctx, p, f, changes); err != nil {
+				return nil, fmt.Errorf("%s: looking for hosts made outside fleet: %w", p.Name(), err)
+			}
+			plan.Changes = append(plan.Changes, changes...)
 		}
 		for _, c := range plan.Changes {
 			if c.Provider != "" {
@@ -208,6 +213,42 @@ func diff(f *model.Fleet, want, have []*Resource, opts PlanOptions) []*Change {
 		}
 	}
 	return out
+}
+
+// namesakes explains the creates of hosts whose name is taken by a host
+// fleet did not make (by hand, Terraform, clan): the list is by label,
+// so only a read by name (PlanAdoption's) finds it. The create stays in
+// the plan, and apply fails on it (a *NamesakeError, never touching the
+// host), but the plan says so beforehand, and what to do.
+func namesakes(ctx context.Context, p Provider, f *model.Fleet, changes []*Change) error {
+	for _, c := range changes {
+		if c.Action != Create || c.Want.Machine == "" {
+			continue
+		}
+		a, err := p.PlanAdoption(ctx, c.Want)
+		var nf *NotFoundError
+		var owned *OwnedError
+		switch {
+		case errors.As(err, &nf):
+		case errors.As(err, &owned):
+			c.Reason = fmt.Sprintf("%s of this name belongs to fleet %s: apply will fail on it; give machine %s another name",
+				withArticle(c.Want.Kind), owned.Fleet, c.Want.Machine)
+		case err != nil:
+			return err
+		case !a.AlreadyOurs:
+			c.Reason = fmt.Sprintf("%s of this name exists, made outside fleet (no fleet labels): apply will fail on it; fleet adopt %s takes it over",
+				withArticle(c.Want.Kind), c.Want.Machine)
+		}
+	}
+	return nil
+}
+
+// withArticle is "a server", "an instance".
+func withArticle(noun string) string {
+	if noun != "" && strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }
 
 func createReason(f *model.Fleet, w *Resource) string {

@@ -407,8 +407,10 @@ func TestPlanReplacesInstance(t *testing.T) {
 	if c := galena(plan); c.Action != cloud.Replace || c.Refused != "" {
 		t.Fatalf("with AllowReplace: %s refused %q", c.Action, c.Refused)
 	}
-	// galena's story in the fake: created, listed (three plans), deleted,
-	// created again.
+	// galena's story in the fake: listed, looked for by name before the
+	// first create (a namesake made outside fleet would be found there:
+	// its lookup lists other zones too), created, listed (two more plans),
+	// deleted, created again.
 	var story []string
 	for _, r := range e.fake.Requests() {
 		rel := strings.TrimPrefix(r.Path, gcpfake.APIRoot)
@@ -421,7 +423,7 @@ func TestPlanReplacesInstance(t *testing.T) {
 			story = append(story, "delete")
 		}
 	}
-	if got := strings.Join(story, " "); got != "list create list list delete create" {
+	if got := strings.Join(story, " "); got != "list list list create list list delete create" {
 		t.Errorf("galena's requests: %s", got)
 	}
 	now := e.fake.Instance(project, zoneB, "galena")
