@@ -105,6 +105,15 @@ machine("web", system = "x86_64-linux", state_version = "26.05", host_key = "` +
 		t.Fatalf("JSON import: exit %d\n%s%s", code, out, stderr)
 	}
 
+	// --dry-run stores nothing, says what it would.
+	before, _ := os.ReadFile(filepath.Join(dir, "secrets/.recipients.json"))
+	if code, out, _ := imp("--dry-run", "--key", "enabled", "--secret", "json-enabled", td("secrets.json")); code != exitOK || !strings.Contains(out, "would store") {
+		t.Fatalf("--dry-run: exit %d\n%s", code, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "secrets/.recipients.json")); string(after) != string(before) {
+		t.Fatal("--dry-run changed the record")
+	}
+
 	// The record is right: check is content.
 	if code, out, stderr := fleetCmd(t, "secrets", "check", file); code != exitOK {
 		t.Fatalf("check after the import: exit %d\n%s%s", code, out, stderr)
