@@ -78,7 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown command", []string{"deplyo"}, `no command "deplyo" (did you mean "deploy"?)`},
 		{"unknown command, no suggestion", []string{"zzzzzzzz"}, `no command "zzzzzzzz"` + "\nRun 'fleet --help' for usage."},
 		{"unknown global flag", []string{"--hepl"}, `unknown flag --hepl (did you mean --help?)`},
-		{"unknown subcommand", []string{"secrets", "frob"}, `secrets: no command "frob": use generate, check, rekey, get, set or keygen`},
+		{"unknown subcommand", []string{"secrets", "frob"}, `secrets: no command "frob": use generate, check, rekey, get, set, import or keygen`},
 		{"subcommand typo", []string{"secrets", "generat"}, `secrets: no command "generat" (did you mean "generate"?)`},
 		{"deps subcommand typo", []string{"deps", "lokc"}, `deps: no command "lokc" (did you mean "lock"?)`},
 		{"unknown flag", []string{"deploy", "--onn", "web"}, `deploy: unknown flag --onn (did you mean --on?)`},
@@ -236,7 +236,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{"commands", dir, []string{"dep"}, []string{"deploy", "deps"}},
 		{"all commands", dir, []string{""}, nil},
-		{"subcommands", dir, []string{"secrets", ""}, []string{"generate", "check", "rekey", "get", "set", "keygen"}},
+		{"subcommands", dir, []string{"secrets", ""}, []string{"generate", "check", "rekey", "get", "set", "import", "keygen"}},
 		{"flags", dir, []string{"deploy", "--o"}, []string{"--offline", "--override", "--out", "--on", "--only-changed"}},
 		{"flags after FILE", dir, []string{"graph", "fleet.star", "--fo"}, []string{"--format"}},
 		{"goal", dir, []string{"deploy", "--goal", ""}, []string{"switch", "boot", "test", "dry-activate"}},

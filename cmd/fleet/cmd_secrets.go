@@ -185,6 +185,7 @@ named secrets anew.`,
 					return nil
 				},
 			},
+			secretsImportCommand(identity, fileFlag),
 			{
 				Name: "keygen", Usage: "create an admin age identity",
 				Description: `Writes a new age identity to --identity (default ~/.config/fleet/age/keys.txt, mode
