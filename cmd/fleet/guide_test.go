@@ -300,6 +300,10 @@ func renderGuide(blocks []guideBlock) string {
 	return b.String()
 }
 
+// sopsFixtures are files the real sops CLI made, and the age key they are
+// encrypted to.
+const sopsFixtures = "../../engine/secrets/sopsfile/testdata"
+
 // TestMigrating runs the worked example of docs/migrating.md: cinnabar's
 // server exists, made by Terraform (no fleet labels), with the id the
 // example's state names.
@@ -310,5 +314,23 @@ func TestMigrating(t *testing.T) {
 	id := r.hz.SeedServer(hetznerfake.ServerSeed{Name: "cinnabar", Type: "cx43", Location: "fsn1", Image: "debian-12",
 		Labels: map[string]string{"managed-by": "terranix"}})
 	r.swap("58310442", fmt.Sprint(id))
+	// The reader's sops file and the age key sops encrypted it to: the
+	// fixtures the real sops CLI made (engine/secrets/sopsfile/testdata).
+	fixtures, err := filepath.Abs(sopsFixtures) // setup runs after the chdir
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.setup = func(dir string) {
+		keys := filepath.Join(r.home, ".config", "sops", "age", "keys.txt")
+		if err := os.MkdirAll(filepath.Dir(keys), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for from, to := range map[string]string{"secrets.yaml": filepath.Join(dir, "secrets.yaml"), "key.txt": keys} {
+			if err := copyFile(filepath.Join(fixtures, from), to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	r.run()
 }
+
