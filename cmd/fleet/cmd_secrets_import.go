@@ -88,6 +88,12 @@ func importSops(c *cli.Context) error {
 		keyOrder = append(keyOrder, path)
 	}
 
+	// A missing file is the mistake to report, before the identity.
+	for _, file := range c.Args().Slice() {
+		if _, err := os.Stat(file); err != nil {
+			return err
+		}
+	}
 	l, err := loadPath(c, c.String("file"))
 	if err != nil {
 		return err
