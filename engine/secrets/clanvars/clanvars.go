@@ -154,8 +154,19 @@ func readGenerator(dir, name, machine string) (*Generator, error) {
 	for _, f := range files {
 		fdir := filepath.Join(dir, f)
 		secret, value := filepath.Join(fdir, "secret"), filepath.Join(fdir, "value")
-		_, serr := os.Lstat(secret)
-		_, verr := os.Lstat(value)
+		sfi, serr := os.Lstat(secret)
+		vfi, verr := os.Lstat(value)
+		// Only regular files: a link could copy a file from elsewhere (a
+		// private key) into the fleet as a public value.
+		for _, x := range []struct {
+			fi  fs.FileInfo
+			err error
+			p   string
+		}{{sfi, serr, secret}, {vfi, verr, value}} {
+			if x.err == nil && !x.fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("%s is not a regular file (a link?): refused", x.p)
+			}
+		}
 		switch {
 		case serr == nil && verr == nil:
 			return nil, fmt.Errorf("%s has both a secret and a value", fdir)

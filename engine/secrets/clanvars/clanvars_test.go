@@ -1,6 +1,8 @@
 package clanvars
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -83,5 +85,23 @@ func TestReadFixture(t *testing.T) {
 	users, machines := r.Recipients(psk)
 	if !slices.Equal(users, []string{"alice", "bob", "carol"}) || !slices.Equal(machines, []string{"db", "web"}) {
 		t.Errorf("wifi/psk recipients: %v %v", users, machines)
+	}
+}
+
+// TestLinkedValueRefused: a value or secret that is a symlink is refused,
+// so a clan repository cannot have a file from elsewhere copied in.
+func TestLinkedValueRefused(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "vars", "shared", "g", "f")
+	if err := os.MkdirAll(f, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "private")
+	os.WriteFile(target, []byte("not public"), 0o600)
+	if err := os.Symlink(target, filepath.Join(f, "value")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("a linked value: %v", err)
 	}
 }
