@@ -48,6 +48,7 @@ value is written anywhere but into its encrypted file.`,
 					&cli.BoolFlag{Name: "dry-run", Usage: "decrypt and check, print what would be stored, store nothing"}),
 				Action: importSops,
 			},
+			secretsImportClanCommand(identity, fileFlag),
 		},
 	}
 }

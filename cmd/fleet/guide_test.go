@@ -333,4 +333,3 @@ func TestMigrating(t *testing.T) {
 	}
 	r.run()
 }
-
