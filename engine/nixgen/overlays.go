@@ -18,7 +18,7 @@ import (
 func (g *gen) overlays() {
 	const p = "overlays/default.nix"
 	f := g.f
-	s := scope{pkgs: Var{"final"}, lib: Sel("final", "lib"), file: func(label string) Expr { return g.fileRef(p, label) }}
+	s := scope{pkgs: Var{"final"}, lib: Sel("final", "lib"), file: func(label string) Expr { return g.fileRef(p, label) }, raw: g.rawIn(p)}
 	byKind := map[model.OverlayKind][]*model.Overlay{}
 	for _, o := range f.Overlays {
 		byKind[o.Kind] = append(byKind[o.Kind], o)

@@ -25,6 +25,11 @@ type File = outdir.File
 // copied in, so the tree is self-contained: a flake can only read files
 // inside its own source.
 func Generate(f *model.Fleet) ([]File, error) {
+	_, files, err := generate(f)
+	return files, err
+}
+
+func generate(f *model.Fleet) (*gen, []File, error) {
 	g := &gen{
 		f:         f,
 		files:     map[string][]byte{},
@@ -33,6 +38,8 @@ func Generate(f *model.Fleet) ([]File, error) {
 		sysMemo:   map[string]bool{},
 		homeMemo:  map[string]bool{},
 		userHomes: map[string]bool{},
+		refs:      map[string]map[string]bool{},
+		open:      map[string]bool{},
 	}
 	for _, x := range f.Features {
 		g.features[x.Name] = x
@@ -48,14 +55,14 @@ func Generate(f *model.Fleet) ([]File, error) {
 	}
 	g.secretsRules()
 	if err := g.copyFiles(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]File, 0, len(g.files))
 	for p, data := range g.files {
 		out = append(out, File{Path: p, Data: data})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return g, out, nil
 }
 
 type gen struct {
@@ -77,6 +84,10 @@ type gen struct {
 	usedHome map[string]bool
 	// userHomes says whether a user has a homes/users file.
 	userHomes map[string]bool
+	// refs[p] are the tree files the file p refers to (imports, copies,
+	// secret files); open[p] says p holds code that may read more.
+	refs map[string]map[string]bool
+	open map[string]bool
 }
 
 // markUsed fills usedSys and usedHome.
@@ -148,9 +159,28 @@ func header(what string, pos model.Pos) []string {
 
 func (g *gen) write(p string, hdr []string, e Expr) { g.files[p] = Render(hdr, e) }
 
+// rel is rel(from, to), recording that the file from reads to (Deps).
+func (g *gen) rel(from, to string) Expr {
+	if g.refs[from] == nil {
+		g.refs[from] = map[string]bool{}
+	}
+	g.refs[from][to] = true
+	return rel(from, to)
+}
+
 // moduleScope is how values lower inside a module written at file p.
 func (g *gen) moduleScope(p string) scope {
-	return scope{pkgs: Var{"pkgs"}, lib: Var{"lib"}, file: func(label string) Expr { return g.fileRef(p, label) }}
+	return scope{pkgs: Var{"pkgs"}, lib: Var{"lib"}, file: func(label string) Expr { return g.fileRef(p, label) }, raw: g.rawIn(p)}
+}
+
+// rawIn notes, for the file p, Nix code the user wrote inline (nix.expr)
+// that could reach beyond the files fleet knows p reads (Deps).
+func (g *gen) rawIn(p string) func(code string) {
+	return func(code string) {
+		if reachesOut(code) {
+			g.open[p] = true
+		}
+	}
 }
 
 // fileRef copies a hand-written file into the tree and refers to it from
@@ -158,7 +188,7 @@ func (g *gen) moduleScope(p string) scope {
 // under deps/<name>/<path> ("@" cannot start a Nix path).
 func (g *gen) fileRef(p, label string) Expr {
 	g.copies[label] = copyPath(label)
-	return rel(p, copyPath(label))
+	return g.rel(p, copyPath(label))
 }
 
 // copyPath is where the copy of a hand-written file goes in the tree.
@@ -243,7 +273,7 @@ func (g *gen) featureModules(f *model.Feature) {
 		var imports []Expr
 		for _, r := range f.Requires {
 			if g.hasSys(r, c) {
-				imports = append(imports, rel(p, moduleFile(c, r)))
+				imports = append(imports, g.rel(p, moduleFile(c, r)))
 			}
 		}
 		for _, m := range handModules(f, c) {
@@ -261,7 +291,7 @@ func (g *gen) featureModules(f *model.Feature) {
 		var imports []Expr
 		for _, r := range f.Requires {
 			if g.hasHome(r) {
-				imports = append(imports, rel(p, moduleFile(model.Home, r)))
+				imports = append(imports, g.rel(p, moduleFile(model.Home, r)))
 			}
 		}
 		g.write(p, header("feature "+f.Name+", home-manager", f.Pos), module(moduleArgs(), imports, s.attrs(f.Home)))
@@ -300,7 +330,7 @@ func (g *gen) machine(m *model.Machine) {
 	var imports []Expr
 	for _, name := range m.Features {
 		if g.hasSys(name, m.Class) {
-			imports = append(imports, rel(p, moduleFile(m.Class, name)))
+			imports = append(imports, g.rel(p, moduleFile(m.Class, name)))
 		}
 	}
 	modulesAttr := "nixosModules"
@@ -326,7 +356,7 @@ func (g *gen) machine(m *model.Machine) {
 			if g.userHome(name) {
 				// The path, not `import path`: the module system then
 				// knows the file, for its messages and for disabledModules.
-				user = rel(p, userHomeFile(name))
+				user = g.rel(p, userHomeFile(name))
 			}
 			hm.Set(user, "users", name)
 		}
@@ -457,7 +487,7 @@ func (g *gen) userHome(name string) bool {
 	var imports []Expr
 	for _, fname := range u.Home {
 		if g.hasHome(fname) {
-			imports = append(imports, rel(p, moduleFile(model.Home, fname)))
+			imports = append(imports, g.rel(p, moduleFile(model.Home, fname)))
 		}
 	}
 	pkgs := g.f.HomePackages(u.Home)
@@ -482,7 +512,7 @@ func (g *gen) machineHome(p string, m *model.Machine) (shared []Expr, ok bool) {
 	}
 	for _, fname := range m.Features {
 		if g.hasHome(fname) {
-			shared = append(shared, rel(p, moduleFile(model.Home, fname)))
+			shared = append(shared, g.rel(p, moduleFile(model.Home, fname)))
 		}
 	}
 	if m.Home != nil {
@@ -491,7 +521,7 @@ func (g *gen) machineHome(p string, m *model.Machine) (shared []Expr, ok bool) {
 			s := g.moduleScope(hp)
 			g.write(hp, header("machine "+m.Name+", home-manager for all its users", m.Pos), module(moduleArgs(), nil, s.attrs(m.Home)))
 		}
-		shared = append(shared, rel(p, hp))
+		shared = append(shared, g.rel(p, hp))
 	}
 	if len(shared) > 0 {
 		return shared, true
@@ -567,7 +597,7 @@ func (g *gen) secretFile(p string, s *model.Secret, m *model.Machine, file model
 			sp, s.Name, m.Name, g.f.Pos.File)})
 	}
 	g.copies[sp] = sp
-	return rel(p, sp)
+	return g.rel(p, sp)
 }
 
 // publicFiles deploys the public files of m's secrets that have a path:

@@ -14,6 +14,8 @@ type scope struct {
 	// file maps a root-relative fleet file to the path expression that
 	// reaches its copy in the output tree from the file being written.
 	file func(label string) Expr
+	// raw sees the inline Nix code lowered here (nil: nobody asks).
+	raw func(code string)
 }
 
 // value lowers a model value.
@@ -38,6 +40,9 @@ func (s scope) value(v model.Value) Expr {
 	case *model.Attrs:
 		return s.attrs(v)
 	case model.Expr:
+		if s.raw != nil {
+			s.raw(v.Code)
+		}
 		return Raw{v.Code}
 	case model.Pkg:
 		return s.pkg(v.Name)
