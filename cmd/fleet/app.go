@@ -198,6 +198,8 @@ type loaded struct {
 	file  string
 	fleet *model.Fleet
 	graph *graph.Graph
+	// tree is the generated tree, with what each machine reads (loadTree).
+	tree *nixgen.Tree
 }
 
 // load evaluates the FILE argument of c and builds its graph: every
@@ -238,8 +240,12 @@ func loadTree(c *cli.Context) (*loaded, []outdir.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	files, err := nixgen.Generate(l.fleet)
-	return l, files, err
+	t, err := nixgen.GenerateTree(l.fleet)
+	if err != nil {
+		return l, nil, err
+	}
+	l.tree = t
+	return l, t.Files, nil
 }
 
 // fileArg returns the optional FILE argument, "" when there is none

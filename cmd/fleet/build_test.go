@@ -88,7 +88,7 @@ echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\"
 		t.Fatalf("build with an old nix: exit %d\n%s", code, stderr)
 	}
 
-	code, out, _ = fleetCmd(t, "build", file, "--on", "web", "--dry-run")
+	code, out, _ = fleetCmd(t, "build", file, "--on", "web", "--dry-run", "--rebuild")
 	if code != exitOK || !strings.Contains(out, "build     nix --extra-experimental-features 'nix-command flakes' build --no-link --json 'path:/") {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}

@@ -99,9 +99,14 @@ func newClouds(t *testing.T) *clouds {
 	return c
 }
 
-// setBuilt makes the machine's next build print a new system.
+// setBuilt makes the machine's next build print a new system. The tree
+// does not change, so a system cached under its fingerprint would be
+// used instead of building: the build cache is emptied.
 func (c *clouds) setBuilt(t *testing.T, machine, version string) {
 	t.Helper()
+	if d := os.Getenv("FLEET_CACHE_DIR"); d != "" {
+		os.RemoveAll(filepath.Join(d, "builds"))
+	}
 	if err := os.WriteFile(filepath.Join(c.state, machine+".built"), []byte(version+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +169,7 @@ func (c *clouds) fleet(t *testing.T, args ...string) (int, string, string) {
 
 func (c *clouds) fleetCtx(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	ownCache(t)
 	var out, errb bytes.Buffer
 	code := runWith(ctx, c.deps(), append([]string{"fleet"}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()

@@ -23,11 +23,15 @@ func buildCommand() *cli.Command {
 nixosConfigurations.<m>.config.system.build.toplevel, or darwinConfigurations.<m>.system),
 in parallel, then prints each machine's store path. Nothing is copied or activated and no
 machine is contacted; one failing build does not stop the others (exit 1 and a summary).
+A machine whose fingerprint (what its evaluation reads in the tree: see the README) has a
+system in the local build cache that is still in the Nix store (nix path-info) is not
+evaluated again: its cached path is printed. --rebuild evaluates and builds every machine.
 A darwin system builds only on macOS or with a darwin builder configured in nix.`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to build (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
 			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "builds at once (nix parallelises inside each too)"},
+			rebuildFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands and run none"},
 		),
 		Action: func(c *cli.Context) error {
@@ -42,17 +46,26 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 				return err
 			}
 			defer done()
-			steps, err := deploy.BuildSteps(machines, deploy.Options{Tree: tree, Runner: runner}, func(m, p string) {
+			record := func(m, p string) {
 				mu.Lock()
 				paths[m] = p
 				mu.Unlock()
-			})
-			if err != nil {
-				return err
 			}
+			opts := deploy.Options{Tree: tree, Runner: runner}
 			if c.Bool("dry-run") {
+				// The tree as it is on disk: a dry run writes nothing.
+				if bc, err := newBuildCache(l, tree, c.App.ErrWriter); err == nil {
+					opts.Cached = bc.cached(c, machines)
+				}
+				steps, err := deploy.BuildSteps(machines, opts, record)
+				if err != nil {
+					return err
+				}
 				writeDryRun(c.App.Writer, steps)
 				return nil
+			}
+			if _, err := deploy.FlakeRef(tree); err != nil {
+				return err
 			}
 			if err := checkNix(c, runner); err != nil {
 				return err
@@ -61,6 +74,15 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 				return err
 			}
 			lockNote(c.App.ErrWriter, tree)
+			bc, err := newBuildCache(l, tree, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			opts.Cached, opts.Built = bc.cached(c, machines), bc.built
+			steps, err := deploy.BuildSteps(machines, opts, record)
+			if err != nil {
+				return err
+			}
 			logDir, err := runLogDir(l.fleet.Root, "build-", time.Now())
 			if err != nil {
 				return err

@@ -50,6 +50,7 @@ and not switched on by fleet up) is skipped with a line saying so, unless --on n
 			&cli.DurationFlag{Name: "confirm-timeout", Value: 30 * time.Second, Usage: "how long checks may take to pass"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "start nothing new after the first failure"},
 			&cli.BoolFlag{Name: "only-changed", Usage: "leave machines already running the system built alone (no copy, no activation)"},
+			rebuildFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands per machine and run none"},
 			&cli.BoolFlag{Name: "json", Usage: "print a stream of JSON events (one per line) instead of progress"},
 		),
@@ -71,6 +72,12 @@ and not switched on by fleet up) is skipped with a line saying so, unless --on n
 				return err
 			}
 			opts.Tree, opts.Secrets, opts.Targets = tree, secretsReady(l.fleet), targets
+			if c.Bool("dry-run") {
+				// The tree as it is on disk: a dry run writes nothing.
+				if bc, err := newBuildCache(l, tree, c.App.ErrWriter); err == nil {
+					opts.Cached = bc.cached(c, machines)
+				}
+			}
 			steps, err := deploy.Steps(l.fleet, machines, opts)
 			if err != nil {
 				return err
@@ -231,6 +238,13 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		return err
 	}
 	opts.Runner = runner
+	if l.tree != nil {
+		bc, err := newBuildCache(l, tree, c.App.ErrWriter)
+		if err != nil {
+			return err
+		}
+		opts.Cached, opts.Built = bc.cached(c, machines), bc.built
+	}
 	steps, err := deploy.Steps(l.fleet, machines, opts)
 	if err != nil {
 		return err

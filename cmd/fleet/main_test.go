@@ -28,9 +28,19 @@ func fleetCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return fleetCmdIn(t, "", args...)
 }
 
+// ownCache gives the test a cache folder of its own (unless it chose
+// one): a system one test's stand-in nix "built" must not be another
+// test's cached build.
+func ownCache(t *testing.T) {
+	if os.Getenv("FLEET_CACHE_DIR") == "" {
+		t.Setenv("FLEET_CACHE_DIR", t.TempDir())
+	}
+}
+
 // fleetCmdIn is fleetCmd with stdin.
 func fleetCmdIn(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	ownCache(t)
 	var out, errb bytes.Buffer
 	code = run(context.Background(), append([]string{"fleet"}, args...), strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()

@@ -54,6 +54,20 @@ type Options struct {
 	// activation still running on the machine (default 10m; see
 	// activateArgv).
 	ActivationWait time.Duration
+	// Cached are the machines whose fingerprint (engine/fingerprint) has
+	// a store path recorded: their build step evaluates nothing when nix
+	// path-info says the path is still in the local store, and builds as
+	// usual when it is not. Ignored with BuildOn "target".
+	Cached map[string]CachedBuild
+	// Built, when set, is told each system evaluated and built here
+	// (BuildOn "local"), to record it under the machine's fingerprint.
+	Built func(machine, path string)
+}
+
+// CachedBuild is a store path recorded for a machine's fingerprint.
+type CachedBuild struct {
+	Path        string
+	Fingerprint string
 }
 
 // WatchdogUnit is the systemd unit of the rollback watchdog (a transient
@@ -179,7 +193,8 @@ func machineSteps(d *machineDeploy) []Step {
 		add("install", []string{ShellJoin(d.installArgv("$EXTRA_FILES"))}, d.install)
 	} else {
 		add("preflight", []string{"ssh " + target + " " + ShellJoin(d.preflightNeeds().argv())}, d.preflight)
-		add("build", []string{d.buildCommand()}, d.build)
+		cmds, run := d.buildStep()
+		add("build", cmds, run)
 		if o.OnlyChanged {
 			add("compare", []string{"ssh " + target + " " + ShellJoin(d.currentArgv()),
 				"(when it prints " + system + ", the machine is up to date: nothing more runs)"}, d.compare)
@@ -307,6 +322,42 @@ func (d *machineDeploy) buildCommand() string {
 	return ShellJoin(d.buildArgv())
 }
 
+// buildStep is the build step's commands and action: the build, or for a
+// machine with a cached system, a check that it is still there.
+func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) error) {
+	c, ok := d.o.Cached[d.m.Name]
+	if !ok || d.o.BuildOn == "target" {
+		return []string{d.buildCommand()}, d.build
+	}
+	short := c.Fingerprint
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	return []string{"cached " + c.Path + " (fingerprint " + short + ")",
+			ShellJoin(pathInfoArgv(c.Path)) + "; when it fails: " + d.buildCommand()},
+		func(ctx context.Context, w io.Writer) error { return d.cached(ctx, w, c) }
+}
+
+// pathInfoArgv succeeds when path is valid in the local store.
+func pathInfoArgv(path string) []string { return nixArgv("path-info", path) }
+
+// cached uses the system recorded for the machine's fingerprint when the
+// local store still has it (nix path-info fails on a path
+// garbage-collected since), and builds otherwise.
+func (d *machineDeploy) cached(ctx context.Context, w io.Writer, c CachedBuild) error {
+	err := d.o.Runner.Local(ctx, pathInfoArgv(c.Path), IO{Stdout: w, Stderr: w})
+	if err == nil {
+		d.system = c.Path
+		fmt.Fprintf(w, "cached %s (fingerprint %s): nothing evaluated\n", c.Path, c.Fingerprint)
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	fmt.Fprintf(w, "cached %s is not in the store any more (%v): building\n", c.Path, err)
+	return d.build(ctx, w)
+}
+
 func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
 	var out bytes.Buffer
 	stdio := IO{Stdout: io.MultiWriter(&out, w), Stderr: w}
@@ -322,6 +373,9 @@ func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
 	}
 	d.system = system
 	fmt.Fprintf(w, "built %s\n", system)
+	if d.o.Built != nil && d.o.BuildOn != "target" {
+		d.o.Built(d.m.Name, system)
+	}
 	return nil
 }
 
@@ -751,10 +805,11 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 	for _, m := range machines {
 		d := &machineDeploy{m: m, o: opts, flake: flake}
 		d.o.BuildOn = "local"
+		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
-			Commands: []string{d.buildCommand()},
+			Commands: cmds,
 			Run: func(ctx context.Context, w io.Writer) error {
-				if err := d.build(ctx, w); err != nil {
+				if err := run(ctx, w); err != nil {
 					return err
 				}
 				if done != nil {

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/fleet-nix/fleet/engine/deploy"
+	"github.com/fleet-nix/fleet/engine/fingerprint"
+	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/urfave/cli/v2"
+)
+
+// rebuildFlag bypasses the build cache.
+func rebuildFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "rebuild", Usage: "evaluate and build every machine, even those whose fingerprint has a cached system"}
+}
+
+// buildCache is the run's use of the local build cache
+// (engine/fingerprint): which machines' systems are cached, and the
+// recording of the systems built.
+type buildCache struct {
+	set   *fingerprint.Set
+	cache *fingerprint.Cache
+	warn  io.Writer
+	mu    sync.Mutex
+}
+
+// newBuildCache takes the fingerprints of l's machines in the tree folder
+// (written already: the fingerprint reads its flake.lock and other files).
+func newBuildCache(l *loaded, tree string, warn io.Writer) (*buildCache, error) {
+	cache, err := fingerprint.DefaultCache()
+	if err != nil {
+		return nil, err
+	}
+	set, err := fingerprint.New(tree, l.fleet, l.tree)
+	if err != nil {
+		return nil, err
+	}
+	return &buildCache{set: set, cache: cache, warn: warn}, nil
+}
+
+// cached are the machines with a cached system (none with --rebuild).
+func (b *buildCache) cached(c *cli.Context, machines []*model.Machine) map[string]deploy.CachedBuild {
+	out := map[string]deploy.CachedBuild{}
+	if c.Bool("rebuild") {
+		return out
+	}
+	for _, m := range machines {
+		fp, err := b.set.Of(m.Name)
+		if err != nil {
+			continue
+		}
+		if p, ok := b.cache.Get(fp); ok {
+			out[m.Name] = deploy.CachedBuild{Path: p, Fingerprint: fp}
+		}
+	}
+	return out
+}
+
+// built records machine's system under its fingerprint as it is now
+// (with the flake.lock nix wrote if it had none). A cache that cannot be
+// written costs the next run an evaluation, nothing more: a warning.
+func (b *buildCache) built(machine, path string) {
+	fp, err := b.set.Of(machine)
+	if err == nil {
+		err = b.cache.Put(fp, path)
+	}
+	if err != nil {
+		b.mu.Lock()
+		fmt.Fprintf(b.warn, "warning: %s: not recorded in the build cache: %v\n", machine, err)
+		b.mu.Unlock()
+	}
+}
