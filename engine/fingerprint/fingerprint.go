@@ -20,7 +20,8 @@
 //   - flake.lock as it is on disk when the fingerprint is taken (or a
 //     line saying there is none): the exact revisions of the inputs;
 //   - every file in the tree's folder that fleet did not write (a user's
-//     own file there could be read by anything), except the manifest.
+//     own file there could be read by anything), except outdir's manifest
+//     and temporary files.
 //
 // The evaluation is pure (flakes): no environment variable, no file
 // outside the flake and its locked inputs, no current system reaches it,
@@ -42,15 +43,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
+	"github.com/fleet-nix/fleet/engine/outdir"
 )
 
 const version = "fleet-fingerprint v1\n"
-
-// manifestFile is outdir's manifest: fleet's bookkeeping, read by nothing.
-const manifestFile = ".fleet-manifest.json"
 
 // Set computes the fingerprints of a fleet's machines in a tree folder.
 type Set struct {
@@ -86,7 +86,10 @@ func New(dir string, f *model.Fleet, t *nixgen.Tree) (*Set, error) {
 			}
 			return nil
 		}
-		if _, ours := s.sums[rel]; ours || rel == manifestFile || rel == "flake.lock" {
+		// outdir's manifest and the temporary files an interrupted
+		// write left are fleet's bookkeeping, read by nothing.
+		if _, ours := s.sums[rel]; ours || rel == outdir.ManifestName || rel == "flake.lock" ||
+			strings.HasPrefix(d.Name(), ".fleet-tmp-") {
 			return nil
 		}
 		data, err := os.ReadFile(p) // follows a link, as nix does when it copies the folder
