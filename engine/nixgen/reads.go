@@ -1,6 +1,8 @@
 package nixgen
 
 import (
+	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -24,10 +26,11 @@ type Tree struct {
 	// list is every file of the tree:
 	//   - inline Nix (nix.expr) mentioning self, a relative path (./) or
 	//     a search path (<...>), in one of the machine's files;
-	//   - a hand-written Nix file mentioning self.
-	// Any other hand-written Nix file the machine reads adds every
-	// hand-written copy (files/, deps/): its own relative imports stay
-	// among them.
+	//   - a hand-written Nix file mentioning self (the name, not "itself").
+	// Any other hand-written Nix file the machine reads adds the
+	// hand-written copies (files/, deps/) in its folder and below, or
+	// all of them when it mentions ../: its own relative paths stay
+	// among those.
 	Reads map[string][]string
 }
 
@@ -66,12 +69,18 @@ func (g *gen) reads(m *model.Machine, all, copies []string) []string {
 			return
 		}
 		if isCopy(p) && strings.HasSuffix(p, ".nix") {
-			if strings.Contains(string(g.files[p]), "self") {
+			if selfWord.Match(g.files[p]) {
 				whole = true
 				return
 			}
+			// Its relative paths stay in its own folder unless they
+			// climb out of it (../).
+			dir := path.Dir(p) + "/"
+			climbs := strings.Contains(string(g.files[p]), "../")
 			for _, c := range copies {
-				visit(c)
+				if climbs || strings.HasPrefix(c, dir) {
+					visit(c)
+				}
 			}
 		}
 		for to := range g.refs[p] {
@@ -102,5 +111,10 @@ func isCopy(p string) bool {
 // not know it reads: the flake itself (self, inputs.self), a path
 // relative to the file it is in, or a search path.
 func reachesOut(code string) bool {
-	return strings.Contains(code, "self") || strings.Contains(code, "./") || strings.Contains(code, "<")
+	return selfWord.MatchString(code) || strings.Contains(code, "./") || strings.Contains(code, "<")
 }
+
+// selfWord is the name self (the flake, in inputs.self or a flake's
+// outputs), not a word containing it (itself). Nix names hold letters,
+// digits, _, ' and -.
+var selfWord = regexp.MustCompile(`(^|[^A-Za-z0-9_'-])self($|[^A-Za-z0-9_'-])`)
