@@ -114,4 +114,13 @@ echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\"
 	if code, out, _ := fleetCmd(t, "build", file, "--dry-run", "--rebuild"); code != exitOK || strings.Contains(out, "cached") {
 		t.Errorf("dry run with --rebuild: exit %d\n%s", code, out)
 	}
+	// deploy uses the same cache.
+	code, out, stderr = fleetCmd(t, "deploy", file, "--dry-run")
+	if code != exitOK || !regexp.MustCompile(`(?m)^c:\n(  .*\n)*  build +cached /nix/store/0000-nixos-system-c \(fingerprint `).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^a:\n(  .*\n)*  build +nix `).MatchString(out) {
+		t.Fatalf("deploy dry run: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, _ := fleetCmd(t, "deploy", file, "--dry-run", "--rebuild"); code != exitOK || strings.Contains(out, "cached") {
+		t.Errorf("deploy dry run with --rebuild: exit %d\n%s", code, out)
+	}
 }
