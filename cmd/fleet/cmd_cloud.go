@@ -38,17 +38,22 @@ func planFlags() []cli.Flag {
 func planCommand(d deps) *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
-		Usage:     "show what apply would change in the clouds, and the monthly cost",
+		Usage:     "show what apply would change in the clouds, the secret files to write, each machine's action, and the monthly cost",
 		ArgsUsage: "[FILE]",
 		Description: `Lists what exists (one label-selected list per resource type, no state file),
 compares it with the fleet's hosts and prints every change with its reason and the
 monthly cost before and after. Providers without credentials are not compared: their
 wanted hosts are shown with their price, and the missing variables are named.
 
+After the cloud changes come the secret files that are missing (to generate, or to be
+typed by a person), stale (to rekey) or damaged, as fleet secrets check finds them
+(nothing is decrypted), and one line per machine: install (its host is new), skip (its
+host is switched off), or unknown (fleet cannot tell without building or asking it).
+
 --json prints the plan as JSON (see docs/plan-json.md; money in integer cents).
 
 --detailed-exitcode, as terraform's: exit 0 when there is nothing to do (every change a
-no-op), 2 when there are changes, 1 on an error, including a provider that could not be
+no-op, every secret file in order), 2 when there are changes (secret files too), 1 on an error, including a provider that could not be
 compared (the plan is printed first). With it, a usage error exits 1 too.`,
 		Flags: append(planFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
@@ -64,6 +69,9 @@ compared (the plan is printed first). With it, a usage error exits 1 too.`,
 			if err != nil {
 				return err
 			}
+			if err := wholePlan(l, plan); err != nil {
+				return err
+			}
 			if c.Bool("json") {
 				if err := writeJSON(c.App.Writer, plan); err != nil {
 					return err
@@ -71,6 +79,7 @@ compared (the plan is printed first). With it, a usage error exits 1 too.`,
 			} else {
 				w, done := colourLines(c, c.App.Writer, planColour)
 				writePlan(w, plan, true)
+				writeWholePlan(w, plan)
 				done()
 			}
 			if c.Bool("detailed-exitcode") {
@@ -90,11 +99,13 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 const exitChanges exitCode = 2
 
 // planExit is plan --detailed-exitcode's verdict: nil when every change
-// is a no-op, exitChanges when some are not (a refused replace too: the
-// cloud differs from the fleet), an error when a provider could not be
-// compared, as then nobody knows.
+// is a no-op and every secret file is in order, exitChanges when some
+// are not (a refused replace too: the cloud differs from the fleet; a
+// secret file to generate, type, rekey or repair), an error when a
+// provider could not be compared, as then nobody knows. Machines count
+// through their hosts only: whether one would be deployed is not known.
 func planExit(plan *cloud.Plan) error {
-	changes := false
+	changes := len(plan.Secrets) > 0
 	for _, ch := range plan.Changes {
 		switch ch.Action {
 		case cloud.NoOp:

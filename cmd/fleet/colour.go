@@ -77,14 +77,15 @@ func (l *lineColourer) flush(all bool) error {
 }
 
 // planColour colours a change of the plan: yellow what changes a host,
-// red what is refused.
+// a secret file or a machine, red what is refused and damaged secret
+// files (to repair by hand).
 func planColour(line string) string {
 	f := strings.Fields(line)
 	if len(f) < 2 || !strings.HasPrefix(line, "  ") {
 		return ""
 	}
 	switch {
-	case len(f) > 2 && f[2] == "(refused)":
+	case len(f) > 2 && f[2] == "(refused)", f[0] == "!" && f[1] == "repair":
 		return red
 	case f[0] == "+" || f[0] == "~" || f[0] == "!" || f[0] == "-":
 		return yellow

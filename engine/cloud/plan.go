@@ -68,6 +68,11 @@ type Plan struct {
 	// Toggled lists machines whose enabled setting was overridden for this
 	// plan (fleet up / fleet down), as "name=on" / "name=off".
 	Toggled []string
+	// Secrets are the secret files to write or repair, and Machines what
+	// happens to each machine (plan_whole.go): fleet plan's, nil for the
+	// cloud-only plans of apply, up, down and hosts.
+	Secrets  []SecretAction
+	Machines []MachineAction
 }
 
 // ProviderError is a provider that could not be used, and why.

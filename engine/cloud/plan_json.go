@@ -42,7 +42,7 @@ func (p *Plan) Cents() Costs {
 	return t
 }
 
-// planJSON and changeJSON are the wire form of docs/plan-json.md.
+// planJSON, changeJSON, secretJSON and machineJSON are the wire form of docs/plan-json.md.
 type planJSON struct {
 	Version      int             `json:"version"`
 	Fleet        string          `json:"fleet"`
@@ -51,6 +51,22 @@ type planJSON struct {
 	MonthlyCost  Costs           `json:"monthly_cost_cents"`
 	Unreachable  []ProviderError `json:"unreachable,omitempty"`
 	PriceSources []string        `json:"price_sources,omitempty"`
+	Secrets      []secretJSON    `json:"secrets"`
+	Machines     []machineJSON   `json:"machines"`
+}
+
+type secretJSON struct {
+	Action  string `json:"action"`
+	Secret  string `json:"secret"`
+	Machine string `json:"machine"`
+	File    string `json:"file"`
+	Reason  string `json:"reason"`
+}
+
+type machineJSON struct {
+	Machine string `json:"machine"`
+	Action  string `json:"action"`
+	Reason  string `json:"reason"`
 }
 
 type changeJSON struct {
@@ -72,6 +88,13 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	w := planJSON{
 		Version: PlanJSONVersion, Fleet: p.Fleet, Currency: p.Currency, Changes: []changeJSON{},
 		MonthlyCost: p.Cents(), Unreachable: p.Unreachable, PriceSources: p.PriceSources,
+		Secrets: []secretJSON{}, Machines: []machineJSON{},
+	}
+	for _, s := range p.Secrets {
+		w.Secrets = append(w.Secrets, secretJSON(s))
+	}
+	for _, m := range p.Machines {
+		w.Machines = append(w.Machines, machineJSON(m))
 	}
 	for _, c := range p.Changes {
 		w.Changes = append(w.Changes, changeJSON{
@@ -98,6 +121,12 @@ func (p *Plan) UnmarshalJSON(b []byte) error {
 			Machine: c.Machine, Reason: c.Reason, Fields: c.Fields, Refused: c.Refused,
 			MonthlyCostBefore: float64(c.MonthlyCost.Before) / 100, MonthlyCostAfter: float64(c.MonthlyCost.After) / 100,
 		})
+	}
+	for _, s := range w.Secrets {
+		p.Secrets = append(p.Secrets, SecretAction(s))
+	}
+	for _, m := range w.Machines {
+		p.Machines = append(p.Machines, MachineAction(m))
 	}
 	return nil
 }
