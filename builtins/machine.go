@@ -70,7 +70,7 @@ func builtinUser(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	var name, age, shell, description string
 	uid := uidArg{value: starlark.MakeInt(0)}
 	var groups, sshKeys stringList
-	var password secretRef
+	password := ref{kind: "secret"}
 	home := refList{kind: "feature"}
 	if err := unpack(b.Name(), args, kwargs, "name", &name, "uid?", &uid, "groups?", &groups,
 		"ssh_keys?", &sshKeys, "age?", &age, "home?", &home, "shell?", &shell, "description?", &description,
@@ -152,24 +152,6 @@ func (u *uidArg) Unpack(v starlark.Value) error {
 		return nil
 	}
 	return typeErr(`an int, or a dict {"darwin": 502, "nixos": 1000}`, v)
-}
-
-// secretRef names a secret, given by value (or by name, when it is
-// declared later in the fleet).
-type secretRef struct{ name string }
-
-func (s *secretRef) Unpack(v starlark.Value) error {
-	switch x := v.(type) {
-	case starlark.String:
-		s.name = string(x)
-		return nil
-	case *Decl:
-		if x.kind == "secret" {
-			s.name = x.name
-			return nil
-		}
-	}
-	return typeErr("a secret (or its name)", v)
 }
 
 func builtinMachine(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

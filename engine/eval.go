@@ -235,7 +235,7 @@ func (e *evaluator) register(t *starlark.Thread) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.cancel != nil {
-		if IsMemoryLimit("cancelled: " + e.cancel.Error()) {
+		if errors.Is(e.cancel, errMemoryLimit) {
 			return errors.New(e.memory.MemoryLimitMessage("evaluation"))
 		}
 		return fmt.Errorf("evaluation cancelled: %v", e.cancel)

@@ -50,6 +50,10 @@ func (g *MemoryGuard) Limit() uint64 { return g.limit }
 // cancelled thread reports "Starlark computation cancelled: " and it.
 const memoryLimitReason = "memory limit"
 
+// errMemoryLimit is that cause, as an error to compare with errors.Is;
+// IsMemoryLimit is for Starlark's errors, which carry only its text.
+var errMemoryLimit = errors.New(memoryLimitReason)
+
 // IsMemoryLimit reports whether an error message says the guard stopped
 // a thread.
 func IsMemoryLimit(msg string) bool {
@@ -80,7 +84,7 @@ func (g *MemoryGuard) Context(parent context.Context) (ctx context.Context, stop
 				return
 			case <-tick.C:
 				if g.over(heap) {
-					cancel(errors.New(memoryLimitReason))
+					cancel(errMemoryLimit)
 					return
 				}
 			}
@@ -107,8 +111,7 @@ const heapMetric = "/memory/classes/heap/objects:bytes"
 
 // Exceeded reports whether ctx was cancelled by a guard.
 func Exceeded(ctx context.Context) bool {
-	err := context.Cause(ctx)
-	return err != nil && err.Error() == memoryLimitReason
+	return errors.Is(context.Cause(ctx), errMemoryLimit)
 }
 
 // over reports whether the heap holds more than the limit. The heap

@@ -72,3 +72,13 @@ func (b *buildCache) built(machine, path string) {
 		b.mu.Unlock()
 	}
 }
+
+// dryRunCached is what a dry run shows as cached, from the tree as it is
+// on disk (a dry run writes nothing); none when the cache cannot be read.
+func dryRunCached(c *cli.Context, l *loaded, tree string, machines []*model.Machine) map[string]deploy.CachedBuild {
+	bc, err := newBuildCache(l, tree, c.App.ErrWriter)
+	if err != nil {
+		return nil
+	}
+	return bc.cached(c, machines)
+}

@@ -53,10 +53,7 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 			}
 			opts := deploy.Options{Tree: tree, Runner: runner}
 			if c.Bool("dry-run") {
-				// The tree as it is on disk: a dry run writes nothing.
-				if bc, err := newBuildCache(l, tree, c.App.ErrWriter); err == nil {
-					opts.Cached = bc.cached(c, machines)
-				}
+				opts.Cached = dryRunCached(c, l, tree, machines)
 				steps, err := deploy.BuildSteps(machines, opts, record)
 				if err != nil {
 					return err

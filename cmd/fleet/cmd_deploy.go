@@ -73,10 +73,7 @@ and not switched on by fleet up) is skipped with a line saying so, unless --on n
 			}
 			opts.Tree, opts.Secrets, opts.Targets = tree, secretsReady(l.fleet), targets
 			if c.Bool("dry-run") {
-				// The tree as it is on disk: a dry run writes nothing.
-				if bc, err := newBuildCache(l, tree, c.App.ErrWriter); err == nil {
-					opts.Cached = bc.cached(c, machines)
-				}
+				opts.Cached = dryRunCached(c, l, tree, machines)
 			}
 			steps, err := deploy.Steps(l.fleet, machines, opts)
 			if err != nil {
@@ -94,12 +91,10 @@ and not switched on by fleet up) is skipped with a line saying so, unless --on n
 // deployOptions are the engine options that deploy's flags name: --goal,
 // --build-on, --confirm-timeout and --only-changed. The caller adds the
 // tree, targets, secrets and runner.
+// --build-on and --goal are choice flags: their values were checked when
+// the flags were parsed.
 func deployOptions(c *cli.Context) (deploy.Options, error) {
-	buildOn := c.String("build-on")
-	if buildOn != "local" && buildOn != "target" {
-		return deploy.Options{}, usagef("deploy: --build-on %q: use local or target", buildOn)
-	}
-	return deploy.Options{Goal: deploy.Goal(c.String("goal")), BuildOn: buildOn,
+	return deploy.Options{Goal: deploy.Goal(c.String("goal")), BuildOn: c.String("build-on"),
 		ConfirmTimeout: c.Duration("confirm-timeout"), OnlyChanged: c.Bool("only-changed")}, nil
 }
 

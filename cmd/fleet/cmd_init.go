@@ -78,7 +78,7 @@ func adminKey(flag string) (key, from string, err error) {
 	switch {
 	case flag == "none":
 		return "", "", nil
-	case strings.HasPrefix(flag, "ssh-") || strings.HasPrefix(flag, "ecdsa-"):
+	case isKeyLine(flag):
 		return strings.TrimSpace(flag), "", nil
 	case flag != "":
 		key, err := readKey(flag)
@@ -108,8 +108,13 @@ func readKey(path string) (string, error) {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	line = strings.TrimSpace(line)
-	if !strings.HasPrefix(line, "ssh-") && !strings.HasPrefix(line, "ecdsa-") {
+	if !isKeyLine(line) {
 		return "", fmt.Errorf("%s does not hold an ssh public key (it should start with ssh-ed25519, ssh-rsa or ecdsa-)", path)
 	}
 	return line, nil
+}
+
+// isKeyLine: s starts like an OpenSSH public key line.
+func isKeyLine(s string) bool {
+	return strings.HasPrefix(s, "ssh-") || strings.HasPrefix(s, "ecdsa-")
 }

@@ -58,8 +58,7 @@ docs/overlays-json.md).`,
 					if j.Platforms == nil {
 						j.Platforms = []string{}
 					}
-					if t, err := time.Parse(time.DateOnly, o.Added); err == nil {
-						days := int(today.Sub(t).Hours() / 24)
+					if days, ok := ageDays(today, o.Added); ok {
 						j.AgeDays = &days
 					}
 					out.Overlays = append(out.Overlays, j)
@@ -80,8 +79,8 @@ docs/overlays-json.md).`,
 				added, age := "-", "-"
 				if o.Added != "" {
 					added = o.Added
-					if t, err := time.Parse(time.DateOnly, o.Added); err == nil {
-						age = fmt.Sprintf("%dd", int(today.Sub(t).Hours()/24))
+					if days, ok := ageDays(today, o.Added); ok {
+						age = fmt.Sprintf("%dd", days)
 					}
 				}
 				// Reasons (and anything else from the .star files) are
@@ -126,4 +125,14 @@ type overlayJSON struct {
 	AgeDays   *int     `json:"age_days,omitempty"`
 	Declared  string   `json:"declared"`
 	Reason    string   `json:"reason"`
+}
+
+// ageDays is how many days before today an overlay's added date
+// (YYYY-MM-DD) is; false when it has none or it does not read.
+func ageDays(today time.Time, added string) (int, bool) {
+	t, err := time.Parse(time.DateOnly, added)
+	if err != nil {
+		return 0, false
+	}
+	return int(today.Sub(t).Hours() / 24), true
 }

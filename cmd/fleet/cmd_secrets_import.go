@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -240,39 +241,67 @@ func importSops(c *cli.Context) error {
 			fmt.Fprintln(w, secretDeclaration(name, machine))
 		}
 	}
+	if err := importRefused(problems, len(undeclared)); err != nil {
+		return err
+	}
+	var out []importTarget
+	for _, t := range targets {
+		out = append(out, importTarget{source: t.item.source, secret: t.secret, machine: t.machine, file: t.file, value: t.item.value})
+	}
+	return storeImported(c.App.Writer, l.fleet, out, c.Bool("dry-run"))
+}
+
+// importTarget is one decrypted value an import stores, and where.
+type importTarget struct {
+	source  string // where it came from, for messages
+	secret  *model.Secret
+	machine string
+	file    model.SecretFile
+	value   []byte
+}
+
+// importRefused is the error of an import that stores nothing: problems
+// found, or secrets still to declare (their declarations are printed).
+func importRefused(problems []string, undeclared int) error {
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "\n"))
 	}
-	if len(undeclared) > 0 {
-		return fmt.Errorf("%s %s not declared (see above): nothing imported", count(len(undeclared), "secret"), plural.Choose(len(undeclared), "is", "are"))
+	if undeclared > 0 {
+		return fmt.Errorf("%s %s not declared (see above): nothing imported", count(undeclared, "secret"), plural.Choose(undeclared, "is", "are"))
 	}
-	if c.Bool("dry-run") {
+	return nil
+}
+
+// storeImported stores every target through the store (so the recipients
+// record is right), or with dryRun says where each would go. Only names
+// are printed.
+func storeImported(w io.Writer, f *model.Fleet, targets []importTarget, dryRun bool) error {
+	if dryRun {
 		for _, t := range targets {
-			fmt.Fprintf(c.App.Writer, "would store %s as %s\n", t.item.source, secrets.FilePath(t.secret, t.machine, t.file))
+			fmt.Fprintf(w, "would store %s as %s\n", t.source, secrets.FilePath(t.secret, t.machine, t.file))
 		}
 		return nil
 	}
-
-	st := &secrets.Store{Root: l.fleet.Root}
-	hostKeys, err := st.HostKeys(l.fleet)
+	st := &secrets.Store{Root: f.Root}
+	hostKeys, err := st.HostKeys(f)
 	if err != nil {
 		return err
 	}
 	var noHostKey []string
 	for _, t := range targets {
-		missing, err := st.Set(l.fleet, hostKeys, t.secret, t.machine, t.file, t.item.value)
+		missing, err := st.Set(f, hostKeys, t.secret, t.machine, t.file, t.value)
 		if err != nil {
-			return fmt.Errorf("%s: %w", t.item.source, err)
+			return fmt.Errorf("%s: %w", t.source, err)
 		}
 		for _, m := range missing {
 			if !slices.Contains(noHostKey, m) {
 				noHostKey = append(noHostKey, m)
 			}
 		}
-		fmt.Fprintf(c.App.Writer, "stored %s as %s\n", t.item.source, secrets.FilePath(t.secret, t.machine, t.file))
+		fmt.Fprintf(w, "stored %s as %s\n", t.source, secrets.FilePath(t.secret, t.machine, t.file))
 	}
 	if len(noHostKey) > 0 {
-		fmt.Fprintf(c.App.Writer, "not readable yet by %s (no host key): run fleet secrets rekey once it is known\n", strings.Join(noHostKey, ", "))
+		fmt.Fprintf(w, "not readable yet by %s (no host key): run fleet secrets rekey once it is known\n", strings.Join(noHostKey, ", "))
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -204,41 +206,14 @@ func importClan(c *cli.Context) error {
 			targets = append(targets, target{v, s, s.Files[i]})
 		}
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "\n"))
-	}
-	if len(undeclared) > 0 {
-		return fmt.Errorf("%s %s not declared (see above): nothing imported", count(len(undeclared), "secret"), plural.Choose(len(undeclared), "is", "are"))
-	}
-	if c.Bool("dry-run") {
-		for _, t := range targets {
-			fmt.Fprintf(w, "would store %s as %s\n", t.v.source, secrets.FilePath(t.secret, t.v.machine, t.file))
-		}
-		return nil
-	}
-
-	st := &secrets.Store{Root: f.Root}
-	hostKeys, err := st.HostKeys(f)
-	if err != nil {
+	if err := importRefused(problems, len(undeclared)); err != nil {
 		return err
 	}
-	var noHostKey []string
+	var out []importTarget
 	for _, t := range targets {
-		missing, err := st.Set(f, hostKeys, t.secret, t.v.machine, t.file, t.v.value)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.v.source, err)
-		}
-		for _, m := range missing {
-			if !slices.Contains(noHostKey, m) {
-				noHostKey = append(noHostKey, m)
-			}
-		}
-		fmt.Fprintf(w, "stored %s as %s\n", t.v.source, secrets.FilePath(t.secret, t.v.machine, t.file))
+		out = append(out, importTarget{source: t.v.source, secret: t.secret, machine: t.v.machine, file: t.file, value: t.v.value})
 	}
-	if len(noHostKey) > 0 {
-		fmt.Fprintf(w, "not readable yet by %s (no host key): run fleet secrets rekey once it is known\n", strings.Join(noHostKey, ", "))
-	}
-	return nil
+	return storeImported(w, f, out, c.Bool("dry-run"))
 }
 
 func sharedWord(shared bool) string {
@@ -250,14 +225,14 @@ func sharedWord(shared bool) string {
 
 // reportClanRecipients compares the recipients clan recorded with the
 // fleet's admins and machines.
-func reportClanRecipients(w interface{ Write([]byte) (int, error) }, repo *clanvars.Repo, f *model.Fleet) {
+func reportClanRecipients(w io.Writer, repo *clanvars.Repo, f *model.Fleet) {
 	admins := map[string]bool{}
 	for _, a := range f.AdminRecipients() {
 		if n, err := secrets.NormalizeRecipient(a); err == nil {
 			admins[n] = true
 		}
 	}
-	for _, u := range sortedKeys(repo.Users) {
+	for _, u := range slices.Sorted(maps.Keys(repo.Users)) {
 		admin := false
 		for _, k := range repo.Users[u] {
 			if n, err := secrets.NormalizeRecipient(k); err == nil && admins[n] {
@@ -279,7 +254,7 @@ func reportClanRecipients(w interface{ Write([]byte) (int, error) }, repo *clanv
 			machines[g.Machine] = true
 		}
 	}
-	for _, m := range sortedKeys(machines) {
+	for _, m := range slices.Sorted(maps.Keys(machines)) {
 		switch {
 		case f.Machine(m) == nil:
 			fmt.Fprintf(w, "clan machine %s: not in the fleet: its vars are not imported\n", m)
@@ -303,16 +278,7 @@ func reportClanRecipients(w interface{ Write([]byte) (int, error) }, repo *clanv
 			}
 		}
 	}
-	for _, who := range sortedKeys(missing) {
+	for _, who := range slices.Sorted(maps.Keys(missing)) {
 		fmt.Fprintf(w, "clan recorded %s as a recipient of %s, but has no key for it (not in sops/)\n", who, strings.Join(missing[who], ", "))
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

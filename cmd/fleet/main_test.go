@@ -337,7 +337,9 @@ channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 machine("a", system = "x86_64-linux", state_version = "26.05", target = %q)
 machine("b", system = "x86_64-linux", state_version = "26.05", target = %q)
 `, srv.Target(), srv.Target())
-	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, out, stderr := fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--", "echo", "hello world;", "$HOME")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
@@ -431,7 +433,9 @@ func TestExecSilentHostTimesOut(t *testing.T) {
 channel("nixpkgs", url = "github:NixOS/nixpkgs/nixos-unstable")
 machine("a", system = "x86_64-linux", state_version = "26.05", target = %q)
 `, target)
-	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	code, out, stderr := fleetCmd(t, "exec", filepath.Join(dir, "fleet.star"), "--", "true")
 	if d := time.Since(start); d > 15*time.Second {
@@ -440,9 +444,7 @@ machine("a", system = "x86_64-linux", state_version = "26.05", target = %q)
 	if code != exitError || !strings.Contains(stderr, "ssh "+target+": the connection timed out") {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
-	if _, err := exec.LookPath("nix"); err != nil {
-		t.Skip("deploy: no nix")
-	}
+	testtool.Require(t, "nix", "nix-bin")
 	start = time.Now()
 	code, out, stderr = fleetCmd(t, "deploy", filepath.Join(dir, "fleet.star"), "--out", t.TempDir())
 	if d := time.Since(start); d > 15*time.Second {

@@ -166,7 +166,9 @@ machine("db", system = "x86_64-linux", state_version = "26.05", host_key = "` + 
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(t.TempDir(), "k")
-	os.WriteFile(keyFile, ageKey, 0o600)
+	if err := os.WriteFile(keyFile, ageKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if got, err := exec.Command(ageKeygen, "-y", keyFile).Output(); err != nil || string(got) != agePub {
 		t.Errorf("the age key does not match its public half: %v %q", err, got)
 	}

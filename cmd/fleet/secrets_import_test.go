@@ -63,7 +63,9 @@ machine("web", system = "x86_64-linux", state_version = "26.05", host_key = "` +
 			t.Fatal(err)
 		}
 		defer f.Close()
-		f.WriteString(out)
+		if _, err := f.WriteString(out); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// YAML (nested keys, a list, a number, a bool), dotenv and binary at
@@ -151,7 +153,9 @@ machine("web", system = "x86_64-linux", state_version = "26.05", host_key = "` +
 		}
 	}
 	tampered := filepath.Join(dir, "tampered.yaml")
-	os.WriteFile(tampered, []byte(strings.Join(kept, "\n")), 0o644)
+	if err := os.WriteFile(tampered, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, stderr := imp("--machine", "web", tampered); code != exitError || !strings.Contains(stderr, "MAC mismatch") {
 		t.Errorf("a changed file: exit %d: %s", code, stderr)
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // sleepyFleet has one secret whose gen.command writes its own pid and
@@ -153,9 +155,7 @@ func waitGone(pids []int) []int {
 // SIGINT while gen.command runs: fleet exits 143 or 130, its plaintext
 // folders are gone and so are gen.command's processes.
 func TestSignalCleansUp(t *testing.T) {
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
-	}
+	testtool.Require(t, "sh", "dash")
 	bin := buildFleet(t)
 	for _, tc := range []struct {
 		sig  syscall.Signal

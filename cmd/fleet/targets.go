@@ -12,6 +12,7 @@ import (
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plural"
 	"github.com/urfave/cli/v2"
 )
 
@@ -110,10 +111,7 @@ func hostTargets(c *cli.Context, d deps, l *loaded, machines []*model.Machine, d
 		if u := unreachable[provider]; u != "" {
 			why = u
 		}
-		them := "them"
-		if len(unasked[provider]) == 1 {
-			them = "it"
-		}
+		them := plural.Choose(len(unasked[provider]), "it", "them")
 		fmt.Fprintf(notes, "note: the %s API could not be asked (%s): %s taken to be switched off, as the file says, though fleet up may have switched %s on\n",
 			provider, why, strings.Join(unasked[provider], ", "), them)
 	}

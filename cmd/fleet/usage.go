@@ -181,24 +181,29 @@ func flagError(path string, flags []cli.Flag, err error) error {
 // choiceFlag is a string flag whose value must be one of choices
 // (--goal, --build-on, --format): anything else is a usage error before
 // the command starts, with a "did you mean".
-func choiceFlag(name, value string, choices ...string) *cli.StringFlag {
-	return &cli.StringFlag{Name: name, Value: value, Usage: orList(choices),
+func choiceFlag(name, value string, choices ...string) *choiceStringFlag {
+	return &choiceStringFlag{StringFlag: cli.StringFlag{Name: name, Value: value, Usage: orList(choices),
 		Action: func(c *cli.Context, v string) error {
 			if !slices.Contains(choices, v) {
 				return usagef("%s: %s %q: use %s%s", commandPath(c), dashed(name), v, orList(choices), builtins.DidYouMean(v, choices))
 			}
 			return nil
-		}}
+		}}, values: choices}
+}
+
+// choiceStringFlag is a string flag that knows the values it takes, for
+// completion; everything else is the StringFlag's.
+type choiceStringFlag struct {
+	cli.StringFlag
+	values []string
 }
 
 // choices are the values a choiceFlag takes (for completion).
 func choices(f cli.Flag) []string {
-	sf, ok := f.(*cli.StringFlag)
-	if !ok || sf.Action == nil || !strings.Contains(sf.Usage, " or ") {
-		return nil
+	if cf, ok := f.(*choiceStringFlag); ok {
+		return cf.values
 	}
-	s := strings.ReplaceAll(sf.Usage, " or ", ", ")
-	return strings.Split(s, ", ")
+	return nil
 }
 
 // selectorFlag reports whether f takes machine selectors (--on, --exclude).

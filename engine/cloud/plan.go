@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/plural"
 )
 
 // Action is what a change does.
@@ -237,23 +238,15 @@ func namesakes(ctx context.Context, p Provider, f *model.Fleet, changes []*Chang
 		case errors.As(err, &nf):
 		case errors.As(err, &owned):
 			c.Reason = fmt.Sprintf("%s of this name belongs to fleet %s: apply will fail on it; give machine %s another name",
-				withArticle(c.Want.Kind), owned.Fleet, c.Want.Machine)
+				plural.Article(c.Want.Kind), owned.Fleet, c.Want.Machine)
 		case err != nil:
 			return err
 		case !a.AlreadyOurs:
 			c.Reason = fmt.Sprintf("%s of this name exists, made outside fleet (no fleet labels): apply will fail on it; fleet adopt %s takes it over",
-				withArticle(c.Want.Kind), c.Want.Machine)
+				plural.Article(c.Want.Kind), c.Want.Machine)
 		}
 	}
 	return nil
-}
-
-// withArticle is "a server", "an instance".
-func withArticle(noun string) string {
-	if noun != "" && strings.ContainsRune("aeiou", rune(noun[0])) {
-		return "an " + noun
-	}
-	return "a " + noun
 }
 
 func createReason(f *model.Fleet, w *Resource) string {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/fleet-nix/fleet/engine/plural"
 )
 
 // Value is configuration data on its way to Nix: the Starlark values of a
@@ -150,11 +152,7 @@ func describe(v Value) string {
 	if _, ok := v.(*Attrs); ok {
 		return "an attribute set"
 	}
-	k := v.Kind()
-	if strings.IndexByte("aeiou", k[0]) >= 0 {
-		return "an " + k
-	}
-	return "a " + k
+	return plural.Article(v.Kind())
 }
 
 func describeAt(path []string, depth int, v Value) string {

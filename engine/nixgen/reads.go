@@ -44,7 +44,7 @@ func GenerateTree(f *model.Fleet) (*Tree, error) {
 	var all, copies []string
 	for _, x := range files {
 		all = append(all, x.Path)
-		if strings.HasPrefix(x.Path, filesDir+"/") || strings.HasPrefix(x.Path, depsDir+"/") {
+		if isCopy(x.Path) {
 			copies = append(copies, x.Path)
 		}
 	}

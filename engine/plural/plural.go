@@ -41,3 +41,12 @@ func Choose(n int, one, many string) string {
 	}
 	return many
 }
+
+// Article is noun with "a" or "an" before it, by its first letter: "a
+// server", "an instance".
+func Article(noun string) string {
+	if noun != "" && strings.IndexByte("aeiou", noun[0]) >= 0 {
+		return "an " + noun
+	}
+	return "a " + noun
+}

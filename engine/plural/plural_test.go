@@ -32,3 +32,11 @@ func TestChoose(t *testing.T) {
 		t.Error("Choose does not agree with its count")
 	}
 }
+
+func TestArticle(t *testing.T) {
+	for noun, want := range map[string]string{"server": "a server", "instance": "an instance", "attribute set": "an attribute set", "": "a "} {
+		if got := Article(noun); got != want {
+			t.Errorf("Article(%q) = %q, want %q", noun, got, want)
+		}
+	}
+}

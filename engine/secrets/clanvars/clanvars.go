@@ -30,7 +30,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"filippo.io/age"
 	"github.com/fleet-nix/fleet/engine/secrets/sopsfile"
@@ -272,10 +271,7 @@ func (f File) Value(ids []age.Identity) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	if len(vs) != 1 || strings.Join(vs[0].Path, "/") != "data" {
-		sopsfile.Wipe(vs)
-		return nil, fmt.Errorf("%s: not a sops binary file (one value, data)", f.Path)
-	}
+	// Decrypt refuses a binary file that holds anything but one "data".
 	return vs[0].Data, nil
 }
 

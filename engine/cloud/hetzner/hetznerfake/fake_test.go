@@ -306,10 +306,12 @@ func TestCreateRefusesWhatTheAPIRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	found := false
 	for _, st := range pr.ServerTypes {
 		if st.ServerType.Name != "cax11" {
 			continue
 		}
+		found = true
 		var locs []string
 		for _, p := range st.Pricings {
 			locs = append(locs, p.Location.Name)
@@ -317,5 +319,8 @@ func TestCreateRefusesWhatTheAPIRefuses(t *testing.T) {
 		if got := fmt.Sprint(locs); got != "[fsn1 nbg1 hel1]" {
 			t.Errorf("cax11 priced in %s", got)
 		}
+	}
+	if !found {
+		t.Error("the pricing has no cax11")
 	}
 }
