@@ -62,6 +62,12 @@ type Options struct {
 	// Built, when set, is told each system evaluated and built here
 	// (BuildOn "local"), to record it under the machine's fingerprint.
 	Built func(machine, path string)
+	// Deployed, when set, is told each machine whose deploy completed
+	// with the switch goal and the system it now runs: activated and
+	// its checks passed (not degraded), or found already running it by
+	// the compare step (OnlyChanged). fleet records it (engine/fingerprint
+	// deploy records). See reportDeployed.
+	Deployed func(machine, system string)
 }
 
 // CachedBuild is a store path recorded for a machine's fingerprint.
@@ -233,6 +239,7 @@ func machineSteps(d *machineDeploy) []Step {
 		}
 		add("check", cmds, d.check)
 	}
+	d.reportDeployed(steps)
 	return steps
 }
 
