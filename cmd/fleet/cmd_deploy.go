@@ -239,6 +239,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 			return err
 		}
 		opts.Cached, opts.Built = bc.cached(c, machines), bc.built
+		opts.Deployed = bc.deployed
 	}
 	steps, err := deploy.Steps(l.fleet, machines, opts)
 	if err != nil {

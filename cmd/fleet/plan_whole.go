@@ -8,7 +8,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/fingerprint"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/fleet-nix/fleet/engine/secrets"
 )
 
@@ -79,13 +81,14 @@ func secretActions(f *model.Fleet, rep secrets.Report) []cloud.SecretAction {
 
 // noBuildReason is why a machine's action is unknown when nothing else
 // decides it: fleet plan builds nothing and asks no machine what it runs.
-const noBuildReason = "fleet cannot tell without building or asking the machine"
+const noBuildReason = fingerprint.NoRecordReason
 
 // machineActions is one entry per machine, by name: install when the
 // plan creates (or replaces) its host, skip when its host is switched
-// off, unknown otherwise. deploy and unchanged are not said: they need
-// the system the machine runs, which a plan does not ask for. (The build
-// cache knows what was built from a configuration, not what runs.)
+// off; otherwise what its deploy record says (fingerprint.Statuses):
+// unchanged when its configuration is the one last deployed from here,
+// deploy naming what changed since, unknown without a record. The record
+// is this computer's, not the machine's word: the reasons say so.
 func machineActions(l *loaded, plan *cloud.Plan) []cloud.MachineAction {
 	hosts := map[string]*cloud.Change{}
 	for _, ch := range plan.Changes {
@@ -95,9 +98,14 @@ func machineActions(l *loaded, plan *cloud.Plan) []cloud.MachineAction {
 	}
 	ms := slices.Clone(l.fleet.Machines)
 	slices.SortFunc(ms, func(a, b *model.Machine) int { return strings.Compare(a.Name, b.Name) })
+	recorded := deployStatuses(l, ms)
 	var out []cloud.MachineAction
-	for _, m := range ms {
-		a := cloud.MachineAction{Machine: m.Name, Action: cloud.MachineUnknown, Reason: noBuildReason}
+	for i, m := range ms {
+		a := cloud.MachineAction{Machine: m.Name, Action: recordedAction(recorded[i].Action), Reason: recorded[i].Reason}
+		otherwise := noBuildReason
+		if a.Action != cloud.MachineUnknown {
+			otherwise = a.Action + ": " + a.Reason
+		}
 		ch := hosts[m.Name]
 		switch {
 		case m.Host != nil && !m.Host.Enabled:
@@ -106,7 +114,8 @@ func machineActions(l *loaded, plan *cloud.Plan) []cloud.MachineAction {
 		case ch == nil || m.Class != model.NixOS:
 		case ch.Action == cloud.Create && strings.Contains(ch.Reason, "apply will fail"):
 			// A host of its name exists that is not the fleet's (adopt).
-			a.Reason = fmt.Sprintf("its %s %s cannot be created (%s); otherwise %s", ch.Provider, ch.Resource, ch.Reason, noBuildReason)
+			a.Action = cloud.MachineUnknown
+			a.Reason = fmt.Sprintf("its %s %s cannot be created (%s); otherwise %s", ch.Provider, ch.Resource, ch.Reason, otherwise)
 		case ch.Action == cloud.Create && ch.Refused == "":
 			a.Action = cloud.MachineInstall
 			a.Reason = fmt.Sprintf("its %s %s is new: NixOS is installed on it (nixos-anywhere)", ch.Provider, ch.Resource)
@@ -114,12 +123,57 @@ func machineActions(l *loaded, plan *cloud.Plan) []cloud.MachineAction {
 			a.Action = cloud.MachineInstall
 			a.Reason = fmt.Sprintf("its %s %s is replaced (%s): NixOS is installed on the new one (nixos-anywhere)", ch.Provider, ch.Resource, ch.Reason)
 		case ch.Action == cloud.Unknown:
+			a.Action = cloud.MachineUnknown
 			a.Reason = fmt.Sprintf("its %s host was not compared with the cloud (no credentials): install if it does not exist; otherwise %s",
-				ch.Provider, noBuildReason)
+				ch.Provider, otherwise)
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// recordedAction is the plan's word for a fingerprint.Status action.
+func recordedAction(action string) string {
+	switch action {
+	case fingerprint.ActionUnchanged:
+		return cloud.MachineUnchanged
+	case fingerprint.ActionDeploy:
+		return cloud.MachineDeploy
+	}
+	return cloud.MachineUnknown
+}
+
+// deployStatuses are what the machines' deploy records say of their
+// configurations as fleet would write them to the default tree folder
+// now (nothing is written or built); unknown for all when the tree or
+// the records cannot be read.
+func deployStatuses(l *loaded, ms []*model.Machine) []fingerprint.Status {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	sts, err := func() ([]fingerprint.Status, error) {
+		t := l.tree
+		if t == nil {
+			var err error
+			if t, err = nixgen.GenerateTree(l.fleet); err != nil {
+				return nil, err
+			}
+		}
+		recs, err := fingerprint.DefaultRecords(l.fleet.Root)
+		if err != nil {
+			return nil, err
+		}
+		return fingerprint.Statuses(defaultOutDir(l), l.fleet, t, recs, names)
+	}()
+	if err != nil {
+		sts = make([]fingerprint.Status, len(ms))
+		for i := range sts {
+			sts[i] = fingerprint.Status{Machine: names[i], Action: fingerprint.ActionUnknown,
+				Reason: fmt.Sprintf("%s (its deploy record was not compared: %v)", noBuildReason, err)}
+		}
+	}
+	return sts
 }
 
 // writeWholePlan prints the secrets and machines of a plan after its
