@@ -1,7 +1,6 @@
 package fingerprint
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -63,12 +62,7 @@ func (s *Set) Status(machine string, recs *Records) Status {
 	st := Status{Machine: machine, Action: ActionUnknown, Reason: NoRecordReason}
 	rec, err := recs.Get(machine)
 	if err != nil {
-		var re *RecordError
-		if !errors.As(err, &re) {
-			st.Reason = fmt.Sprintf("its deploy record cannot be read (%v); %s", err, NoRecordReason)
-		} else {
-			st.Reason = "its deploy record cannot be used; " + NoRecordReason
-		}
+		st.Reason = fmt.Sprintf("its %v; %s", err, NoRecordReason)
 		st.Warning = fmt.Sprintf("%s: %v", machine, err)
 		return st
 	}
