@@ -6,8 +6,11 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleet-nix/fleet/engine/fingerprint"
 )
 
 func TestPlanSaysDeployOrUnchanged(t *testing.T) {
@@ -80,4 +83,17 @@ machine("web", features = [monitoring], system = "x86_64-linux",`, 1)
 	}
 	expect("db found running its system", machines(edited), map[string][]string{
 		"db": {"unchanged: runs /nix/store/v1-nixos-system-db, built from this configuration"}})
+
+	// A damaged record: db is unknown, and the plan names the file to remove.
+	recs, err := fingerprint.DefaultRecords(filepath.Dir(edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(recs.Dir, "db.json")
+	if err := os.WriteFile(file, []byte("{\"version\": 1, \"mach"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect("db's record damaged", machines(edited), map[string][]string{
+		"db":  {"unknown: its deploy record " + file + ": not a deploy record", "(remove it; the next deploy writes a new one); fleet cannot tell"},
+		"web": {"unchanged: "}})
 }

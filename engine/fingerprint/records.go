@@ -31,8 +31,8 @@ import (
 // is sure.
 //
 // Records live beside the build cache, outside the repository:
-// <cache>/deployed/<sha256 of the fleet's absolute root, 16 hex
-// digits>/<machine>.json, so two checkouts of a fleet keep their own.
+// <cache>/deployed/<sha256 of the fleet's absolute root, links
+// resolved, 16 hex digits>/<machine>.json, so two checkouts of a fleet keep their own.
 // Each is written to a temporary file and renamed into place: a reader
 // sees the old record or the new one, never half of one.
 
@@ -90,6 +90,9 @@ func RecordsIn(dir, root string) (*Records, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("deploy records: %w", err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real // the same fleet through a link is the same fleet
 	}
 	sum := sha256.Sum256([]byte(abs))
 	return &Records{Dir: filepath.Join(dir, hex.EncodeToString(sum[:8]))}, nil
