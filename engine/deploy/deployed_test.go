@@ -60,7 +60,13 @@ func TestDeployedReported(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var got []string
-			o := deploy.Options{Goal: tc.goal, Profile: profile, OnlyChanged: tc.running != "", ConfirmTimeout: 500 * time.Millisecond,
+			// Checks that pass get time to, on a loaded machine; the
+			// failing one is not retried for long.
+			confirm := 20 * time.Second
+			if tc.outcome == deploy.OutcomeRolledBack {
+				confirm = 500 * time.Millisecond
+			}
+			o := deploy.Options{Goal: tc.goal, Profile: profile, OnlyChanged: tc.running != "", ConfirmTimeout: confirm,
 				Deployed: func(machine, system string) {
 					mu.Lock()
 					got = append(got, machine+" "+system)
