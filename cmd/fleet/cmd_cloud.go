@@ -48,12 +48,15 @@ wanted hosts are shown with their price, and the missing variables are named.
 After the cloud changes come the secret files that are missing (to generate, or to be
 typed by a person), stale (to rekey) or damaged, as fleet secrets check finds them
 (nothing is decrypted), and one line per machine: install (its host is new), skip (its
-host is switched off), or unknown (fleet cannot tell without building or asking it).
+host is switched off), unchanged or deploy (its configuration is, or is not, the one last
+deployed from this computer: a local record, naming what changed), or unknown (fleet cannot
+tell without building or asking it).
 
 --json prints the plan as JSON (see docs/plan-json.md; money in integer cents).
 
 --detailed-exitcode, as terraform's: exit 0 when there is nothing to do (every change a
-no-op, every secret file in order), 2 when there are changes (secret files too), 1 on an error, including a provider that could not be
+no-op, every secret file in order, no machine to deploy), 2 when there are changes (secret
+files and machines to deploy too), 1 on an error, including a provider that could not be
 compared (the plan is printed first). With it, a usage error exits 1 too.`,
 		Flags: append(planFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
@@ -103,9 +106,10 @@ const exitChanges exitCode = 2
 // are not (a refused replace too: the cloud differs from the fleet; a
 // secret file to generate, type, rekey or repair), an error when a
 // provider could not be compared, as then nobody knows. Machines count
-// through their hosts only: whether one would be deployed is not known.
+// through their hosts and through deploy (a changed configuration, from
+// the local deploy records); unknown and unchanged count for nothing.
 func planExit(plan *cloud.Plan) error {
-	changes := len(plan.Secrets) > 0
+	changes := len(plan.Secrets) > 0 || plan.MachineChanges()[cloud.MachineDeploy] > 0
 	for _, ch := range plan.Changes {
 		switch ch.Action {
 		case cloud.NoOp:

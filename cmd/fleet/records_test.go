@@ -62,6 +62,9 @@ machine("web", features = [monitoring], system = "x86_64-linux",`, 1)
 		"web": {"deploy: changed since last deployed from here (", "): machine web, feature monitoring (added)"},
 		"db":  never})
 
+	if code, _, stderr := c.fleet(t, "plan", edited, "--detailed-exitcode"); code != 2 {
+		t.Errorf("plan --detailed-exitcode with a machine to deploy: exit %d, want 2\n%s", code, stderr)
+	}
 	// The listing says it too.
 	code, out, stderr := c.fleet(t, "plan", edited)
 	if code != exitOK || !strings.Contains(out, "~ deploy   web    changed since last deployed from here") || !strings.Contains(out, "? unknown  db") {
