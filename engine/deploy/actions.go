@@ -62,6 +62,10 @@ type Options struct {
 	// Built, when set, is told each system evaluated and built here
 	// (BuildOn "local"), to record it under the machine's fingerprint.
 	Built func(machine, path string)
+	// LateTargets are machines whose target is known only when their
+	// first step runs (a host created in the same run): resolve returns
+	// it then. Their commands show AddressPlaceholder (see late.go).
+	LateTargets map[string]func() (string, error)
 }
 
 // CachedBuild is a store path recorded for a machine's fingerprint.
@@ -162,11 +166,19 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	var steps []Step
 	signing := &localSigning{}
 	for _, m := range machines {
-		target, err := Target(f, m, opts.Targets)
-		if err != nil {
-			return nil, err
+		resolve := opts.LateTargets[m.Name]
+		target := AddressPlaceholder(m.Name)
+		if resolve == nil {
+			if target, err = Target(f, m, opts.Targets); err != nil {
+				return nil, err
+			}
 		}
-		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing})...)
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing}
+		ms := machineSteps(d)
+		if resolve != nil {
+			lateTarget(ms, d, resolve)
+		}
+		steps = append(steps, ms...)
 	}
 	return steps, nil
 }
