@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fleet-nix/fleet/builtins"
+	"github.com/fleet-nix/fleet/engine/apply"
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/outdir"
@@ -75,12 +76,12 @@ and not switched on by fleet up) is skipped with a line saying so, unless --on n
 			if c.Bool("dry-run") {
 				opts.Cached = dryRunCached(c, l, tree, machines)
 			}
-			steps, err := deploy.Steps(l.fleet, machines, opts)
+			g, err := apply.New(l.fleet, nil, machines, apply.Options{Deploy: opts})
 			if err != nil {
 				return err
 			}
 			if c.Bool("dry-run") {
-				writeDryRun(c.App.Writer, steps)
+				writeDryRun(c.App.Writer, g.Steps)
 				return nil
 			}
 			return runDeploy(c, l, files, tree, machines, opts)
@@ -240,7 +241,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		}
 		opts.Cached, opts.Built = bc.cached(c, machines), bc.built
 	}
-	steps, err := deploy.Steps(l.fleet, machines, opts)
+	g, err := apply.New(l.fleet, nil, machines, apply.Options{Deploy: opts})
 	if err != nil {
 		return err
 	}
@@ -249,7 +250,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		return err
 	}
 	execOpts, done := deployExecOptions(c, logDir)
-	sum := deploy.Execute(c.Context, steps, execOpts)
+	sum := deploy.Execute(c.Context, g.Steps, execOpts)
 	done()
 	if !c.Bool("json") {
 		w, done := colourLines(c, c.App.Writer, outcomeColour)
