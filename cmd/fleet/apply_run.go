@@ -131,6 +131,17 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 		return err
 	}
 	events, finish := deploy.Progress(w, isTerminal(w))
+	if progressLines {
+		// A cloud change's own line (writeCloudDone) says how it
+		// ended, with the host's address: its step's lines would
+		// repeat it.
+		lines := events
+		events = func(e deploy.Event) {
+			if e.Kind == deploy.EventDone || !g.CloudStep(e.Step) {
+				lines(e)
+			}
+		}
+	}
 	if jsonOut {
 		events, finish = deploy.JSONEvents(c.App.Writer), func() {}
 	}

@@ -45,6 +45,7 @@ After the cloud changes come the secret files that are missing (to generate, or 
 typed by a person), stale (to rekey) or damaged, as fleet secrets check finds them
 (nothing is decrypted), and one line per machine: install (its host is new), skip (its
 host is switched off), or unknown (fleet cannot tell without building or asking it).
+fleet apply, up and down show the same plan before they ask, and the REPL's plan() too.
 
 --json prints the plan as JSON (see docs/plan-json.md; money in integer cents).
 
@@ -157,14 +158,26 @@ func applyCommand(d deps) *cli.Command {
 		Name:      "apply",
 		Usage:     "create, update and delete the fleet's cloud hosts, then install or deploy them",
 		ArgsUsage: "[FILE]",
-		Description: `Makes the plan, shows it, asks for confirmation (or --yes), and carries it out:
-concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
-change does not stop the others; the summary lists what failed and the exit code is 1.
-Creation is by unique name, so running apply again after a failure or Ctrl-C converges.
-Then, unless --no-deploy, the machines with a cloud host are brought up to date: NixOS is
-installed on the hosts it created (nixos-anywhere, with the machine's generated ssh host
-key), and every other host whose system differs from the one built now is deployed
-(as fleet deploy --only-changed; hosts already running it are left alone).`,
+		Description: `Makes the whole plan (as fleet plan shows it), asks for confirmation of the cloud
+changes (or --yes), and carries it out as one graph of steps in one executor (--parallel
+steps at once), with one progress view, one log folder (.fleet/logs/apply-*) and one
+summary table:
+  - the cloud changes: fleet-wide resources (ssh keys, firewalls) first, then the hosts,
+    then fleet-wide resources no longer needed deleted; retrying rate limits. A failed
+    change does not stop the others, and skips only the steps that need it.
+  - the secret files the new hosts need (their generated ssh host keys, before their
+    installs; no identity is needed to generate). Files typed by a person (gen.prompt)
+    are left for fleet secrets generate on a terminal.
+  - NixOS installed on each host created (nixos-anywhere at the address the create
+    returned, with the machine's ssh host key, decrypted with --identity).
+  - every other running host deployed where its system changed (as fleet deploy
+    --only-changed: hosts already running it are left alone).
+Each machine moves on as soon as its own steps are done. Creation is by unique name, so
+running apply again after a failure or Ctrl-C converges. --no-deploy changes the cloud
+only. --dry-run prints the plan and the whole graph (every step, what it needs, what it
+runs; cloud steps name the API call) and changes nothing. --json prints the steps' events
+as fleet deploy --json does (docs/deploy-json.md), the plan going to standard error.
+The exit code is 1 when anything failed.`,
 		Flags: applyFlags(),
 		Action: func(c *cli.Context) error {
 			return applyWith(c, d, c.Args().Slice(), nil)

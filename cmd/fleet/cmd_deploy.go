@@ -41,7 +41,8 @@ left units failed is "degraded": the checks decide. Machines deploy in parallel
 what it runs and leaves those already running the system built alone: a re-run after a
 failure or Ctrl-C resumes. A machine whose cloud host is switched off (enabled = False,
 and not switched on by fleet up) is skipped with a line saying so, unless --on names it.
---dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.`,
+--dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.
+The steps are fleet apply's graph without its cloud part (engine/apply).`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
