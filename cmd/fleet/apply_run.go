@@ -37,7 +37,7 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 	provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
 	defer done()
 	plan, err := apply.Plan(c.Context, l.fleet, provs, apply.PlanOptions{AllowReplace: c.Bool("allow-replace"), Enable: enable, On: on,
-		UpCommand: func(m *model.Machine) string { return upCommand(l, m) }})
+		UpCommand: func(m *model.Machine) string { return upCommand(l, m) }, NoDeploy: c.Bool("no-deploy")})
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +61,7 @@ type Graph struct {
 	mu       sync.Mutex
 	outcomes map[*cloud.Change]*cloud.Outcome
 	stepOf   map[*cloud.Change]string
+	cloudIDs map[string]bool
 }
 
 // New lowers a plan to one graph (see the package doc). With a nil plan
@@ -69,7 +69,7 @@ type Graph struct {
 // opts.Deploy as it is. With a plan, machines is ignored: the machines
 // are those with a cloud host in the plan.
 func New(f *model.Fleet, plan *cloud.Plan, machines []*model.Machine, opts Options) (*Graph, error) {
-	g := &Graph{outcomes: map[*cloud.Change]*cloud.Outcome{}, stepOf: map[*cloud.Change]string{}}
+	g := &Graph{outcomes: map[*cloud.Change]*cloud.Outcome{}, stepOf: map[*cloud.Change]string{}, cloudIDs: map[string]bool{}}
 	if plan == nil {
 		steps, err := deploy.Steps(f, machines, opts.Deploy)
 		g.Steps = steps
@@ -125,7 +125,7 @@ func (g *Graph) cloudStep(c *cloud.Change, p cloud.Provider, done func(cloud.Eve
 		machine = CloudRow
 		id = CloudRow + "/" + string(c.Action) + "-" + c.Resource + "-" + c.Name
 	}
-	g.stepOf[c] = id
+	g.stepOf[c], g.cloudIDs[id] = id, true
 	return deploy.Step{ID: id, Machine: machine, Action: string(c.Action), Commands: []string{CloudCall(c)},
 		Run: func(ctx context.Context, w io.Writer) error {
 			if done != nil {
@@ -381,10 +381,5 @@ func (g *Graph) CloudResult(sum *deploy.Summary) *cloud.Result {
 
 // CloudStep reports whether a step ID is a cloud change's.
 func (g *Graph) CloudStep(id string) bool {
-	for _, s := range g.stepOf {
-		if s == id {
-			return true
-		}
-	}
-	return strings.HasPrefix(id, CloudRow+"/")
+	return g.cloudIDs[id]
 }

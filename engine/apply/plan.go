@@ -22,6 +22,9 @@ type PlanOptions struct {
 	// UpCommand is the command that switches m's host on, as a person
 	// types it (a skipped machine's reason names it); nil: fleet up NAME.
 	UpCommand func(m *model.Machine) string
+	// NoDeploy is fleet apply --no-deploy: the machines that would be
+	// installed or deployed are skipped, and the plan says why.
+	NoDeploy bool
 }
 
 // Plan is the whole plan of an apply: the cloud changes (cloud.MakePlan,
@@ -38,6 +41,14 @@ func Plan(ctx context.Context, f *model.Fleet, providers []cloud.Provider, opts 
 	}
 	if err := Whole(f, plan, opts.UpCommand); err != nil {
 		return nil, err
+	}
+	if opts.NoDeploy {
+		for i := range plan.Machines {
+			switch a := &plan.Machines[i]; a.Action {
+			case cloud.MachineInstall, cloud.MachineDeploy:
+				a.Action, a.Reason = cloud.MachineSkip, "--no-deploy changes the cloud only (otherwise "+a.Action+": "+a.Reason+")"
+			}
+		}
 	}
 	return plan, nil
 }
