@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fleet-nix/fleet/builtins"
+	"github.com/fleet-nix/fleet/engine/apply"
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/outdir"
@@ -40,7 +41,8 @@ left units failed is "degraded": the checks decide. Machines deploy in parallel
 what it runs and leaves those already running the system built alone: a re-run after a
 failure or Ctrl-C resumes. A machine whose cloud host is switched off (enabled = False,
 and not switched on by fleet up) is skipped with a line saying so, unless --on names it.
---dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.`,
+--dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.
+The steps are fleet apply's graph without its cloud part (engine/apply).`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -75,12 +77,12 @@ and not switched on by fleet up) is skipped with a line saying so, unless --on n
 			if c.Bool("dry-run") {
 				opts.Cached = dryRunCached(c, l, tree, machines)
 			}
-			steps, err := deploy.Steps(l.fleet, machines, opts)
+			g, err := apply.New(l.fleet, nil, machines, apply.Options{Deploy: opts})
 			if err != nil {
 				return err
 			}
 			if c.Bool("dry-run") {
-				writeDryRun(c.App.Writer, steps)
+				writeDryRun(c.App.Writer, g.Steps)
 				return nil
 			}
 			return runDeploy(c, l, files, tree, machines, opts)
@@ -241,7 +243,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		opts.Cached, opts.Built = bc.cached(c, machines), bc.built
 		opts.Deployed = bc.deployed
 	}
-	steps, err := deploy.Steps(l.fleet, machines, opts)
+	g, err := apply.New(l.fleet, nil, machines, apply.Options{Deploy: opts})
 	if err != nil {
 		return err
 	}
@@ -250,7 +252,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		return err
 	}
 	execOpts, done := deployExecOptions(c, logDir)
-	sum := deploy.Execute(c.Context, steps, execOpts)
+	sum := deploy.Execute(c.Context, g.Steps, execOpts)
 	done()
 	if !c.Bool("json") {
 		w, done := colourLines(c, c.App.Writer, outcomeColour)

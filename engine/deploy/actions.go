@@ -68,6 +68,10 @@ type Options struct {
 	// the compare step (OnlyChanged). fleet records it (engine/fingerprint
 	// deploy records). See reportDeployed.
 	Deployed func(machine, system string)
+	// LateTargets are machines whose target is known only when their
+	// first step runs (a host created in the same run): resolve returns
+	// it then. Their commands show AddressPlaceholder (see late.go).
+	LateTargets map[string]func() (string, error)
 }
 
 // CachedBuild is a store path recorded for a machine's fingerprint.
@@ -168,11 +172,19 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	var steps []Step
 	signing := &localSigning{}
 	for _, m := range machines {
-		target, err := Target(f, m, opts.Targets)
-		if err != nil {
-			return nil, err
+		resolve := opts.LateTargets[m.Name]
+		target := AddressPlaceholder(m.Name)
+		if resolve == nil {
+			if target, err = Target(f, m, opts.Targets); err != nil {
+				return nil, err
+			}
 		}
-		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing})...)
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing}
+		ms := machineSteps(d)
+		if resolve != nil {
+			lateTarget(ms, d, resolve)
+		}
+		steps = append(steps, ms...)
 	}
 	return steps, nil
 }

@@ -76,6 +76,10 @@ type Step struct {
 	Action  string // install, build, copy, profile, activate, check, rollback
 	// Needs are the IDs of the steps that must succeed first.
 	Needs []string
+	// After are the IDs of steps that must end first, in whatever way:
+	// an ordering only (fleet apply's fleet-wide cloud resources before
+	// the hosts). Unlike a need, one failing does not skip this step.
+	After []string
 	// Commands describe what the step runs, for --dry-run and logs.
 	Commands []string
 	// Run does the step. out receives its output (the machine's log).
