@@ -34,6 +34,11 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 		}
 		on = append(on, sel)
 	}
+	if l.tree == nil {
+		if l.tree, err = nixgen.GenerateTree(l.fleet); err != nil {
+			return err
+		}
+	}
 	provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
 	defer done()
 	plan, err := apply.Plan(c.Context, l.fleet, provs, apply.PlanOptions{AllowReplace: c.Bool("allow-replace"), Enable: enable, On: on,
@@ -68,8 +73,16 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 	ids, _ := loadIdentities(c) // only gen.command secrets with depends need them
 	var mu sync.Mutex           // changes end concurrently; their lines must not interleave
 	progressLines := !jsonOut && !isTerminal(w)
+	dopts := deploy.Options{Tree: tree, Goal: deploy.Switch, Runner: runner, ExtraFiles: hostKeyFiles(c, l.fleet)}
+	// The build cache and the deploy records, as fleet deploy uses them: a
+	// cache that cannot be read costs evaluations, nothing more.
+	if bc, err := newBuildCache(l, tree, c.App.ErrWriter); err == nil {
+		dopts.Cached, dopts.Built, dopts.Deployed = bc.cached(c, l.fleet.Machines), bc.built, bc.deployed
+	} else {
+		fmt.Fprintf(c.App.ErrWriter, "warning: the build cache is not used: %v\n", err)
+	}
 	g, err := apply.New(l.fleet, plan, nil, apply.Options{
-		Deploy:    deploy.Options{Tree: tree, Goal: deploy.Switch, Runner: runner, ExtraFiles: hostKeyFiles(c, l.fleet)},
+		Deploy:    dopts,
 		Providers: provs, NoDeploy: c.Bool("no-deploy"), Identities: ids,
 		CloudDone: func(e cloud.Event) {
 			if e.Done && progressLines {
@@ -115,11 +128,7 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 		return unreachableErr(plan)
 	}
 	if len(g.Install)+len(g.Deploy) > 0 {
-		files, err := nixgen.Generate(l.fleet)
-		if err != nil {
-			return err
-		}
-		if err := writeTree(w, tree, files); err != nil {
+		if err := writeTree(w, tree, l.tree.Files); err != nil {
 			return err
 		}
 		lockNote(c.App.ErrWriter, tree)

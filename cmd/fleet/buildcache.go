@@ -29,7 +29,9 @@ type buildCache struct {
 }
 
 // newBuildCache takes the fingerprints of l's machines in the tree folder
-// (written already: the fingerprint reads its flake.lock and other files).
+// as fleet writes it (fingerprint.NewPlanned: the same before the write,
+// for a dry run or a graph made before it, as after): flake.lock and the
+// user's files are read from the folder.
 func newBuildCache(l *loaded, tree string, warn io.Writer) (*buildCache, error) {
 	cache, err := fingerprint.DefaultCache()
 	if err != nil {
@@ -39,7 +41,7 @@ func newBuildCache(l *loaded, tree string, warn io.Writer) (*buildCache, error) 
 	if err != nil {
 		return nil, err
 	}
-	set, err := fingerprint.New(tree, l.fleet, l.tree)
+	set, err := fingerprint.NewPlanned(tree, l.fleet, l.tree)
 	if err != nil {
 		return nil, err
 	}

@@ -149,6 +149,7 @@ func applyFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "on", Usage: "only change the hosts of these machines (name, @tag, glob, all); repeatable"},
 		&cli.IntFlag{Name: "parallel", Value: 10, Usage: "changes in flight at once"},
 		&cli.BoolFlag{Name: "no-deploy", Usage: "change the cloud only: install nothing on new hosts, deploy nothing to the others"},
+		rebuildFlag(),
 		&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, EnvVars: []string{"FLEET_AGE_IDENTITY"},
 			Usage: "age identity that decrypts the new hosts' generated ssh host keys"},
 		outFlag(),
@@ -175,7 +176,9 @@ summary table:
   - NixOS installed on each host created (nixos-anywhere at the address the create
     returned, with the machine's ssh host key, decrypted with --identity).
   - every other running host deployed where its system changed (as fleet deploy
-    --only-changed: hosts already running it are left alone).
+    --only-changed: hosts already running it are left alone). A machine whose fingerprint
+    has a system in the build cache is not evaluated again (--rebuild evaluates all), and
+    each machine deployed is recorded, so that fleet plan says unchanged or deploy for it.
 Each machine moves on as soon as its own steps are done. Creation is by unique name, so
 running apply again after a failure or Ctrl-C converges. --no-deploy changes the cloud
 only. --dry-run prints the plan and the whole graph (every step, what it needs, what it
