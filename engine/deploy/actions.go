@@ -62,6 +62,11 @@ type Options struct {
 	// Built, when set, is told each system evaluated and built here
 	// (BuildOn "local"), to record it under the machine's fingerprint.
 	Built func(machine, path string)
+	// EvalBatch is how many machines one nix process evaluates (see
+	// batch.go; EvalBatchSize sizes it from a memory budget). Below 2,
+	// each machine's build step evaluates and builds alone. Ignored with
+	// BuildOn "target" and for cached machines.
+	EvalBatch int
 }
 
 // CachedBuild is a store path recorded for a machine's fingerprint.
@@ -161,12 +166,13 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	}
 	var steps []Step
 	signing := &localSigning{}
+	batches := planBatches(machines, opts, flake)
 	for _, m := range machines {
 		target, err := Target(f, m, opts.Targets)
 		if err != nil {
 			return nil, err
 		}
-		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing})...)
+		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batch: batches[m.Name]})...)
 	}
 	return steps, nil
 }
@@ -244,7 +250,10 @@ type machineDeploy struct {
 	flake  string // the tree's flake reference (FlakeRef)
 	// signing is shared by the run's machines (see preflight).
 	signing *localSigning
-	system  string // the store path built
+	// batch is the machine's evaluation batch (batch.go); nil: the build
+	// step evaluates alone.
+	batch  *evalNode
+	system string // the store path built
 	// activated is when activation ended: the watchdog's delay runs
 	// from there.
 	activated time.Time
@@ -325,6 +334,9 @@ func (d *machineDeploy) buildCommand() string {
 // buildStep is the build step's commands and action: the build, or for a
 // machine with a cached system, a check that it is still there.
 func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) error) {
+	if d.batch != nil {
+		return d.batch.commands(d.m.Name), d.buildBatched
+	}
 	c, ok := d.o.Cached[d.m.Name]
 	if !ok || d.o.BuildOn == "target" {
 		return []string{d.buildCommand()}, d.build
@@ -801,10 +813,11 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 	if err != nil {
 		return nil, err
 	}
+	opts.BuildOn = "local"
+	batches := planBatches(machines, opts, flake)
 	var steps []Step
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts, flake: flake}
-		d.o.BuildOn = "local"
+		d := &machineDeploy{m: m, o: opts, flake: flake, batch: batches[m.Name]}
 		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
 			Commands: cmds,
