@@ -335,6 +335,9 @@ func (d *machineDeploy) buildCommand() string {
 // machine with a cached system, a check that it is still there.
 func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) error) {
 	if d.batch != nil {
+		if len(d.batch.machines) == 1 {
+			return []string{d.buildCommand()}, d.buildAlone
+		}
 		return d.batch.commands(d.m.Name), d.buildBatched
 	}
 	c, ok := d.o.Cached[d.m.Name]
@@ -805,8 +808,8 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 	return nil
 }
 
-// BuildSteps builds the selected machines' systems here, one step each,
-// and nothing else: no target, no secrets, no network beyond what nix
+// BuildSteps builds the selected machines' systems here, one step each
+// (evaluated in batches with opts.EvalBatch: batch.go), and nothing else: no target, no secrets, no network beyond what nix
 // fetches (fleet build, for CI). done receives each machine's store path.
 func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path string)) ([]Step, error) {
 	flake, err := FlakeRef(opts.Tree)

@@ -33,6 +33,11 @@ package deploy
 // whatever --parallel allows (the size comes from a memory budget: see
 // EvalBatchSize). Realisations take no slot: they evaluate nothing.
 //
+// A machine alone in its batch (the last of a class, say) is evaluated
+// and built by one nix build, as without batching: two processes (nix
+// eval, then nix-store --realise) would gain nothing. It holds a slot
+// too.
+//
 // A failing evaluation must not fail the batch's other machines: when
 // a batch's evaluation fails, the batch is split in two and each half
 // is evaluated on its own (by the first of its machines to need it),
@@ -112,9 +117,21 @@ func planBatches(machines []*model.Machine, opts Options, flake string) map[stri
 			cur.machines = append(cur.machines, m.Name)
 		}
 	}
+	// Machines alone in their batch build as without batching: they are
+	// not counted as batches.
+	batches := 0
+	for _, n := range nodes {
+		if len(n.machines) > 1 {
+			batches++
+		}
+	}
 	of := map[string]*evalNode{}
-	for i, n := range nodes {
-		n.label = fmt.Sprintf("batch %d of %d", i+1, len(nodes))
+	i := 0
+	for _, n := range nodes {
+		if len(n.machines) > 1 {
+			i++
+			n.label = fmt.Sprintf("batch %d of %d", i, batches)
+		}
 		for _, m := range n.machines {
 			of[m] = n
 		}
@@ -164,10 +181,10 @@ func (n *evalNode) commands(machine string) []string {
 	if len(names) > 4 {
 		list = strings.Join(names[:3], ", ") + fmt.Sprintf(" and %d more", len(names)-3)
 	}
-	output, _ := configurations(n.class)
+	output, system := configurations(n.class)
 	return []string{
-		fmt.Sprintf("evaluate %s (%s; up to %d machines per nix process): %s (EXPR: each machine's drvPath)", n.label, list, n.b.size,
-			ShellJoin(nixArgv("eval", "--json", n.b.flake+"#"+output, "--apply", "EXPR"))),
+		fmt.Sprintf("evaluate %s (%s; up to %d machines per nix process): %s (EXPR: %s.<machine>.%s.drvPath of each)", n.label, list, n.b.size,
+			ShellJoin(nixArgv("eval", "--json", n.b.flake+"#"+output, "--apply", "EXPR")), output, system),
 		ShellJoin(realiseArgv("DRV")) + " (" + machine + "'s derivation, from the batch)",
 	}
 }
@@ -181,7 +198,7 @@ func (n *evalNode) drv(ctx context.Context, w io.Writer, machine string) (string
 		drvs, err := n.evaluate(ctx, w, machine)
 		if err == nil {
 			drv, ok := drvs[machine]
-			if !ok || !isStorePath(drv) || !strings.HasSuffix(drv, ".drv") {
+			if !ok || !strings.HasPrefix(drv, "/") || !strings.HasSuffix(drv, ".drv") {
 				return "", fmt.Errorf("nix eval printed no derivation for %s (%q): report this as a bug of fleet", machine, drv)
 			}
 			return drv, nil
@@ -257,6 +274,18 @@ func (n *evalNode) half(machine string) *evalNode {
 	return n.halves[1]
 }
 
+// buildAlone is the build of a machine alone in its batch: nix build
+// evaluates and builds it in one process, as without batching, holding
+// one of the batcher's slots while it runs (nix keeps the evaluation's
+// memory until it exits).
+func (d *machineDeploy) buildAlone(ctx context.Context, w io.Writer) error {
+	if err := d.batch.b.slots.acquire(ctx, 1); err != nil {
+		return err
+	}
+	defer d.batch.b.slots.release(1)
+	return d.build(ctx, w)
+}
+
 // buildBatched is a batched machine's build step: its derivation from
 // its batch, then its own realisation.
 func (d *machineDeploy) buildBatched(ctx context.Context, w io.Writer) error {
@@ -274,7 +303,7 @@ func (d *machineDeploy) buildBatched(ctx context.Context, w io.Writer) error {
 			system = l
 		}
 	}
-	if !isStorePath(system) {
+	if !strings.HasPrefix(system, "/") {
 		return fmt.Errorf("nix-store --realise %s printed no store path: %q", drv, firstLine(out.Bytes()))
 	}
 	d.system = system
