@@ -73,7 +73,11 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 	ids, _ := loadIdentities(c) // only gen.command secrets with depends need them
 	var mu sync.Mutex           // changes end concurrently; their lines must not interleave
 	progressLines := !jsonOut && !isTerminal(w)
-	dopts := deploy.Options{Tree: tree, Goal: deploy.Switch, Runner: runner, ExtraFiles: hostKeyFiles(c, l.fleet)}
+	batch, err := evalBatch(c)
+	if err != nil {
+		return err
+	}
+	dopts := deploy.Options{Tree: tree, Goal: deploy.Switch, Runner: runner, ExtraFiles: hostKeyFiles(c, l.fleet), EvalBatch: batch}
 	// The build cache and the deploy records, as fleet deploy uses them: a
 	// cache that cannot be read costs evaluations, nothing more.
 	if bc, err := newBuildCache(l, tree, c.App.ErrWriter); err == nil {

@@ -144,7 +144,7 @@ func detailedExitcode(args []string) bool {
 }
 
 func applyFlags() []cli.Flag {
-	return append(planFlags(),
+	return append(append(planFlags(), evalBatchFlags()...),
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "apply without asking (required when stdin is not a terminal)"},
 		&cli.StringSliceFlag{Name: "on", Usage: "only change the hosts of these machines (name, @tag, glob, all); repeatable"},
 		&cli.IntFlag{Name: "parallel", Value: 10, Usage: "changes in flight at once"},
@@ -179,6 +179,8 @@ summary table:
     --only-changed: hosts already running it are left alone). A machine whose fingerprint
     has a system in the build cache is not evaluated again (--rebuild evaluates all), and
     each machine deployed is recorded, so that fleet plan says unchanged or deploy for it.
+    Machines are evaluated several per nix process, as fleet deploy does (--eval-memory,
+    --batch).
 Each machine moves on as soon as its own steps are done. Creation is by unique name, so
 running apply again after a failure or Ctrl-C converges. --no-deploy changes the cloud
 only. --dry-run prints the plan and the whole graph (every step, what it needs, what it

@@ -41,9 +41,11 @@ left units failed is "degraded": the checks decide. Machines deploy in parallel
 what it runs and leaves those already running the system built alone: a re-run after a
 failure or Ctrl-C resumes. A machine whose cloud host is switched off (enabled = False,
 and not switched on by fleet up) is skipped with a line saying so, unless --on names it.
+Machines are evaluated in batches, several per nix process, as many as --eval-memory
+allows (or --batch); each machine's build and copy go on as soon as its own system is built.
 --dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.
 The steps are fleet apply's graph without its cloud part (engine/apply).`,
-		Flags: append(evalFlags(), outFlag(),
+		Flags: append(append(evalFlags(), evalBatchFlags()...), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
 			choiceFlag("goal", "switch", "switch", "boot", "test", "dry-activate"),
@@ -91,13 +93,17 @@ The steps are fleet apply's graph without its cloud part (engine/apply).`,
 }
 
 // deployOptions are the engine options that deploy's flags name: --goal,
-// --build-on, --confirm-timeout and --only-changed. The caller adds the
+// --build-on, --confirm-timeout, --only-changed, --eval-memory and --batch. The caller adds the
 // tree, targets, secrets and runner.
 // --build-on and --goal are choice flags: their values were checked when
 // the flags were parsed.
 func deployOptions(c *cli.Context) (deploy.Options, error) {
+	batch, err := evalBatch(c)
+	if err != nil {
+		return deploy.Options{}, err
+	}
 	return deploy.Options{Goal: deploy.Goal(c.String("goal")), BuildOn: c.String("build-on"),
-		ConfirmTimeout: c.Duration("confirm-timeout"), OnlyChanged: c.Bool("only-changed")}, nil
+		ConfirmTimeout: c.Duration("confirm-timeout"), OnlyChanged: c.Bool("only-changed"), EvalBatch: batch}, nil
 }
 
 // deployExecOptions are the executor's options that deploy's flags name:

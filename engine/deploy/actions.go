@@ -72,6 +72,11 @@ type Options struct {
 	// first step runs (a host created in the same run): resolve returns
 	// it then. Their commands show AddressPlaceholder (see late.go).
 	LateTargets map[string]func() (string, error)
+	// EvalBatch is how many machines one nix process evaluates (see
+	// batch.go; EvalBatchSize sizes it from a memory budget). Below 2,
+	// each machine's build step evaluates and builds alone. Ignored with
+	// BuildOn "target" and for cached machines.
+	EvalBatch int
 }
 
 // CachedBuild is a store path recorded for a machine's fingerprint.
@@ -171,6 +176,7 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	}
 	var steps []Step
 	signing := &localSigning{}
+	batches := planBatches(machines, opts, flake)
 	for _, m := range machines {
 		resolve := opts.LateTargets[m.Name]
 		target := AddressPlaceholder(m.Name)
@@ -179,7 +185,7 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 				return nil, err
 			}
 		}
-		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing}
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batch: batches[m.Name]}
 		ms := machineSteps(d)
 		if resolve != nil {
 			lateTarget(ms, d, resolve)
@@ -263,7 +269,10 @@ type machineDeploy struct {
 	flake  string // the tree's flake reference (FlakeRef)
 	// signing is shared by the run's machines (see preflight).
 	signing *localSigning
-	system  string // the store path built
+	// batch is the machine's evaluation batch (batch.go); nil: the build
+	// step evaluates alone.
+	batch  *evalNode
+	system string // the store path built
 	// activated is when activation ended: the watchdog's delay runs
 	// from there.
 	activated time.Time
@@ -344,6 +353,12 @@ func (d *machineDeploy) buildCommand() string {
 // buildStep is the build step's commands and action: the build, or for a
 // machine with a cached system, a check that it is still there.
 func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) error) {
+	if d.batch != nil {
+		if len(d.batch.machines) == 1 {
+			return []string{d.buildCommand()}, d.buildAlone
+		}
+		return d.batch.commands(d.m.Name), d.buildBatched
+	}
 	c, ok := d.o.Cached[d.m.Name]
 	if !ok || d.o.BuildOn == "target" {
 		return []string{d.buildCommand()}, d.build
@@ -812,18 +827,19 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 	return nil
 }
 
-// BuildSteps builds the selected machines' systems here, one step each,
-// and nothing else: no target, no secrets, no network beyond what nix
+// BuildSteps builds the selected machines' systems here, one step each
+// (evaluated in batches with opts.EvalBatch: batch.go), and nothing else: no target, no secrets, no network beyond what nix
 // fetches (fleet build, for CI). done receives each machine's store path.
 func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path string)) ([]Step, error) {
 	flake, err := FlakeRef(opts.Tree)
 	if err != nil {
 		return nil, err
 	}
+	opts.BuildOn = "local"
+	batches := planBatches(machines, opts, flake)
 	var steps []Step
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts, flake: flake}
-		d.o.BuildOn = "local"
+		d := &machineDeploy{m: m, o: opts, flake: flake, batch: batches[m.Name]}
 		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
 			Commands: cmds,

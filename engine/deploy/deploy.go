@@ -19,6 +19,15 @@
 // preflight step asks each machine what its deploy needs of it
 // (preflight.go).
 //
+// Builds evaluate several machines per nix process (Options.EvalBatch,
+// batch.go): a batcher behind the machines' build steps evaluates each
+// batch once, by the first of its steps to run, and every machine then
+// builds its own derivation, so steps, events, logs and the summary
+// stay per machine, and each copy starts when its own system is built.
+// The batch size comes from a memory budget (EvalBatchSize), and the
+// batcher never has more machines evaluated at once, whatever the
+// executor's parallelism.
+//
 // A command that fails is a CommandError that keeps what it said last:
 // nix's "error:" block without its progress, else the last lines of its
 // stderr (runner.go). Table cells and progress lines show it in one line
