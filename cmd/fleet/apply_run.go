@@ -129,7 +129,7 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 		fmt.Fprintf(w, "deploying where the system changed: %s\n", strings.Join(g.Deploy, ", "))
 	}
 	if len(g.Steps) == 0 {
-		return unreachableErr(plan)
+		return apply.Unreached(plan)
 	}
 	if len(g.Install)+len(g.Deploy) > 0 {
 		if err := writeTree(w, tree, l.tree.Files); err != nil {
@@ -159,45 +159,19 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 	if jsonOut {
 		events, finish = deploy.JSONEvents(c.App.Writer), func() {}
 	}
-	sum := deploy.Execute(c.Context, g.Steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
+	res := g.Run(c.Context, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
 	finish()
-	res := g.CloudResult(sum)
-	failed := res.Failed()
 	if n > 0 {
-		fmt.Fprintf(w, "applied %d of %s\n", len(res.Outcomes)-len(failed), count(len(res.Outcomes), "change"))
+		failed := res.Cloud.Failed()
+		fmt.Fprintf(w, "applied %d of %s\n", len(res.Cloud.Outcomes)-len(failed), count(len(res.Cloud.Outcomes), "change"))
 	}
 	if !jsonOut {
 		tw, done := colourLines(c, w, outcomeColour)
-		sum.WriteTable(tw)
+		res.Summary.WriteTable(tw)
 		done()
 		fmt.Fprintf(w, "logs: %s\n", logDir)
 	}
-	deployFailed := sum.Err != nil
-	for _, m := range sum.Machines {
-		if m.Outcome != deploy.OutcomeOK && m.Outcome != deploy.OutcomeUnchanged && !g.CloudStep(m.FailedStep) {
-			deployFailed = true
-		}
-	}
-	var deployErr error
-	if deployFailed {
-		deployErr = fmt.Errorf("deploying the hosts failed (logs: %s); run fleet apply again to retry, or fleet deploy", logDir)
-	}
-	if len(failed) > 0 {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s failed:", count(len(failed), "change"))
-		for _, o := range failed {
-			fmt.Fprintf(&b, "\n  %s %s %s %s: %v", o.Change.Action, o.Change.Provider, o.Change.Resource, o.Change.Name, o.Err)
-		}
-		b.WriteString("\nrun fleet apply again to retry: what was created is found by its labels")
-		if deployErr != nil {
-			b.WriteString("\n" + deployErr.Error())
-		}
-		return fmt.Errorf("%s", b.String())
-	}
-	if deployErr != nil {
-		return deployErr
-	}
-	return unreachableErr(plan)
+	return res.Err(plan)
 }
 
 // writeCloudDone is the line of a cloud change that ended.

@@ -275,20 +275,6 @@ func hostKeyFiles(c *cli.Context, f *model.Fleet) func(m *model.Machine) (string
 	}
 }
 
-// unreachableErr fails an apply that could not reach a provider it needed.
-func unreachableErr(plan *cloud.Plan) error {
-	for _, ch := range plan.Changes {
-		if ch.Action == cloud.Unknown {
-			var names []string
-			for _, u := range plan.Unreachable {
-				names = append(names, u.Error)
-			}
-			return fmt.Errorf("not applied to every cloud: %s", strings.Join(names, "; "))
-		}
-	}
-	return nil
-}
-
 // loadFile is load for commands whose FILE is not their only argument.
 func loadFile(c *cli.Context, args []string) (*loaded, error) {
 	if len(args) > 1 {

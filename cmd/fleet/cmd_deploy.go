@@ -258,7 +258,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		return err
 	}
 	execOpts, done := deployExecOptions(c, logDir)
-	sum := deploy.Execute(c.Context, g.Steps, execOpts)
+	sum := g.Run(c.Context, execOpts).Summary
 	done()
 	if !c.Bool("json") {
 		w, done := colourLines(c, c.App.Writer, outcomeColour)

@@ -137,9 +137,16 @@ func (s *Summary) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MACHINE\tOUTCOME\tDURATION\tSTEP\tERROR")
 	counts := map[Outcome]int{}
+	machineRows := 0
+	var others []string // rows of no machine (fleet apply's _cloud, _secrets)
 	for i := range s.Machines {
 		m := &s.Machines[i]
-		counts[m.Outcome]++
+		if strings.HasPrefix(m.Machine, "_") {
+			others = append(others, m.Machine+" "+string(m.Outcome))
+		} else {
+			counts[m.Outcome]++
+			machineRows++
+		}
 		duration := "-"
 		if m.Duration > 0 {
 			duration = formatDuration(m.Duration)
@@ -161,12 +168,15 @@ func (s *Summary) WriteTable(w io.Writer) {
 		}
 	}
 	machines := "machines"
-	if len(s.Machines) == 1 {
+	if machineRows == 1 {
 		machines = "machine"
 	}
-	line := fmt.Sprintf("%d %s", len(s.Machines), machines)
+	line := fmt.Sprintf("%d %s", machineRows, machines)
 	if len(parts) > 0 {
 		line += ": " + strings.Join(parts, ", ")
+	}
+	if len(others) > 0 {
+		line += "; " + strings.Join(others, ", ")
 	}
 	if s.Cancelled {
 		line += " (cancelled)"

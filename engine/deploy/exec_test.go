@@ -691,6 +691,21 @@ cinnabar: copy failed: nix copy: exit status 1
 	}
 }
 
+// Rows of no machine (fleet apply's _cloud and _secrets) are listed but
+// not counted as machines.
+func TestWriteTableOtherRows(t *testing.T) {
+	s := &Summary{Duration: 2 * time.Second, Machines: []MachineResult{
+		{Machine: "_cloud", Outcome: OutcomeOK, Duration: time.Second},
+		{Machine: "_secrets", Outcome: OutcomeOK, Duration: time.Second},
+		{Machine: "web", Outcome: OutcomeOK, Duration: time.Second},
+	}}
+	var b strings.Builder
+	s.WriteTable(&b)
+	if want := "1 machine: 1 ok; _cloud ok, _secrets ok in 2.0s\n"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("WriteTable:\n%s\nwant it to end with %q", b.String(), want)
+	}
+}
+
 // A step returning ErrUpToDate succeeds: the rest of its machine is not
 // needed (and does not run), while another machine's step needing it
 // runs as if the machine had been deployed.
