@@ -35,7 +35,7 @@ func TestPlanSaysDeployOrUnchanged(t *testing.T) {
 			}
 		}
 	}
-	never := []string{"unknown: fleet cannot tell without building or asking the machine"}
+	never := []string{"unknown: not deployed from this computer yet (no deploy record): fleet cannot tell without building or asking the machine"}
 	expect("never deployed", machines(c.file), map[string][]string{"web": never, "db": never, "gpu": never,
 		"batch": {"skip: its host is switched off"}})
 

@@ -173,7 +173,7 @@ func TestRecords(t *testing.T) {
 	}
 	f := testFleet(t, root)
 	if st := planned(t, dir, f, recs, "m0"); st.Action != fingerprint.ActionUnknown || st.Warning != "" ||
-		st.Reason != fingerprint.NoRecordReason {
+		st.Reason != "not deployed from this computer yet (no deploy record): "+fingerprint.NoRecordReason {
 		t.Errorf("never deployed: %+v", st)
 	}
 	deployed(t, dir, f, recs, "m0")

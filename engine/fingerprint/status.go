@@ -20,8 +20,12 @@ const (
 	ActionUnknown = "unknown"
 )
 
-// NoRecordReason is the reason of a machine without a deploy record.
+// NoRecordReason is why a machine's action is unknown when no usable
+// deploy record decides it.
 const NoRecordReason = "fleet cannot tell without building or asking the machine"
+
+// neverDeployed is the reason of a machine with no deploy record at all.
+const neverDeployed = "not deployed from this computer yet (no deploy record): " + NoRecordReason
 
 // namedChanges is how many changed files a reason names before "and N more".
 const namedChanges = 4
@@ -67,6 +71,7 @@ func (s *Set) Status(machine string, recs *Records) Status {
 		return st
 	}
 	if rec == nil {
+		st.Reason = neverDeployed
 		return st
 	}
 	head, in, err := s.inputs(machine)
