@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -147,4 +149,20 @@ func sshKeyName(t *testing.T, events []deploy.Event) string {
 	}
 	t.Fatal("no ssh key created")
 	return ""
+}
+
+// Without credentials apply --dry-run changes nothing and says which
+// hosts its graph leaves out, and why.
+func TestApplyDryRunWithoutCredentials(t *testing.T) {
+	c := newClouds(t)
+	none := deps{getenv: func(string) string { return "" }, providers: providers}
+	var o, e bytes.Buffer
+	code := runWith(context.Background(), none, []string{"fleet", "apply", c.file, "--dry-run"}, strings.NewReader(""), &o, &e)
+	if code != exitOK || !strings.Contains(o.String(), "graph (0 steps; nothing runs):\n") ||
+		!strings.Contains(o.String(), "not in the graph: the hosts on gcp and hetzner, not compared with the cloud (see above)") {
+		t.Errorf("apply --dry-run without credentials: exit %d\n%s%s", code, o.String(), e.String())
+	}
+	if c.mutations() != 0 {
+		t.Errorf("%d mutating requests", c.mutations())
+	}
 }

@@ -104,6 +104,13 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 			return err
 		}
 		writeGraph(c.App.Writer, g.Steps)
+		if apply.Unreached(plan) != nil {
+			var names []string
+			for _, u := range plan.Unreachable {
+				names = append(names, u.Provider)
+			}
+			fmt.Fprintf(c.App.Writer, "not in the graph: the hosts on %s, not compared with the cloud (see above); with credentials their steps are shown\n", strings.Join(names, " and "))
+		}
 		return nil
 	}
 	n := len(g.Cloud)
