@@ -62,6 +62,10 @@ type Options struct {
 	// Built, when set, is told each system evaluated and built here
 	// (BuildOn "local"), to record it under the machine's fingerprint.
 	Built func(machine, path string)
+	// Builders are remote builders for local builds, nix machine lines
+	// (fleet(builders = ...)), given after nix.conf's own (see
+	// cache.go). Steps and DiffSteps take the fleet's when nil.
+	Builders []string
 }
 
 // CachedBuild is a store path recorded for a machine's fingerprint.
@@ -161,12 +165,17 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	}
 	var steps []Step
 	signing := &localSigning{}
+	if opts.Builders == nil {
+		opts.Builders = f.Builders
+	}
+	push, builders := newPushes(f.Cache), newBuilderSet(opts.Builders)
 	for _, m := range machines {
 		target, err := Target(f, m, opts.Targets)
 		if err != nil {
 			return nil, err
 		}
-		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing})...)
+		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing,
+			push: push, builders: builders})...)
 	}
 	return steps, nil
 }
@@ -200,6 +209,9 @@ func machineSteps(d *machineDeploy) []Step {
 				"(when it prints " + system + ", the machine is up to date: nothing more runs)"}, d.compare)
 		}
 		if o.BuildOn != "target" {
+			if d.push != nil {
+				add("push", []string{d.push.command(system)}, d.pushSystem)
+			}
 			add("copy", []string{nixCommand(target, ShellJoin(d.copyArgv("STORE", system)))}, d.copy)
 		}
 		if o.Goal == Switch || o.Goal == Boot {
@@ -244,7 +256,11 @@ type machineDeploy struct {
 	flake  string // the tree's flake reference (FlakeRef)
 	// signing is shared by the run's machines (see preflight).
 	signing *localSigning
-	system  string // the store path built
+	// push is the fleet's binary cache, shared by the run's machines;
+	// builders its remote builders (cache.go). Nil without them.
+	push     *pushes
+	builders *builderSet
+	system   string // the store path built
 	// activated is when activation ended: the watchdog's delay runs
 	// from there.
 	activated time.Time
@@ -289,6 +305,12 @@ func (d *machineDeploy) buildArgv() []string {
 	if d.o.BuildOn == "target" {
 		url, _ := storeOf(d.target)
 		argv = append(argv, "--eval-store", "auto", "--store", url)
+	} else if d.builders != nil {
+		value := d.builders.value
+		if value == "" {
+			value = d.builders.shown()
+		}
+		argv = append(argv, "--builders", value)
 	}
 	return append(argv, d.attr())
 }
@@ -363,6 +385,10 @@ func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
 	stdio := IO{Stdout: io.MultiWriter(&out, w), Stderr: w}
 	if d.o.BuildOn == "target" {
 		_, stdio.NixSSHOpts = storeOf(d.target)
+	} else if d.builders != nil {
+		if _, err := d.builders.resolve(ctx, d.o.Runner); err != nil {
+			return err
+		}
 	}
 	if err := d.o.Runner.Local(ctx, d.buildArgv(), stdio); err != nil {
 		return err
@@ -413,7 +439,12 @@ func (d *machineDeploy) compare(ctx context.Context, w io.Writer) error {
 // copyArgv copies the system's closure to the machine's store. The
 // paths built here are unsigned: --no-check-sigs lets the machine's
 // nix-daemon take them from a trusted user (see preflight).
+// With a binary cache, the machine substitutes what it can from it (see
+// cache.go).
 func (d *machineDeploy) copyArgv(url, system string) []string {
+	if d.push != nil {
+		return nixArgv("copy", "--no-check-sigs", "--substitute-on-destination", "--to", url, system)
+	}
 	return nixArgv("copy", "--no-check-sigs", "--to", url, system)
 }
 
@@ -802,8 +833,9 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 		return nil, err
 	}
 	var steps []Step
+	builders := newBuilderSet(opts.Builders)
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts, flake: flake}
+		d := &machineDeploy{m: m, o: opts, flake: flake, builders: builders}
 		d.o.BuildOn = "local"
 		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
@@ -834,12 +866,16 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 		return nil, err
 	}
 	var steps []Step
+	if opts.Builders == nil {
+		opts.Builders = f.Builders
+	}
+	builders := newBuilderSet(opts.Builders)
 	for _, m := range machines {
 		target, err := Target(f, m, opts.Targets)
 		if err != nil {
 			return nil, err
 		}
-		d := &machineDeploy{m: m, target: target, o: opts, flake: flake}
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, builders: builders}
 		d.o.BuildOn = "local"
 		var current string
 		build := Step{ID: m.Name + "/build", Machine: m.Name, Action: "build", Commands: []string{d.buildCommand()}, Run: d.build}
