@@ -443,7 +443,7 @@ func (d *machineDeploy) compare(ctx context.Context, w io.Writer) error {
 // cache.go).
 func (d *machineDeploy) copyArgv(url, system string) []string {
 	if d.push != nil {
-		return nixArgv("copy", "--no-check-sigs", "--substitute-on-destination", "--to", url, system)
+		return nixArgv("copy", "--no-check-sigs", "--substitute-on-destination", "--builders-use-substitutes", "--to", url, system)
 	}
 	return nixArgv("copy", "--no-check-sigs", "--to", url, system)
 }

@@ -12,7 +12,11 @@ package deploy
 // is left as it is). The copy to the machine then says
 // --substitute-on-destination: the machine's nix-daemon fetches from its
 // substituters (the generated tree lists the cache there, with its key)
-// every path it can, and only what it cannot is sent over ssh. The
+// every path it can, and only what it cannot is sent over ssh. (nix
+// 2.8's ssh-ng:// client does not send --substitute-on-destination to
+// the daemon: it sends its builders-use-substitutes setting in that
+// place, so the copy sets that too; newer nix sends the flag. Without
+// both, the real nix 2.8 sends every path, as TestRealNixCache shows.) The
 // deployer uploads each closure once, whatever the number of machines
 // running it, and the machines download in parallel from the cache.
 //

@@ -34,7 +34,7 @@ func TestCacheSteps(t *testing.T) {
 		}},
 		{name: "cache", cache: cache, actions: "preflight build push copy profile activate", want: map[string]string{
 			"push": "nix --extra-experimental-features 'nix-command flakes' copy --to 'file:///srv/cache?secret-key=~/.config/fleet/cache.key' " + system,
-			"copy": "nix --extra-experimental-features 'nix-command flakes' copy --no-check-sigs --substitute-on-destination --to ssh-ng://root@web.example " + system,
+			"copy": "nix --extra-experimental-features 'nix-command flakes' copy --no-check-sigs --substitute-on-destination --builders-use-substitutes --to ssh-ng://root@web.example " + system,
 		}},
 		{name: "cache signed by nix.conf", cache: &model.Cache{URL: "s3://b?region=eu", PublicKey: testPublicKey}, actions: "preflight build push copy profile activate", want: map[string]string{
 			"push": "nix --extra-experimental-features 'nix-command flakes' copy --to 's3://b?region=eu' " + system,
@@ -162,7 +162,7 @@ func TestCachePushOnce(t *testing.T) {
 			pushes[rest]++
 		} else if strings.HasPrefix(c, "copy ") {
 			copies++
-			if !strings.HasPrefix(c, "copy --no-check-sigs --substitute-on-destination --to ssh-ng://") {
+			if !strings.HasPrefix(c, "copy --no-check-sigs --substitute-on-destination --builders-use-substitutes --to ssh-ng://") {
 				t.Errorf("nix %s: want a copy that substitutes on the machine", c)
 			}
 		}
