@@ -26,7 +26,8 @@ machine is contacted; one failing build does not stop the others (exit 1 and a s
 A machine whose fingerprint (what its evaluation reads in the tree: see the README) has a
 system in the local build cache that is still in the Nix store (nix path-info) is not
 evaluated again: its cached path is printed. --rebuild evaluates and builds every machine.
-A darwin system builds only on macOS or with a darwin builder configured in nix.`,
+A darwin system builds only on macOS or with a darwin builder configured in nix (nix.conf's
+builders, or fleet(builders = ...), which builds use on top of nix.conf's).`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to build (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -51,7 +52,7 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 				paths[m] = p
 				mu.Unlock()
 			}
-			opts := deploy.Options{Tree: tree, Runner: runner}
+			opts := deploy.Options{Tree: tree, Runner: runner, Builders: l.fleet.Builders}
 			if c.Bool("dry-run") {
 				opts.Cached = dryRunCached(c, l, tree, machines)
 				steps, err := deploy.BuildSteps(machines, opts, record)

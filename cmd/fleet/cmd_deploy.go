@@ -40,6 +40,9 @@ left units failed is "degraded": the checks decide. Machines deploy in parallel
 what it runs and leaves those already running the system built alone: a re-run after a
 failure or Ctrl-C resumes. A machine whose cloud host is switched off (enabled = False,
 and not switched on by fleet up) is skipped with a line saying so, unless --on names it.
+With fleet(cache = ...), each system built is pushed to the binary cache once (signed)
+before the copies, which then let the machines substitute from the cache; with
+fleet(builders = ...), local builds also use those remote builders.
 --dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.`,
 		Flags: append(evalFlags(), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
