@@ -20,7 +20,7 @@ import (
 
 // cacheKey makes a signing key pair; it returns the secret key's file
 // and the public key.
-func (n *realNix) cacheKey(t *testing.T, name string) (secret, public string) {
+func (n *realNix) cacheKey(t testing.TB, name string) (secret, public string) {
 	t.Helper()
 	dir := t.TempDir()
 	secret, pub := filepath.Join(dir, "secret"), filepath.Join(dir, "public")
