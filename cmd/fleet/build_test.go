@@ -25,13 +25,21 @@ shift 2
 func TestBuild(t *testing.T) {
 	bin := t.TempDir()
 	calls := filepath.Join(bin, "calls")
-	nix := "#!/bin/sh\n" + nixStandIn + `echo "$*" >> ` + calls + `
+	nix := "#!/bin/sh\n" + nixStandIn + `echo "$*" >> ` + calls + "\n" + nixEvalStandIn + `
 for a; do :; done
 m="${a#*Configurations.}"; m="${m%%.*}"
 [ "$m" = db ] && { echo "error: builder for db failed" >&2; exit 1; }
 echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\":\"/nix/store/0000-nixos-system-$m\"}}]"
 `
 	if err := os.WriteFile(filepath.Join(bin, "nix"), []byte(nix), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A batch's machines are built one by one from their derivations.
+	nixStore := "#!/bin/sh\n" + `echo "nix-store $*" >> ` + calls + "\n" + nixStoreMachine + `
+[ "$m" = db ] && { echo "error: builder for db failed" >&2; exit 1; }
+echo "/nix/store/0000-nixos-system-$m"
+`
+	if err := os.WriteFile(filepath.Join(bin, "nix-store"), []byte(nixStore), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// ssh must not be needed: make any use of it fail loudly.
@@ -46,7 +54,9 @@ echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\"
 		t.Fatalf("build: exit %d\n%s%s", code, out, stderr)
 	}
 	data, _ := os.ReadFile(calls)
-	if n := strings.Count(string(data), "build --no-link --json path:/"); n != 2 || !strings.Contains(string(data), "#nixosConfigurations.gpu.config.system.build.toplevel") {
+	// web and gpu: one batch, one evaluation, two builds.
+	if n := strings.Count(string(data), "eval --json path:/"); n != 1 || !strings.Contains(string(data), `[ "gpu" "web" ]`) ||
+		strings.Count(string(data), "nix-store --realise /nix/store/") != 2 || strings.Contains(string(data), "build --no-link") {
 		t.Fatalf("nix calls:\n%s", data)
 	}
 	// Without a lock file, nix is about to write one: commit it.

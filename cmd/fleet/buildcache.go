@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/fingerprint"
@@ -20,24 +21,31 @@ func rebuildFlag() cli.Flag {
 // (engine/fingerprint): which machines' systems are cached, and the
 // recording of the systems built.
 type buildCache struct {
-	set   *fingerprint.Set
-	cache *fingerprint.Cache
-	warn  io.Writer
-	mu    sync.Mutex
+	set     *fingerprint.Set
+	cache   *fingerprint.Cache
+	records *fingerprint.Records
+	warn    io.Writer
+	mu      sync.Mutex
 }
 
 // newBuildCache takes the fingerprints of l's machines in the tree folder
-// (written already: the fingerprint reads its flake.lock and other files).
+// as fleet writes it (fingerprint.NewPlanned: the same before the write,
+// for a dry run or a graph made before it, as after): flake.lock and the
+// user's files are read from the folder.
 func newBuildCache(l *loaded, tree string, warn io.Writer) (*buildCache, error) {
 	cache, err := fingerprint.DefaultCache()
 	if err != nil {
 		return nil, err
 	}
-	set, err := fingerprint.New(tree, l.fleet, l.tree)
+	records, err := fingerprint.DefaultRecords(l.fleet.Root)
 	if err != nil {
 		return nil, err
 	}
-	return &buildCache{set: set, cache: cache, warn: warn}, nil
+	set, err := fingerprint.NewPlanned(tree, l.fleet, l.tree)
+	if err != nil {
+		return nil, err
+	}
+	return &buildCache{set: set, cache: cache, records: records, warn: warn}, nil
 }
 
 // cached are the machines with a cached system (none with --rebuild).
@@ -69,6 +77,22 @@ func (b *buildCache) built(machine, path string) {
 	if err != nil {
 		b.mu.Lock()
 		fmt.Fprintf(b.warn, "warning: %s: not recorded in the build cache: %v\n", machine, err)
+		b.mu.Unlock()
+	}
+}
+
+// deployed records that machine runs system, deployed from the tree as
+// it is now (deploy.Options.Deployed, switch goal): fleet plan then says
+// unchanged or deploy for it. A record that cannot be written leaves the
+// plan saying unknown: a warning.
+func (b *buildCache) deployed(machine, system string) {
+	rec, err := b.set.Record(machine, system, string(deploy.Switch), time.Now())
+	if err == nil {
+		err = b.records.Put(rec)
+	}
+	if err != nil {
+		b.mu.Lock()
+		fmt.Fprintf(b.warn, "warning: %s: its deploy is not recorded: %v\n", machine, err)
 		b.mu.Unlock()
 	}
 }

@@ -35,11 +35,16 @@ if [ "$1" = path-info ]; then
 	grep -qxF "$2" ` + gone + ` 2>/dev/null && { echo "error: path '$2' is not valid" >&2; exit 1; }
 	echo "$2"; exit 0
 fi
+` + nixEvalStandIn + `
 for a; do :; done
 m="${a#*Configurations.}"; m="${m%%.*}"
 echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\":\"/nix/store/0000-nixos-system-$m\"}}]"
 `
 	if err := os.WriteFile(filepath.Join(bin, "nix"), []byte(nix), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nixStore := "#!/bin/sh\n" + nixStoreMachine + `echo "/nix/store/0000-nixos-system-$m"` + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "nix-store"), []byte(nixStore), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
@@ -69,6 +74,12 @@ echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\"
 		var ms []string
 		for _, x := range regexp.MustCompile(`build --no-link --json \S+#nixosConfigurations\.(\w+)\.`).FindAllStringSubmatch(string(data), -1) {
 			ms = append(ms, x[1])
+		}
+		// A batch's evaluation: its machines are in --apply's list.
+		for _, x := range regexp.MustCompile(`(?m)^eval --json .*\[(.*)\]`).FindAllStringSubmatch(string(data), -1) {
+			for _, m := range strings.Fields(x[1]) {
+				ms = append(ms, strings.Trim(m, `"`))
+			}
 		}
 		slices.Sort(ms)
 		return ms
@@ -108,7 +119,7 @@ echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\"
 		t.Fatalf("dry run: exit %d\n%s%s", code, out, stderr)
 	}
 	// a and b: mon changed to something never built.
-	if !regexp.MustCompile(`(?m)^a:\n  build +nix `).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^a:\n  build +evaluate batch 1 of 1 \(a, b; `).MatchString(out) {
 		t.Errorf("dry run: a shown as cached:\n%s", out)
 	}
 	if code, out, _ := fleetCmd(t, "build", file, "--dry-run", "--rebuild"); code != exitOK || strings.Contains(out, "cached") {
@@ -117,7 +128,7 @@ echo "[{\"drvPath\":\"/nix/store/0000-nixos-system-$m.drv\",\"outputs\":{\"out\"
 	// deploy uses the same cache.
 	code, out, stderr = fleetCmd(t, "deploy", file, "--dry-run")
 	if code != exitOK || !regexp.MustCompile(`(?m)^c:\n(  .*\n)*  build +cached /nix/store/0000-nixos-system-c \(fingerprint `).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^a:\n(  .*\n)*  build +nix `).MatchString(out) {
+		!regexp.MustCompile(`(?m)^a:\n(  .*\n)*  build +evaluate batch 1 of 1 \(a, b; `).MatchString(out) {
 		t.Fatalf("deploy dry run: exit %d\n%s%s", code, out, stderr)
 	}
 	if code, out, _ := fleetCmd(t, "deploy", file, "--dry-run", "--rebuild"); code != exitOK || strings.Contains(out, "cached") {

@@ -99,6 +99,8 @@ func TestUsageErrors(t *testing.T) {
 		{"tag without name", []string{"secrets", "generate", "--on", "@"}, `secrets generate: --on: selector "@" names no tag` + "\nRun 'fleet help secrets generate' for usage."},
 		{"two FILEs", []string{"eval", "fleet.star", "fleet.star"}, `eval: takes one FILE`},
 		{"max-memory", []string{"eval", "--max-memory", "lots"}, `--max-memory`},
+		{"batch", []string{"deploy", "--batch", "0"}, `--batch 0: give the number of machines one nix process evaluates, 1 or more`},
+		{"eval-memory", []string{"build", "--eval-memory", "lots"}, `--eval-memory: "lots" is not a size: write a number with a unit, like 2GiB or 512MiB`},
 		{"help of no command", []string{"help", "deplyo"}, `no command "deplyo" (did you mean "deploy"?)`},
 		{"help of no subcommand", []string{"help", "secrets", "generat"}, `secrets: no command "generat" (did you mean "generate"?)`},
 		{"completion of no shell", []string{"completion", "bsh"}, `completion: no shell "bsh": use bash, zsh or fish (did you mean "bash"?)`},

@@ -75,8 +75,10 @@ func newClouds(t *testing.T) *clouds {
 			`--target-host) host="$2";;` + "\n" +
 			"esac; shift; done\n" +
 			`built "$name" > "` + c.state + `/$host"` + "\n",
-		"nix": built + nixStandIn + `echo "nix $*" >> ` + c.commands + "\n" +
+		"nix": built + nixStandIn + `echo "nix $*" >> ` + c.commands + "\n" + nixEvalStandIn +
 			`if [ "$1" = build ]; then for a; do :; done; a="${a#*Configurations.}"; echo "[{\"outputs\":{\"out\":\"$(built "${a%%.*}")\"}}]"; fi` + "\n",
+		// A batch's machine, built from the derivation nix eval printed.
+		"nix-store": built + nixStoreMachine + `echo "nix-store $*" >> ` + c.commands + "\n" + `built "$m"` + "\n",
 		// ssh: the master (-N) and its exit (-O) do nothing; a command
 		// (after --) is recorded and played on the destination's state.
 		"ssh": `while [ $# -gt 0 ] && [ "$1" != -- ]; do dest="$1"; shift; done` + "\n" +
@@ -250,7 +252,8 @@ func TestCloudFirstApplyThenNothing(t *testing.T) {
 		t.Fatalf("second apply deployed:\n%s", out)
 	}
 	for _, cmd := range c.remoteCommands() {
-		if !strings.HasPrefix(cmd, "nix build ") && !strings.HasSuffix(cmd, " readlink -f /run/current-system") &&
+		local := strings.HasPrefix(cmd, "nix build ") || strings.HasPrefix(cmd, "nix eval ") || strings.HasPrefix(cmd, "nix-store --realise ")
+		if !local && !strings.HasSuffix(cmd, " readlink -f /run/current-system") &&
 			!strings.HasSuffix(cmd, ` sh -c 'command -v nix-daemon >/dev/null 2>&1 || echo "nix-daemon missing"'`) {
 			t.Errorf("second apply ran %q on an unchanged host", cmd)
 		}

@@ -26,9 +26,12 @@ machine is contacted; one failing build does not stop the others (exit 1 and a s
 A machine whose fingerprint (what its evaluation reads in the tree: see the README) has a
 system in the local build cache that is still in the Nix store (nix path-info) is not
 evaluated again: its cached path is printed. --rebuild evaluates and builds every machine.
+The others are evaluated in batches, several machines per nix process, as many as
+--eval-memory allows (default: half of the memory available, 512MiB a machine) or --batch
+says; each machine's system is then built on its own.
 A darwin system builds only on macOS or with a darwin builder configured in nix (nix.conf's
 builders, or fleet(builders = ...), which builds use on top of nix.conf's).`,
-		Flags: append(evalFlags(), outFlag(),
+		Flags: append(append(evalFlags(), evalBatchFlags()...), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to build (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
 			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "builds at once (nix parallelises inside each too)"},
@@ -36,6 +39,10 @@ builders, or fleet(builders = ...), which builds use on top of nix.conf's).`,
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands and run none"},
 		),
 		Action: func(c *cli.Context) error {
+			batch, err := evalBatch(c)
+			if err != nil {
+				return err
+			}
 			l, files, machines, tree, err := loadSelected(c)
 			if err != nil {
 				return err
@@ -52,7 +59,7 @@ builders, or fleet(builders = ...), which builds use on top of nix.conf's).`,
 				paths[m] = p
 				mu.Unlock()
 			}
-			opts := deploy.Options{Tree: tree, Runner: runner, Builders: l.fleet.Builders}
+			opts := deploy.Options{Tree: tree, Runner: runner, EvalBatch: batch, Builders: l.fleet.Builders}
 			if c.Bool("dry-run") {
 				opts.Cached = dryRunCached(c, l, tree, machines)
 				steps, err := deploy.BuildSteps(machines, opts, record)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -9,16 +8,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
 
+	"github.com/fleet-nix/fleet/engine/apply"
 	"github.com/fleet-nix/fleet/engine/cloud"
 	"github.com/fleet-nix/fleet/engine/cloud/gcp"
 	"github.com/fleet-nix/fleet/engine/cloud/hetzner"
-	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
-	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/fleet-nix/fleet/engine/plaintext"
 	"github.com/fleet-nix/fleet/engine/secrets"
 	"github.com/urfave/cli/v2"
@@ -48,12 +44,16 @@ wanted hosts are shown with their price, and the missing variables are named.
 After the cloud changes come the secret files that are missing (to generate, or to be
 typed by a person), stale (to rekey) or damaged, as fleet secrets check finds them
 (nothing is decrypted), and one line per machine: install (its host is new), skip (its
-host is switched off), or unknown (fleet cannot tell without building or asking it).
+host is switched off), unchanged or deploy (its configuration is, or is not, the one last
+deployed from this computer: a local record, naming what changed), or unknown (fleet cannot
+tell without building or asking it).
+fleet apply, up and down show the same plan before they ask, and the REPL's plan() too.
 
 --json prints the plan as JSON (see docs/plan-json.md; money in integer cents).
 
 --detailed-exitcode, as terraform's: exit 0 when there is nothing to do (every change a
-no-op, every secret file in order), 2 when there are changes (secret files too), 1 on an error, including a provider that could not be
+no-op, every secret file in order, no machine to deploy), 2 when there are changes (secret
+files and machines to deploy too), 1 on an error, including a provider that could not be
 compared (the plan is printed first). With it, a usage error exits 1 too.`,
 		Flags: append(planFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
@@ -65,11 +65,9 @@ compared (the plan is printed first). With it, a usage error exits 1 too.`,
 			}
 			provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
 			defer done()
-			plan, err := cloud.MakePlan(c.Context, l.fleet, provs, cloud.PlanOptions{AllowReplace: c.Bool("allow-replace")})
+			plan, err := apply.Plan(c.Context, l.fleet, provs, apply.PlanOptions{AllowReplace: c.Bool("allow-replace"),
+				UpCommand: func(m *model.Machine) string { return upCommand(l, m) }, TreeDir: defaultOutDir(l), Tree: l.tree})
 			if err != nil {
-				return err
-			}
-			if err := wholePlan(l, plan); err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -103,9 +101,10 @@ const exitChanges exitCode = 2
 // are not (a refused replace too: the cloud differs from the fleet; a
 // secret file to generate, type, rekey or repair), an error when a
 // provider could not be compared, as then nobody knows. Machines count
-// through their hosts only: whether one would be deployed is not known.
+// through their hosts and through deploy (a changed configuration, from
+// the local deploy records); unknown and unchanged count for nothing.
 func planExit(plan *cloud.Plan) error {
-	changes := len(plan.Secrets) > 0
+	changes := len(plan.Secrets) > 0 || plan.MachineChanges()[cloud.MachineDeploy] > 0
 	for _, ch := range plan.Changes {
 		switch ch.Action {
 		case cloud.NoOp:
@@ -145,14 +144,17 @@ func detailedExitcode(args []string) bool {
 }
 
 func applyFlags() []cli.Flag {
-	return append(planFlags(),
+	return append(append(planFlags(), evalBatchFlags()...),
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "apply without asking (required when stdin is not a terminal)"},
 		&cli.StringSliceFlag{Name: "on", Usage: "only change the hosts of these machines (name, @tag, glob, all); repeatable"},
 		&cli.IntFlag{Name: "parallel", Value: 10, Usage: "changes in flight at once"},
 		&cli.BoolFlag{Name: "no-deploy", Usage: "change the cloud only: install nothing on new hosts, deploy nothing to the others"},
+		rebuildFlag(),
 		&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, EnvVars: []string{"FLEET_AGE_IDENTITY"},
 			Usage: "age identity that decrypts the new hosts' generated ssh host keys"},
 		outFlag(),
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the whole graph (every step, what it needs, what it runs) and run nothing"},
+		&cli.BoolFlag{Name: "json", Usage: "print a stream of JSON events (one per line) instead of progress; the plan goes to stderr"},
 	)
 }
 
@@ -161,14 +163,30 @@ func applyCommand(d deps) *cli.Command {
 		Name:      "apply",
 		Usage:     "create, update and delete the fleet's cloud hosts, then install or deploy them",
 		ArgsUsage: "[FILE]",
-		Description: `Makes the plan, shows it, asks for confirmation (or --yes), and carries it out:
-concurrently (--parallel), waiting for each cloud action, retrying rate limits. A failed
-change does not stop the others; the summary lists what failed and the exit code is 1.
-Creation is by unique name, so running apply again after a failure or Ctrl-C converges.
-Then, unless --no-deploy, the machines with a cloud host are brought up to date: NixOS is
-installed on the hosts it created (nixos-anywhere, with the machine's generated ssh host
-key), and every other host whose system differs from the one built now is deployed
-(as fleet deploy --only-changed; hosts already running it are left alone).`,
+		Description: `Makes the whole plan (as fleet plan shows it), asks for confirmation of the cloud
+changes (or --yes), and carries it out as one graph of steps in one executor (--parallel
+steps at once), with one progress view, one log folder (.fleet/logs/apply-*) and one
+summary table:
+  - the cloud changes: fleet-wide resources (ssh keys, firewalls) first, then the hosts,
+    then fleet-wide resources no longer needed deleted; retrying rate limits. A failed
+    change does not stop the others, and skips only the steps that need it.
+  - the secret files the new hosts need (their generated ssh host keys, before their
+    installs; no identity is needed to generate). Files typed by a person (gen.prompt)
+    are left for fleet secrets generate on a terminal.
+  - NixOS installed on each host created (nixos-anywhere at the address the create
+    returned, with the machine's ssh host key, decrypted with --identity).
+  - every other running host deployed where its system changed (as fleet deploy
+    --only-changed: hosts already running it are left alone). A machine whose fingerprint
+    has a system in the build cache is not evaluated again (--rebuild evaluates all), and
+    each machine deployed is recorded, so that fleet plan says unchanged or deploy for it.
+    Machines are evaluated several per nix process, as fleet deploy does (--eval-memory,
+    --batch).
+Each machine moves on as soon as its own steps are done. Creation is by unique name, so
+running apply again after a failure or Ctrl-C converges. --no-deploy changes the cloud
+only. --dry-run prints the plan and the whole graph (every step, what it needs, what it
+runs; cloud steps name the API call) and changes nothing. --json prints the steps' events
+as fleet deploy --json does (docs/deploy-json.md), the plan going to standard error.
+The exit code is 1 when anything failed.`,
 		Flags: applyFlags(),
 		Action: func(c *cli.Context) error {
 			return applyWith(c, d, c.Args().Slice(), nil)
@@ -201,202 +219,10 @@ file is not changed: the next plain apply goes back to what it says.`, map[bool]
 	}
 }
 
-// applyWith is apply, up and down: plan (with toggles), confirm, apply.
+// applyWith is apply, up and down: plan (with toggles), confirm, and run
+// the plan's one graph (engine/apply); see apply_run.go.
 func applyWith(c *cli.Context, d deps, args []string, enable map[string]bool) error {
-	l, err := loadFile(c, args)
-	if err != nil {
-		return err
-	}
-	provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
-	defer done()
-	plan, err := cloud.MakePlan(c.Context, l.fleet, provs, cloud.PlanOptions{AllowReplace: c.Bool("allow-replace"), Enable: enable})
-	if err != nil {
-		return err
-	}
-	if sels := c.StringSlice("on"); len(sels) > 0 {
-		if err := restrict(plan, l.fleet, sels); err != nil {
-			return err
-		}
-	}
-	w := c.App.Writer
-	for _, t := range plan.Toggled {
-		name, state, _ := strings.Cut(t, "=")
-		fmt.Fprintf(w, "switching %s %s for this apply (%s is unchanged)\n", name, state, l.file)
-	}
-	pw, done := colourLines(c, w, planColour)
-	writePlan(pw, plan, false)
-	done()
-	n := 0
-	for _, ch := range plan.Changes {
-		if ch.Mutating() {
-			n++
-		}
-	}
-	if n == 0 {
-		fmt.Fprintln(w, "no cloud change to apply")
-		if err := deployHosts(c, l, plan, nil); err != nil {
-			return err
-		}
-		return unreachableErr(plan)
-	}
-	if !c.Bool("yes") {
-		if !isTerminal(c.App.Reader) {
-			return fmt.Errorf("refusing to apply %s without --yes: standard input is not a terminal to ask on", count(n, "change"))
-		}
-		fmt.Fprintf(w, "apply %s? [y/N] ", count(n, "change"))
-		answer, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			return fmt.Errorf("not applied")
-		}
-	}
-	var mu sync.Mutex // changes end concurrently; their lines must not interleave
-	res := cloud.Apply(c.Context, plan, provs, cloud.ApplyOptions{
-		Parallel: c.Int("parallel"),
-		Progress: func(e cloud.Event) {
-			if !e.Done {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			ch := e.Change
-			if e.Err != nil {
-				fmt.Fprintf(w, "%s %s %s: %s failed after %s: %v\n", ch.Provider, ch.Resource, ch.Name, ch.Action, e.Duration.Round(100e6), e.Err)
-				return
-			}
-			ip := ""
-			if e.Result != nil && e.Result.IPv4 != "" {
-				ip = " (" + e.Result.IPv4 + ")"
-			}
-			fmt.Fprintf(w, "%s %s %s: %s done in %s%s\n", ch.Provider, ch.Resource, ch.Name, ch.Action, e.Duration.Round(100e6), ip)
-		},
-	})
-	failed := res.Failed()
-	fmt.Fprintf(w, "applied %d of %s\n", len(res.Outcomes)-len(failed), count(len(res.Outcomes), "change"))
-	// New hosts boot the provider's image and the others may run an old
-	// system: bring them up to date, whatever else failed (the next apply
-	// retries the rest).
-	deployErr := deployHosts(c, l, plan, res)
-	if len(failed) > 0 {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s failed:", count(len(failed), "change"))
-		for _, o := range failed {
-			fmt.Fprintf(&b, "\n  %s %s %s %s: %v", o.Change.Action, o.Change.Provider, o.Change.Resource, o.Change.Name, o.Err)
-		}
-		b.WriteString("\nrun fleet apply again to retry: what was created is found by its labels")
-		if deployErr != nil {
-			b.WriteString("\n" + deployErr.Error())
-		}
-		return fmt.Errorf("%s", b.String())
-	}
-	if deployErr != nil {
-		return deployErr
-	}
-	return unreachableErr(plan)
-}
-
-// deployHosts brings the machines with cloud hosts in the plan up to
-// date after the cloud changes (res; nil when there were none): NixOS is
-// installed (nixos-anywhere, with the machine's generated ssh host key)
-// on the hosts created or replaced, at their new public address, and
-// every other running host is deployed when the system built differs
-// from the one it runs. Hosts deleted, switched off, failed or on an
-// unreachable cloud are left alone.
-func deployHosts(c *cli.Context, l *loaded, plan *cloud.Plan, res *cloud.Result) error {
-	if c.Bool("no-deploy") {
-		return nil
-	}
-	created := map[string]*cloud.Outcome{}
-	if res != nil {
-		for i := range res.Outcomes {
-			o := &res.Outcomes[i]
-			if o.Change.Machine != "" && (o.Change.Action == cloud.Create || o.Change.Action == cloud.Replace) {
-				created[o.Change.Machine] = o
-			}
-		}
-	}
-	targets := map[string]string{}
-	install := map[string]bool{}
-	var fresh, update []string
-	var machines []*model.Machine
-	for _, ch := range plan.Changes {
-		m := l.fleet.Machine(ch.Machine)
-		if m == nil || m.Class != model.NixOS || ch.Want == nil || ch.Want.Spec["power"] == "off" {
-			continue
-		}
-		switch ch.Action {
-		case cloud.Create, cloud.Replace:
-			o := created[m.Name]
-			if ch.Refused != "" || o == nil || o.Err != nil || o.Result == nil || o.Result.IPv4 == "" {
-				continue
-			}
-			targets[m.Name], install[m.Name] = "root@"+o.Result.IPv4, true
-			fresh = append(fresh, m.Name)
-		case cloud.NoOp, cloud.Update:
-			if _, err := deploy.Target(l.fleet, m, nil); err != nil {
-				if ch.Have == nil || ch.Have.IPv4 == "" {
-					fmt.Fprintf(c.App.Writer, "not deploying %s: %v\n", m.Name, err)
-					continue
-				}
-				targets[m.Name] = "root@" + ch.Have.IPv4
-			}
-			update = append(update, m.Name)
-		default:
-			continue
-		}
-		machines = append(machines, m)
-	}
-	if len(machines) == 0 {
-		return nil
-	}
-	sort.Slice(machines, func(i, j int) bool { return machines[i].Name < machines[j].Name })
-	sort.Strings(fresh)
-	sort.Strings(update)
-	w := c.App.Writer
-	if len(fresh) > 0 {
-		fmt.Fprintf(w, "installing NixOS on the new hosts: %s\n", strings.Join(fresh, ", "))
-	}
-	if len(update) > 0 {
-		fmt.Fprintf(w, "deploying where the system changed: %s\n", strings.Join(update, ", "))
-	}
-	files, err := nixgen.Generate(l.fleet)
-	if err != nil {
-		return err
-	}
-	tree, err := filepath.Abs(outDir(c, l))
-	if err != nil {
-		return err
-	}
-	if err := writeTree(w, tree, files); err != nil {
-		return err
-	}
-	lockNote(c.App.ErrWriter, tree)
-	runner, done, err := newRunner()
-	if err != nil {
-		return err
-	}
-	defer done()
-	if err := checkNix(c, runner); err != nil {
-		return err
-	}
-	steps, err := deploy.Steps(l.fleet, machines, deploy.Options{Tree: tree, Goal: deploy.Switch, Targets: targets,
-		Runner: runner, Install: install, OnlyChanged: true, Secrets: secretsReady(l.fleet), ExtraFiles: hostKeyFiles(c, l.fleet)})
-	if err != nil {
-		return err
-	}
-	logDir, err := runLogDir(l.fleet.Root, "apply-", time.Now())
-	if err != nil {
-		return err
-	}
-	events, finish := deploy.Progress(w, isTerminal(w))
-	sum := deploy.Execute(c.Context, steps, deploy.ExecOptions{Parallel: c.Int("parallel"), LogDir: logDir, Events: events})
-	finish()
-	tw, done := colourLines(c, w, outcomeColour)
-	sum.WriteTable(tw)
-	done()
-	if sum.Failed() {
-		return fmt.Errorf("deploying the hosts failed (logs: %s); run fleet apply again to retry, or fleet deploy", logDir)
-	}
-	return nil
+	return runApply(c, d, args, enable)
 }
 
 // hostKeyFiles puts a machine's generated ssh host key where nixos-anywhere
@@ -460,30 +286,6 @@ func unreachableErr(plan *cloud.Plan) error {
 			return fmt.Errorf("not applied to every cloud: %s", strings.Join(names, "; "))
 		}
 	}
-	return nil
-}
-
-// restrict keeps the changes of machines matching sels, and fleet-wide ones.
-func restrict(plan *cloud.Plan, f *model.Fleet, sels []string) error {
-	var ss []model.Selector
-	for _, s := range sels {
-		sel := model.Selector(s)
-		if err := sel.Validate(); err != nil {
-			return usageError{"--on: " + err.Error()}
-		}
-		ss = append(ss, sel)
-	}
-	keep := map[string]bool{}
-	for _, m := range f.Select(ss...) {
-		keep[m.Name] = true
-	}
-	out := plan.Changes[:0]
-	for _, ch := range plan.Changes {
-		if ch.Machine == "" || keep[ch.Machine] {
-			out = append(out, ch)
-		}
-	}
-	plan.Changes = out
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fleet-nix/fleet/builtins"
+	"github.com/fleet-nix/fleet/engine/apply"
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/outdir"
@@ -40,11 +41,14 @@ left units failed is "degraded": the checks decide. Machines deploy in parallel
 what it runs and leaves those already running the system built alone: a re-run after a
 failure or Ctrl-C resumes. A machine whose cloud host is switched off (enabled = False,
 and not switched on by fleet up) is skipped with a line saying so, unless --on names it.
+Machines are evaluated in batches, several per nix process, as many as --eval-memory
+allows (or --batch); each machine's build and copy go on as soon as its own system is built.
 With fleet(cache = ...), each system built is pushed to the binary cache once (signed)
 before the copies, which then let the machines substitute from the cache; with
 fleet(builders = ...), local builds also use those remote builders.
---dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.`,
-		Flags: append(evalFlags(), outFlag(),
+--dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.
+The steps are fleet apply's graph without its cloud part (engine/apply).`,
+		Flags: append(append(evalFlags(), evalBatchFlags()...), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to deploy (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
 			choiceFlag("goal", "switch", "switch", "boot", "test", "dry-activate"),
@@ -78,12 +82,12 @@ fleet(builders = ...), local builds also use those remote builders.
 			if c.Bool("dry-run") {
 				opts.Cached = dryRunCached(c, l, tree, machines)
 			}
-			steps, err := deploy.Steps(l.fleet, machines, opts)
+			g, err := apply.New(l.fleet, nil, machines, apply.Options{Deploy: opts})
 			if err != nil {
 				return err
 			}
 			if c.Bool("dry-run") {
-				writeDryRun(c.App.Writer, steps)
+				writeDryRun(c.App.Writer, g.Steps)
 				return nil
 			}
 			return runDeploy(c, l, files, tree, machines, opts)
@@ -92,13 +96,17 @@ fleet(builders = ...), local builds also use those remote builders.
 }
 
 // deployOptions are the engine options that deploy's flags name: --goal,
-// --build-on, --confirm-timeout and --only-changed. The caller adds the
+// --build-on, --confirm-timeout, --only-changed, --eval-memory and --batch. The caller adds the
 // tree, targets, secrets and runner.
 // --build-on and --goal are choice flags: their values were checked when
 // the flags were parsed.
 func deployOptions(c *cli.Context) (deploy.Options, error) {
+	batch, err := evalBatch(c)
+	if err != nil {
+		return deploy.Options{}, err
+	}
 	return deploy.Options{Goal: deploy.Goal(c.String("goal")), BuildOn: c.String("build-on"),
-		ConfirmTimeout: c.Duration("confirm-timeout"), OnlyChanged: c.Bool("only-changed")}, nil
+		ConfirmTimeout: c.Duration("confirm-timeout"), OnlyChanged: c.Bool("only-changed"), EvalBatch: batch}, nil
 }
 
 // deployExecOptions are the executor's options that deploy's flags name:
@@ -242,8 +250,9 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 			return err
 		}
 		opts.Cached, opts.Built = bc.cached(c, machines), bc.built
+		opts.Deployed = bc.deployed
 	}
-	steps, err := deploy.Steps(l.fleet, machines, opts)
+	g, err := apply.New(l.fleet, nil, machines, apply.Options{Deploy: opts})
 	if err != nil {
 		return err
 	}
@@ -252,7 +261,7 @@ func runDeploy(c *cli.Context, l *loaded, files []outdir.File, tree string, mach
 		return err
 	}
 	execOpts, done := deployExecOptions(c, logDir)
-	sum := deploy.Execute(c.Context, steps, execOpts)
+	sum := deploy.Execute(c.Context, g.Steps, execOpts)
 	done()
 	if !c.Bool("json") {
 		w, done := colourLines(c, c.App.Writer, outcomeColour)

@@ -58,6 +58,12 @@ func outDir(c *cli.Context, l *loaded) string {
 	if d := c.String("out"); d != "" {
 		return d
 	}
+	return defaultOutDir(l)
+}
+
+// defaultOutDir is the tree folder without --out: .fleet/nix in the
+// fleet's root.
+func defaultOutDir(l *loaded) string {
 	return filepath.Join(l.fleet.Root, ".fleet", "nix")
 }
 

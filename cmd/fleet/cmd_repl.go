@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"github.com/fleet-nix/fleet/cmd/fleet/repl"
 	"github.com/fleet-nix/fleet/engine"
-	"github.com/fleet-nix/fleet/engine/cloud"
+	"github.com/fleet-nix/fleet/engine/apply"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -80,12 +81,13 @@ errors to standard error, and the exit code is 1 if any statement failed.`,
 				cfg.Plan = func(ctx context.Context, f *model.Fleet) (string, error) {
 					provs, done := d.clouds(c, f, c.App.ErrWriter)
 					defer done()
-					plan, err := cloud.MakePlan(ctx, f, provs, cloud.PlanOptions{})
+					plan, err := apply.Plan(ctx, f, provs, apply.PlanOptions{TreeDir: filepath.Join(f.Root, ".fleet", "nix")})
 					if err != nil {
 						return "", err
 					}
 					var b strings.Builder
 					writePlan(&b, plan, true)
+					writeWholePlan(&b, plan)
 					return b.String(), nil
 				}
 			}

@@ -88,9 +88,10 @@ func TestDeployFlagsReachTheEngine(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("no flags: exit %d: %s", code, stderr)
 	}
-	// The defaults, as --help shows them.
+	// The defaults, as --help shows them (--eval-memory: FLEET_EVAL_MEMORY,
+	// 4GiB in the tests, is 8 machines a batch).
 	if base.opts.Goal != deploy.Switch || base.opts.BuildOn != "local" || base.opts.ConfirmTimeout != 30*time.Second || base.opts.OnlyChanged ||
-		base.exec.Parallel != 10 || base.exec.FailFast || base.exec.LogDir != "LOGS" || base.dryRun {
+		base.opts.EvalBatch != 8 || base.exec.Parallel != 10 || base.exec.FailFast || base.exec.LogDir != "LOGS" || base.dryRun {
 		t.Fatalf("defaults: %+v %+v dry-run %v", base.opts, base.exec, base.dryRun)
 	}
 	if !reflect.DeepEqual(base.machines, all) {
@@ -110,6 +111,10 @@ func TestDeployFlagsReachTheEngine(t *testing.T) {
 		{[]string{"--confirm-timeout", "90s"}, func(w *deployWiring) { w.opts.ConfirmTimeout = 90 * time.Second }},
 		{[]string{"--only-changed"}, func(w *deployWiring) { w.opts.OnlyChanged = true }},
 		{[]string{"--parallel", "3"}, func(w *deployWiring) { w.exec.Parallel = 3 }},
+		{[]string{"--batch", "3"}, func(w *deployWiring) { w.opts.EvalBatch = 3 }},
+		{[]string{"--eval-memory", "1GiB"}, func(w *deployWiring) { w.opts.EvalBatch = 2 }},
+		{[]string{"--eval-memory", "100MiB"}, func(w *deployWiring) { w.opts.EvalBatch = 1 }},
+		{[]string{"--eval-memory", "1GiB", "--batch", "5"}, func(w *deployWiring) { w.opts.EvalBatch = 5 }},
 		{[]string{"--fail-fast"}, func(w *deployWiring) { w.exec.FailFast = true }},
 		{[]string{"--dry-run"}, func(w *deployWiring) { w.dryRun = true }},
 		{[]string{"--json"}, func(w *deployWiring) {

@@ -3,124 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/fleet-nix/fleet/engine/cloud"
-	"github.com/fleet-nix/fleet/engine/model"
-	"github.com/fleet-nix/fleet/engine/secrets"
 )
 
-// wholePlan adds to a cloud plan the rest of what fleet apply would do
-// (issue 14, "one plan"): the secret files `fleet secrets check` finds
-// missing, stale or damaged (it decrypts nothing, so no identity is
-// needed), and one entry per machine.
-func wholePlan(l *loaded, plan *cloud.Plan) error {
-	st := &secrets.Store{Root: l.fleet.Root}
-	rep, err := checkSecrets(st, l.fleet)
-	if err != nil {
-		return fmt.Errorf("checking the secrets: %w", err)
-	}
-	plan.Secrets = secretActions(l.fleet, rep)
-	plan.Machines = machineActions(l, plan)
-	return nil
-}
-
-// secretActions lists the files of rep that are not in order, by action
-// (generate, prompt, rekey, repair), each in the order check lists them.
-func secretActions(f *model.Fleet, rep secrets.Report) []cloud.SecretAction {
-	prompted := map[string]bool{}
-	for _, s := range f.Secrets {
-		if s.Generator != nil && s.Generator.Kind == secrets.KindPrompt {
-			prompted[s.Name] = true
-		}
-	}
-	var gen, prompt, rekey, repair []cloud.SecretAction
-	add := func(list *[]cloud.SecretAction, action string, x secrets.FileState, reason string) {
-		machine := x.Owner
-		if machine == secrets.SharedOwner {
-			machine = ""
-		}
-		*list = append(*list, cloud.SecretAction{Action: action, Secret: x.Secret, Machine: machine, File: x.Path, Reason: reason})
-	}
-	for _, x := range append(slices.Clone(rep.Missing), rep.NeedsPrompt...) {
-		if prompted[x.Secret] {
-			add(&prompt, cloud.SecretPrompt, x, "missing, typed by a person (gen.prompt): fleet secrets generate asks on a terminal")
-		} else {
-			add(&gen, cloud.SecretGenerate, x, "missing: fleet secrets generate writes it")
-		}
-	}
-	for _, x := range rep.Stale {
-		added, removed := 0, 0
-		have := map[string]bool{}
-		for _, r := range x.Have {
-			have[r] = true
-		}
-		for _, r := range x.Want {
-			if !have[r] {
-				added++
-			}
-		}
-		removed = len(x.Have) - (len(x.Want) - added)
-		add(&rekey, cloud.SecretRekey, x, fmt.Sprintf("recipients changed (%d added, %d removed): fleet secrets rekey re-encrypts it", added, removed))
-	}
-	for _, x := range rep.Foreign {
-		add(&rekey, cloud.SecretRekey, x, x.Reason)
-	}
-	for _, x := range rep.Corrupt {
-		add(&repair, cloud.SecretRepair, x, x.Reason+": nothing overwrites it; remove it (fleet secrets generate then writes a new one) or restore it")
-	}
-	for _, x := range rep.Failed {
-		add(&repair, cloud.SecretRepair, x, x.Reason)
-	}
-	return slices.Concat(gen, prompt, rekey, repair)
-}
-
-// noBuildReason is why a machine's action is unknown when nothing else
-// decides it: fleet plan builds nothing and asks no machine what it runs.
-const noBuildReason = "fleet cannot tell without building or asking the machine"
-
-// machineActions is one entry per machine, by name: install when the
-// plan creates (or replaces) its host, skip when its host is switched
-// off, unknown otherwise. deploy and unchanged are not said: they need
-// the system the machine runs, which a plan does not ask for. (The build
-// cache knows what was built from a configuration, not what runs.)
-func machineActions(l *loaded, plan *cloud.Plan) []cloud.MachineAction {
-	hosts := map[string]*cloud.Change{}
-	for _, ch := range plan.Changes {
-		if ch.Machine != "" && ch.Want != nil {
-			hosts[ch.Machine] = ch
-		}
-	}
-	ms := slices.Clone(l.fleet.Machines)
-	slices.SortFunc(ms, func(a, b *model.Machine) int { return strings.Compare(a.Name, b.Name) })
-	var out []cloud.MachineAction
-	for _, m := range ms {
-		a := cloud.MachineAction{Machine: m.Name, Action: cloud.MachineUnknown, Reason: noBuildReason}
-		ch := hosts[m.Name]
-		switch {
-		case m.Host != nil && !m.Host.Enabled:
-			a.Action = cloud.MachineSkip
-			a.Reason = "its host is switched off (enabled = False); " + upCommand(l, m) + " turns it on"
-		case ch == nil || m.Class != model.NixOS:
-		case ch.Action == cloud.Create && strings.Contains(ch.Reason, "apply will fail"):
-			// A host of its name exists that is not the fleet's (adopt).
-			a.Reason = fmt.Sprintf("its %s %s cannot be created (%s); otherwise %s", ch.Provider, ch.Resource, ch.Reason, noBuildReason)
-		case ch.Action == cloud.Create && ch.Refused == "":
-			a.Action = cloud.MachineInstall
-			a.Reason = fmt.Sprintf("its %s %s is new: NixOS is installed on it (nixos-anywhere)", ch.Provider, ch.Resource)
-		case ch.Action == cloud.Replace && ch.Refused == "":
-			a.Action = cloud.MachineInstall
-			a.Reason = fmt.Sprintf("its %s %s is replaced (%s): NixOS is installed on the new one (nixos-anywhere)", ch.Provider, ch.Resource, ch.Reason)
-		case ch.Action == cloud.Unknown:
-			a.Reason = fmt.Sprintf("its %s host was not compared with the cloud (no credentials): install if it does not exist; otherwise %s",
-				ch.Provider, noBuildReason)
-		}
-		out = append(out, a)
-	}
-	return out
-}
+// The whole plan (secrets and machines after the cloud changes) is made
+// by engine/apply (apply.Plan, apply.Whole, apply.MachineActions); this
+// file prints it.
 
 // writeWholePlan prints the secrets and machines of a plan after its
 // cloud changes.

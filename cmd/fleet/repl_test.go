@@ -193,7 +193,9 @@ func TestReplPipePlan(t *testing.T) {
 	}
 	c := newClouds(t)
 	code, out, stderr = replScript(t, c.deps(), "plan()\n", c.file)
-	if code != exitOK || !strings.Contains(out, "plan for fleet cloudtest") || !strings.Contains(out, "+ create") {
+	// The whole plan, as fleet plan shows it: secrets and machines too.
+	if code != exitOK || !strings.Contains(out, "plan for fleet cloudtest") || !strings.Contains(out, "+ create") ||
+		!strings.Contains(out, "secrets: all present") || !strings.Contains(out, "+ install  web") {
 		t.Errorf("plan() against the fakes: exit %d\n%s\n%s", code, out, stderr)
 	}
 }

@@ -113,6 +113,14 @@ func Apply(ctx context.Context, plan *Plan, providers []Provider, opts ApplyOpti
 	return res
 }
 
+// ApplyChange carries out one mutating change with its provider (nil:
+// an error saying so), with the provider's retries: what Apply does for
+// each change, for callers that schedule changes themselves (fleet
+// apply's one graph, engine/apply).
+func ApplyChange(ctx context.Context, p Provider, c *Change) (*Resource, error) {
+	return applyOne(ctx, p, c)
+}
+
 func applyOne(ctx context.Context, p Provider, c *Change) (*Resource, error) {
 	if p == nil {
 		return nil, fmt.Errorf("no provider %q", c.Provider)

@@ -55,3 +55,14 @@ func (p *Plan) SecretChanges() map[string]int {
 	}
 	return n
 }
+
+// MachineChanges counts the machines by action. A machine to install or
+// deploy is a change (plan --detailed-exitcode); unchanged, unknown and
+// skip are not.
+func (p *Plan) MachineChanges() map[string]int {
+	n := map[string]int{}
+	for _, m := range p.Machines {
+		n[m.Action]++
+	}
+	return n
+}

@@ -66,6 +66,21 @@ type Options struct {
 	// (fleet(builders = ...)), given after nix.conf's own (see
 	// cache.go). Steps and DiffSteps take the fleet's when nil.
 	Builders []string
+	// Deployed, when set, is told each machine whose deploy completed
+	// with the switch goal and the system it now runs: activated and
+	// its checks passed (not degraded), or found already running it by
+	// the compare step (OnlyChanged). fleet records it (engine/fingerprint
+	// deploy records). See reportDeployed.
+	Deployed func(machine, system string)
+	// LateTargets are machines whose target is known only when their
+	// first step runs (a host created in the same run): resolve returns
+	// it then. Their commands show AddressPlaceholder (see late.go).
+	LateTargets map[string]func() (string, error)
+	// EvalBatch is how many machines one nix process evaluates (see
+	// batch.go; EvalBatchSize sizes it from a memory budget). Below 2,
+	// each machine's build step evaluates and builds alone. Ignored with
+	// BuildOn "target" and for cached machines.
+	EvalBatch int
 }
 
 // CachedBuild is a store path recorded for a machine's fingerprint.
@@ -169,13 +184,22 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 		opts.Builders = f.Builders
 	}
 	push, builders := newPushes(f.Cache), newBuilderSet(opts.Builders)
+	batches := planBatches(machines, opts, flake)
 	for _, m := range machines {
-		target, err := Target(f, m, opts.Targets)
-		if err != nil {
-			return nil, err
+		resolve := opts.LateTargets[m.Name]
+		target := AddressPlaceholder(m.Name)
+		if resolve == nil {
+			if target, err = Target(f, m, opts.Targets); err != nil {
+				return nil, err
+			}
 		}
-		steps = append(steps, machineSteps(&machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing,
-			push: push, builders: builders})...)
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batch: batches[m.Name],
+			push: push, builders: builders}
+		ms := machineSteps(d)
+		if resolve != nil {
+			lateTarget(ms, d, resolve)
+		}
+		steps = append(steps, ms...)
 	}
 	return steps, nil
 }
@@ -245,6 +269,7 @@ func machineSteps(d *machineDeploy) []Step {
 		}
 		add("check", cmds, d.check)
 	}
+	d.reportDeployed(steps)
 	return steps
 }
 
@@ -256,6 +281,9 @@ type machineDeploy struct {
 	flake  string // the tree's flake reference (FlakeRef)
 	// signing is shared by the run's machines (see preflight).
 	signing *localSigning
+	// batch is the machine's evaluation batch (batch.go); nil: the build
+	// step evaluates alone.
+	batch *evalNode
 	// push is the fleet's binary cache, shared by the run's machines;
 	// builders its remote builders (cache.go). Nil without them.
 	push     *pushes
@@ -306,11 +334,7 @@ func (d *machineDeploy) buildArgv() []string {
 		url, _ := storeOf(d.target)
 		argv = append(argv, "--eval-store", "auto", "--store", url)
 	} else if d.builders != nil {
-		value := d.builders.value
-		if value == "" {
-			value = d.builders.shown()
-		}
-		argv = append(argv, "--builders", value)
+		argv = append(argv, "--builders", d.builders.arg())
 	}
 	return append(argv, d.attr())
 }
@@ -347,6 +371,12 @@ func (d *machineDeploy) buildCommand() string {
 // buildStep is the build step's commands and action: the build, or for a
 // machine with a cached system, a check that it is still there.
 func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) error) {
+	if d.batch != nil {
+		if len(d.batch.machines) == 1 {
+			return []string{d.buildCommand()}, d.buildAlone
+		}
+		return d.batch.commands(d.m.Name, d.realiseArgv("DRV")), d.buildBatched
+	}
 	c, ok := d.o.Cached[d.m.Name]
 	if !ok || d.o.BuildOn == "target" {
 		return []string{d.buildCommand()}, d.build
@@ -824,19 +854,20 @@ func httpCheck(ctx context.Context, client *http.Client, c model.Check) error {
 	return nil
 }
 
-// BuildSteps builds the selected machines' systems here, one step each,
-// and nothing else: no target, no secrets, no network beyond what nix
+// BuildSteps builds the selected machines' systems here, one step each
+// (evaluated in batches with opts.EvalBatch: batch.go), and nothing else: no target, no secrets, no network beyond what nix
 // fetches (fleet build, for CI). done receives each machine's store path.
 func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path string)) ([]Step, error) {
 	flake, err := FlakeRef(opts.Tree)
 	if err != nil {
 		return nil, err
 	}
+	opts.BuildOn = "local"
+	batches := planBatches(machines, opts, flake)
 	var steps []Step
 	builders := newBuilderSet(opts.Builders)
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts, flake: flake, builders: builders}
-		d.o.BuildOn = "local"
+		d := &machineDeploy{m: m, o: opts, flake: flake, batch: batches[m.Name], builders: builders}
 		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
 			Commands: cmds,

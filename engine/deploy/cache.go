@@ -210,5 +210,21 @@ func (b *builderSet) join(own string) string {
 	return strings.Join(append(all, b.lines...), ";")
 }
 
-// shown is the value as --dry-run shows it, before nix.conf is read.
-func (b *builderSet) shown() string { return b.join("<nix.conf builders>") }
+// arg is the value resolved, or before that (for --dry-run) as it will
+// be, with nix.conf's part named.
+func (b *builderSet) arg() string {
+	if b.value == "" {
+		return b.join("<nix.conf builders>")
+	}
+	return b.value
+}
+
+// realiseArgv is a batched machine's realisation (batch.go) with the
+// fleet's builders: nix-store takes them as --option builders.
+func (d *machineDeploy) realiseArgv(drv string) []string {
+	argv := realiseArgv(drv)
+	if d.builders == nil {
+		return argv
+	}
+	return append([]string{argv[0], "--option", "builders", d.builders.arg()}, argv[1:]...)
+}

@@ -19,6 +19,15 @@
 // preflight step asks each machine what its deploy needs of it
 // (preflight.go).
 //
+// Builds evaluate several machines per nix process (Options.EvalBatch,
+// batch.go): a batcher behind the machines' build steps evaluates each
+// batch once, by the first of its steps to run, and every machine then
+// builds its own derivation, so steps, events, logs and the summary
+// stay per machine, and each copy starts when its own system is built.
+// The batch size comes from a memory budget (EvalBatchSize), and the
+// batcher never has more machines evaluated at once, whatever the
+// executor's parallelism.
+//
 // A command that fails is a CommandError that keeps what it said last:
 // nix's "error:" block without its progress, else the last lines of its
 // stderr (runner.go). Table cells and progress lines show it in one line
@@ -76,6 +85,10 @@ type Step struct {
 	Action  string // install, build, copy, profile, activate, check, rollback
 	// Needs are the IDs of the steps that must succeed first.
 	Needs []string
+	// After are the IDs of steps that must end first, in whatever way:
+	// an ordering only (fleet apply's fleet-wide cloud resources before
+	// the hosts). Unlike a need, one failing does not skip this step.
+	After []string
 	// Commands describe what the step runs, for --dry-run and logs.
 	Commands []string
 	// Run does the step. out receives its output (the machine's log).

@@ -97,6 +97,8 @@ type execGraph struct {
 	steps      []Step
 	needs      [][]int32 // distinct, by index
 	dependents [][]int32 // the steps that need this one
+	after      [][]int32 // Step.After, distinct, by index
+	followers  [][]int32 // the steps that come after this one
 	machines   []string  // sorted, distinct
 	machineOf  []int32   // step -> machine
 	stepsOf    [][]int32 // machine -> steps, in the order given
@@ -107,6 +109,8 @@ func newExecGraph(steps []Step) (*execGraph, error) {
 		steps:      steps,
 		needs:      make([][]int32, len(steps)),
 		dependents: make([][]int32, len(steps)),
+		after:      make([][]int32, len(steps)),
+		followers:  make([][]int32, len(steps)),
 		machineOf:  make([]int32, len(steps)),
 	}
 	var errs []error
@@ -142,6 +146,18 @@ func newExecGraph(steps []Step) (*execGraph, error) {
 			case !slices.Contains(g.needs[i], j):
 				g.needs[i] = append(g.needs[i], j)
 				g.dependents[j] = append(g.dependents[j], int32(i))
+			}
+		}
+		for _, id := range s.After {
+			j, ok := index[id]
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("step %s comes after %s, which is not a step", s.ID, id))
+			case j == int32(i):
+				errs = append(errs, fmt.Errorf("step %s comes after itself", s.ID))
+			case !slices.Contains(g.after[i], j) && !slices.Contains(g.needs[i], j):
+				g.after[i] = append(g.after[i], j)
+				g.followers[j] = append(g.followers[j], int32(i))
 			}
 		}
 	}
@@ -187,7 +203,7 @@ func (g *execGraph) checkCycles() error {
 	left := make([]int32, len(g.steps))
 	var queue []int32
 	for i := range g.steps {
-		left[i] = int32(len(g.needs[i]))
+		left[i] = int32(len(g.needs[i]) + len(g.after[i]))
 		if left[i] == 0 {
 			queue = append(queue, int32(i))
 		}
@@ -197,7 +213,7 @@ func (g *execGraph) checkCycles() error {
 		i := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		peeled++
-		for _, d := range g.dependents[i] {
+		for _, d := range slices.Concat(g.dependents[i], g.followers[i]) {
 			if left[d]--; left[d] == 0 {
 				queue = append(queue, d)
 			}
@@ -216,7 +232,7 @@ func (g *execGraph) checkCycles() error {
 		}
 		seen[i] = len(path)
 		path = append(path, i)
-		for _, j := range g.needs[i] {
+		for _, j := range slices.Concat(g.needs[i], g.after[i]) {
 			if left[j] > 0 {
 				i = j
 				break
@@ -247,7 +263,7 @@ type execRun struct {
 
 	state    []EventKind
 	steps    []StepResult
-	left     []int32 // needs not yet succeeded
+	left     []int32 // needs not yet succeeded, and afters not yet ended
 	machLeft []int32 // steps not yet in a final state
 	machines []MachineResult
 	ready    readyHeap
@@ -286,7 +302,7 @@ func newExecRun(ctx context.Context, g *execGraph, opts ExecOptions, logs []*mac
 	for i := range g.steps {
 		s := &g.steps[i]
 		r.steps[i] = StepResult{ID: s.ID, Action: s.Action}
-		r.left[i] = int32(len(g.needs[i]))
+		r.left[i] = int32(len(g.needs[i]) + len(g.after[i]))
 		if r.left[i] == 0 {
 			r.ready.push(int32(i))
 		}
@@ -518,6 +534,15 @@ func (r *execRun) stop(byCtx bool) {
 // all of the machine's steps have ended.
 func (r *execRun) final(i int32, kind EventKind, now time.Time) {
 	r.state[i] = kind
+	// The steps that come after this one (Step.After) only waited for
+	// it to end.
+	for _, j := range r.g.followers[i] {
+		if r.state[j] == statePending && !r.stopped {
+			if r.left[j]--; r.left[j] == 0 {
+				r.ready.push(j)
+			}
+		}
+	}
 	res := &r.steps[i]
 	res.Kind = kind
 	s := &r.g.steps[i]

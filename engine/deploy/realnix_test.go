@@ -52,7 +52,8 @@ func nixSystem(t testing.TB) string {
 }
 
 // newRealNix writes the flake tree: machines web and prev (NixOS) and mac
-// (nix-darwin), whose systems are directories with a
+// (nix-darwin), and broken (NixOS), whose evaluation fails; the others'
+// systems are directories with a
 // bin/switch-to-configuration and an activate script that log their
 // calls; one input, a stand-in flake on disk, so that a lock file is
 // written.
@@ -99,6 +100,7 @@ func newRealNix(t testing.TB) *realNix {
     nixosConfigurations.web.config.system.build.toplevel = %s;
     nixosConfigurations.prev.config.system.build.toplevel = %s;
     darwinConfigurations.mac.system = %s;
+    nixosConfigurations.broken.config.system.build.toplevel = throw "broken on purpose";
   };
 }
 `, standIn, sys("web"), sys("prev"), sys("mac")))

@@ -22,18 +22,11 @@ type Cache struct {
 // DefaultCache is $FLEET_CACHE_DIR/builds, else <user cache
 // folder>/fleet/builds: outside the repository.
 func DefaultCache() (*Cache, error) {
-	if d := os.Getenv(CacheEnv); d != "" {
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			return nil, err
-		}
-		return &Cache{Dir: filepath.Join(abs, "builds")}, nil
-	}
-	d, err := os.UserCacheDir()
+	base, err := cacheRoot()
 	if err != nil {
-		return nil, fmt.Errorf("no cache folder for builds (%v): set %s", err, CacheEnv)
+		return nil, fmt.Errorf("build cache: %w", err)
 	}
-	return &Cache{Dir: filepath.Join(d, "fleet", "builds")}, nil
+	return &Cache{Dir: filepath.Join(base, "builds")}, nil
 }
 
 func (c *Cache) file(fp string) (string, bool) {

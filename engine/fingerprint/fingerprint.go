@@ -32,6 +32,17 @@
 // A fingerprint is taken on the files as written (after outdir.Write),
 // and again, for the cache, after the build: nix writes flake.lock on the
 // first build, and the path is recorded under the lock it built with.
+//
+// # Deploy records
+//
+// Beside the build cache, fleet keeps per machine a record of the last
+// system it deployed there from this computer, with the fingerprint and
+// the files it covered (records.go). fleet plan compares a machine's
+// fingerprint now, taken on the tree it would write (NewPlanned: nothing
+// is written or built), with that record (Status): unchanged, deploy
+// (naming what changed in the fleet's words, nixgen.Describe), or
+// unknown without one. A record is a local note, not the truth: it does
+// not see what others deployed or what changed on the machine.
 package fingerprint
 
 import (
@@ -39,6 +50,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -64,6 +76,16 @@ type Set struct {
 // New prepares the fingerprints of the tree t written to folder dir. It
 // reads the folder's files fleet did not write; flake.lock is read by Of.
 func New(dir string, f *model.Fleet, t *nixgen.Tree) (*Set, error) {
+	return newSet(dir, f, t, nil)
+}
+
+// newSet is New leaving out the folder's files in skip (files fleet
+// wrote earlier that the next write removes, see NewPlanned).
+func newSet(dir string, f *model.Fleet, t *nixgen.Tree, skip []string) (*Set, error) {
+	gone := map[string]bool{}
+	for _, p := range skip {
+		gone[p] = true
+	}
 	s := &Set{dir: dir, machines: map[string]*model.Machine{}, reads: t.Reads, sums: map[string][32]byte{}}
 	for _, m := range f.Machines {
 		s.machines[m.Name] = m
@@ -88,7 +110,7 @@ func New(dir string, f *model.Fleet, t *nixgen.Tree) (*Set, error) {
 		}
 		// outdir's manifest and the temporary files an interrupted
 		// write left are fleet's bookkeeping, read by nothing.
-		if _, ours := s.sums[rel]; ours || rel == outdir.ManifestName || rel == "flake.lock" ||
+		if _, ours := s.sums[rel]; ours || gone[rel] || rel == outdir.ManifestName || rel == "flake.lock" ||
 			strings.HasPrefix(d.Name(), ".fleet-tmp-") {
 			return nil
 		}
@@ -114,36 +136,99 @@ func New(dir string, f *model.Fleet, t *nixgen.Tree) (*Set, error) {
 
 // Of is machine's fingerprint, with flake.lock as it is now.
 func (s *Set) Of(machine string) (string, error) {
+	head, in, err := s.inputs(machine)
+	if err != nil {
+		return "", err
+	}
+	return hashOf(head, in), nil
+}
+
+// Input is one file a machine's fingerprint covers and the sha256 of its
+// contents (hex): a file of the generated tree (KindTree), flake.lock
+// (KindLock), or a file in the tree's folder fleet did not write
+// (KindOther). A missing flake.lock is no Input.
+type Input struct {
+	Path   string `json:"path"`
+	Kind   string `json:"kind"`
+	Sha256 string `json:"sha256"`
+}
+
+// The kinds of Input.
+const (
+	KindTree  = "tree"
+	KindLock  = "lock"
+	KindOther = "other"
+)
+
+// Inputs are the files machine's fingerprint covers, in the order they
+// are hashed, with flake.lock as it is now: what a deploy record keeps
+// so that a later plan can name what changed.
+func (s *Set) Inputs(machine string) ([]Input, error) {
+	_, in, err := s.inputs(machine)
+	return in, err
+}
+
+// inputs is the fingerprint's first lines (the version, the attribute
+// and class) and its files.
+func (s *Set) inputs(machine string) (string, []Input, error) {
 	m := s.machines[machine]
 	if m == nil {
-		return "", fmt.Errorf("fingerprint: no machine %s", machine)
+		return "", nil, fmt.Errorf("fingerprint: no machine %s", machine)
 	}
-	h := sha256.New()
 	attr := "nixosConfigurations."
 	if m.Class == model.Darwin {
 		attr = "darwinConfigurations."
 	}
-	fmt.Fprintf(h, "%sattr %s%s\nclass %s\n", version, attr, m.Name, m.Class)
+	head := fmt.Sprintf("%sattr %s%s\nclass %s\n", version, attr, m.Name, m.Class)
+	in := make([]Input, 0, len(s.reads[machine])+1+len(s.foreign))
 	for _, p := range s.reads[machine] {
 		sum, ok := s.sums[p]
 		if !ok {
-			return "", fmt.Errorf("fingerprint of %s: %s is not in the tree", machine, p)
+			return "", nil, fmt.Errorf("fingerprint of %s: %s is not in the tree", machine, p)
 		}
-		fmt.Fprintf(h, "file %q %x\n", p, sum)
+		in = append(in, Input{Path: p, Kind: KindTree, Sha256: hex.EncodeToString(sum[:])})
 	}
 	lock, err := os.ReadFile(filepath.Join(s.dir, "flake.lock"))
 	switch {
 	case err == nil:
-		fmt.Fprintf(h, "lock %x\n", sha256.Sum256(lock))
+		sum := sha256.Sum256(lock)
+		in = append(in, Input{Path: "flake.lock", Kind: KindLock, Sha256: hex.EncodeToString(sum[:])})
 	case errors.Is(err, fs.ErrNotExist):
-		fmt.Fprintf(h, "no lock\n")
 	default:
-		return "", fmt.Errorf("fingerprint of %s: %w", machine, err)
+		return "", nil, fmt.Errorf("fingerprint of %s: %w", machine, err)
 	}
 	for _, x := range s.foreign {
-		fmt.Fprintf(h, "other %q %s\n", x[0], x[1])
+		in = append(in, Input{Path: x[0], Kind: KindOther, Sha256: x[1]})
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return head, in, nil
+}
+
+// hashOf is the fingerprint of a machine's first lines and inputs.
+func hashOf(head string, in []Input) string {
+	h := sha256.New()
+	io.WriteString(h, head)
+	lock := false
+	for _, x := range in {
+		switch x.Kind {
+		case KindTree:
+			fmt.Fprintf(h, "file %q %s\n", x.Path, x.Sha256)
+		case KindLock:
+			lock = true
+			fmt.Fprintf(h, "lock %s\n", x.Sha256)
+		case KindOther:
+			if !lock {
+				// The lock line (or its absence) comes between the
+				// tree's files and the others.
+				io.WriteString(h, "no lock\n")
+				lock = true
+			}
+			fmt.Fprintf(h, "other %q %s\n", x.Path, x.Sha256)
+		}
+	}
+	if !lock {
+		io.WriteString(h, "no lock\n")
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Short is the start of a fingerprint that people read.

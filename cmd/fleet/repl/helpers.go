@@ -25,7 +25,7 @@ const helpText = `helpers (the fleet file's globals and the fleet builtins are i
   nix(x)                  the Nix fleet writes for a machine, feature or user (value or name),
                           or a generated file by path ("flake.nix"); nix.expr, nix.pkg ... as usual
   deps(x), rdeps(x)       graph neighbours: node IDs x depends on / that depend on x
-  plan()                  the cloud plan, as fleet plan prints it (credentials from the environment)
+  plan()                  the whole plan, as fleet plan prints it (credentials from the environment)
   reload()                evaluate the fleet file again after editing it
   _                       the last expression's value
 Ctrl-C cancels a running evaluation or clears the line; Ctrl-D exits.`

@@ -90,7 +90,7 @@ type Config struct {
 	// MaxMemory bounds the heap while a statement runs (0: the engine's
 	// default).
 	MaxMemory uint64
-	// Plan returns the cloud plan of a fleet as text; nil: plan() says it
+	// Plan returns the whole plan of a fleet as text; nil: plan() says it
 	// is not available.
 	Plan func(ctx context.Context, f *model.Fleet) (string, error)
 

@@ -1,0 +1,359 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleet-nix/fleet/engine/model"
+)
+
+// batchNix plays nix for the batch tests: nix eval of a batch prints
+// its machines' derivations, or fails as nix does when one of them is
+// broken; nix-store --realise prints a system; it counts and records
+// what runs, and how many machines are being evaluated at once.
+type batchNix struct {
+	broken map[string]bool
+	valid  map[string]bool // path-info
+	// realise, when set, is called before a realisation answers.
+	realise func(ctx context.Context, machine string) error
+	copied  func(machine string)
+
+	mu           sync.Mutex
+	evals        [][]string
+	realised     []string
+	other        []string
+	evaluating   int
+	maxEvaluated int
+}
+
+var evalNames = regexp.MustCompile(`"([^"]+)"`)
+
+func fakeHash(name string) string {
+	return strings.Repeat("0", 32-len(name)%32) + strings.Repeat("a", len(name)%32)
+}
+
+func fakeDrv(m string) string    { return "/nix/store/" + fakeHash(m) + "-" + m + "-system.drv" }
+func fakeSystem(m string) string { return "/nix/store/" + fakeHash(m) + "-" + m + "-system" }
+
+func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
+	if argv[0] == "nix-store" {
+		drv := argv[2]
+		m := strings.TrimSuffix(strings.TrimPrefix(drv[strings.Index(drv, "-")+1:], ""), "-system.drv")
+		r.mu.Lock()
+		r.realised = append(r.realised, m)
+		r.mu.Unlock()
+		if r.realise != nil {
+			if err := r.realise(ctx, m); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(stdio.Stdout, fakeSystem(m))
+		return nil
+	}
+	sub := argv[3]
+	switch sub {
+	case "eval":
+		expr := argv[len(argv)-1]
+		_, list, _ := strings.Cut(expr, "[")
+		var names []string
+		for _, m := range evalNames.FindAllStringSubmatch(list, -1) {
+			names = append(names, m[1])
+		}
+		r.mu.Lock()
+		r.evals = append(r.evals, names)
+		r.evaluating += len(names)
+		r.maxEvaluated = max(r.maxEvaluated, r.evaluating)
+		r.mu.Unlock()
+		time.Sleep(time.Millisecond) // overlapping evaluations would show
+		r.mu.Lock()
+		r.evaluating -= len(names)
+		r.mu.Unlock()
+		var out []string
+		for _, n := range names {
+			if r.broken[n] {
+				fmt.Fprintf(stdio.Stderr, "error: %s is broken\n", n)
+				return &CommandError{Argv: argv, ExitCode: 1, Stderr: "error: " + n + " is broken", Err: errors.New("exit status 1")}
+			}
+			out = append(out, fmt.Sprintf("%q:%q", n, fakeDrv(n)))
+		}
+		fmt.Fprint(stdio.Stdout, "{"+strings.Join(out, ",")+"}")
+		return nil
+	case "path-info":
+		if !r.valid[argv[4]] {
+			return &CommandError{Argv: argv, ExitCode: 1, Err: errors.New("exit status 1")}
+		}
+	case "build":
+		m := argv[len(argv)-1]
+		m = strings.Split(m, ".")[1]
+		r.mu.Lock()
+		r.other = append(r.other, "build "+m)
+		r.mu.Unlock()
+		fmt.Fprintf(stdio.Stdout, `[{"outputs":{"out":%q}}]`, fakeSystem(m))
+	case "copy":
+		m := strings.TrimSuffix(argv[len(argv)-1][len("/nix/store/")+33:], "-system")
+		if r.copied != nil {
+			r.copied(m)
+		}
+	}
+	return nil
+}
+
+func (r *batchNix) Remote(context.Context, string, []string, IO) error { return nil }
+
+func machinesNamed(class model.Class, names ...string) []*model.Machine {
+	var ms []*model.Machine
+	for _, n := range names {
+		ms = append(ms, &model.Machine{Name: n, Class: class, Target: "root@" + n})
+	}
+	return ms
+}
+
+// buildAll runs fleet build's steps and returns the paths built and
+// the summary.
+func buildAll(t *testing.T, machines []*model.Machine, opts Options, parallel int) (map[string]string, *Summary) {
+	t.Helper()
+	var mu sync.Mutex
+	paths := map[string]string{}
+	steps, err := BuildSteps(machines, opts, func(m, p string) { mu.Lock(); paths[m] = p; mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sum := Execute(ctx, steps, ExecOptions{Parallel: parallel})
+	if ctx.Err() != nil {
+		t.Fatal("the build did not end: deadlocked")
+	}
+	return paths, sum
+}
+
+// Batches are cut by class and size, each evaluated by one nix
+// process (one nix build for a machine alone in its batch), never more
+// machines at once than the batch size, whatever --parallel is (also 1:
+// no deadlock); every machine gets its own path.
+func TestEvalBatches(t *testing.T) {
+	nixos := machinesNamed(model.NixOS, "a", "b", "c", "d", "e", "f", "g")
+	darwin := machinesNamed(model.Darwin, "m1", "m2")
+	all := append(slices.Clone(nixos[:4]), append(darwin, nixos[4:]...)...)
+	for _, tc := range []struct {
+		name     string
+		batch    int
+		parallel int
+		want     [][]string
+		alone    []string // nix build of a machine alone in its batch
+	}{
+		{"batches of 3", 3, 4, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"m1", "m2"}}, []string{"build g"}},
+		{"parallel 1", 3, 1, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"m1", "m2"}}, []string{"build g"}},
+		{"parallel above batch", 2, 10, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"m1", "m2"}}, []string{"build g"}},
+		{"one batch", 100, 3, [][]string{{"a", "b", "c", "d", "e", "f", "g"}, {"m1", "m2"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nix := &batchNix{}
+			paths, sum := buildAll(t, all, Options{Tree: "/tree", Runner: nix, EvalBatch: tc.batch}, tc.parallel)
+			if sum.Failed() {
+				t.Fatalf("failed: %+v", sum.Machines)
+			}
+			got := slices.Clone(nix.evals)
+			slices.SortFunc(got, func(x, y []string) int { return strings.Compare(strings.Join(x, " "), strings.Join(y, " ")) })
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("evaluations %v, want %v", got, tc.want)
+			}
+			if nix.maxEvaluated > tc.batch {
+				t.Errorf("%d machines evaluated at once, batch size %d", nix.maxEvaluated, tc.batch)
+			}
+			if len(nix.realised) != len(all)-len(tc.alone) || fmt.Sprint(nix.other) != fmt.Sprint(tc.alone) {
+				t.Errorf("realised %v, other nix calls %v", nix.realised, nix.other)
+			}
+			for _, m := range all {
+				if paths[m.Name] != fakeSystem(m.Name) {
+					t.Errorf("%s built %q", m.Name, paths[m.Name])
+				}
+			}
+		})
+	}
+}
+
+// Without a batch size (or 1), and for --build-on target, each machine
+// evaluates and builds alone, as before.
+func TestEvalBatchOff(t *testing.T) {
+	ms := machinesNamed(model.NixOS, "a", "b")
+	for _, batch := range []int{0, 1} {
+		nix := &batchNix{}
+		if _, sum := buildAll(t, ms, Options{Tree: "/tree", Runner: nix, EvalBatch: batch}, 2); sum.Failed() {
+			t.Fatal(sum.Machines)
+		}
+		if len(nix.evals) != 0 || len(nix.other) != 2 {
+			t.Errorf("batch %d: evaluations %v, builds %v", batch, nix.evals, nix.other)
+		}
+	}
+	f := &model.Fleet{Name: "t", Machines: ms}
+	steps, err := Steps(f, ms, Options{Tree: "/tree", Runner: &batchNix{}, EvalBatch: 5, BuildOn: "target"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		if s.Action == "build" && !strings.Contains(s.Commands[0], "nix-command flakes' build --no-link --json --eval-store auto --store ssh-ng://") {
+			t.Errorf("build on target: %s", s.Commands)
+		}
+	}
+}
+
+// A broken machine fails alone, with nix's error; its batch-mates are
+// built, after the batch is halved down to it.
+func TestEvalBatchFallback(t *testing.T) {
+	ms := machinesNamed(model.NixOS, "a", "b", "c", "d", "e")
+	nix := &batchNix{broken: map[string]bool{"c": true}}
+	paths, sum := buildAll(t, ms, Options{Tree: "/tree", Runner: nix, EvalBatch: 5}, 2)
+	for _, m := range sum.Machines {
+		if m.Machine == "c" {
+			var ce *CommandError
+			if m.Outcome != OutcomeFailed || !errors.As(m.Err, &ce) || !strings.Contains(ce.Stderr, "error: c is broken") {
+				t.Errorf("c: %s %v, want its own nix error", m.Outcome, m.Err)
+			}
+			continue
+		}
+		if m.Outcome != OutcomeOK || paths[m.Machine] != fakeSystem(m.Machine) {
+			t.Errorf("%s: %s %v, path %q", m.Machine, m.Outcome, m.Err, paths[m.Machine])
+		}
+	}
+	got := fmt.Sprint(nix.evals)
+	for _, want := range []string{"[a b c d e]", "[a b]", "[c d e]", "[c]", "[d e]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("evaluations %s: no %s", got, want)
+		}
+	}
+	if len(nix.evals) != 5 {
+		t.Errorf("evaluations %s: want 5 (the batch, then halves down to c)", got)
+	}
+}
+
+// Machines with a cached system in the store are in no batch; one whose
+// cached path is gone builds alone.
+func TestEvalBatchCached(t *testing.T) {
+	ms := machinesNamed(model.NixOS, "a", "b", "c", "d")
+	nix := &batchNix{valid: map[string]bool{"/nix/store/old-b": true}}
+	opts := Options{Tree: "/tree", Runner: nix, EvalBatch: 10, Cached: map[string]CachedBuild{
+		"b": {Path: "/nix/store/old-b", Fingerprint: "f"}, "d": {Path: "/nix/store/gone-d", Fingerprint: "f"}}}
+	paths, sum := buildAll(t, ms, opts, 4)
+	if sum.Failed() {
+		t.Fatal(sum.Machines)
+	}
+	if fmt.Sprint(nix.evals) != "[[a c]]" || fmt.Sprint(nix.other) != "[build d]" || paths["b"] != "/nix/store/old-b" {
+		t.Errorf("evaluations %v, other builds %v, b at %q", nix.evals, nix.other, paths["b"])
+	}
+}
+
+// Each machine's copy starts when its own system is built, not when
+// its batch-mates' are: here fast's copy must run while slow's
+// realisation waits for it.
+func TestEvalBatchStreamsIntoCopies(t *testing.T) {
+	ms := machinesNamed(model.NixOS, "slow", "fast")
+	fastCopied := make(chan struct{})
+	nix := &batchNix{
+		realise: func(ctx context.Context, m string) error {
+			if m != "slow" {
+				return nil
+			}
+			select {
+			case <-fastCopied:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+		copied: func(m string) {
+			if m == "fast" {
+				close(fastCopied)
+			}
+		},
+	}
+	f := &model.Fleet{Name: "t", Machines: ms}
+	steps, err := Steps(f, ms, Options{Tree: "/tree", Runner: nix, EvalBatch: 2, Goal: Test})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sum := Execute(ctx, steps, ExecOptions{Parallel: 4})
+	if ctx.Err() != nil || sum.Failed() {
+		t.Fatalf("slow's build waited for fast's copy, which never came: %+v", sum.Machines)
+	}
+	if len(nix.evals) != 1 {
+		t.Errorf("evaluations %v, want one", nix.evals)
+	}
+}
+
+// The dry run shows the batch and its size; the log of the machine that
+// evaluated has nix's command, the others say who did.
+func TestEvalBatchCommands(t *testing.T) {
+	ms := machinesNamed(model.NixOS, "a", "b", "c", "d", "e", "f")
+	steps, err := BuildSteps(ms, Options{Tree: "/tree", Runner: &batchNix{}, EvalBatch: 5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		step int
+		want string
+	}{
+		{0, "evaluate batch 1 of 1 (a, b, c and 2 more; up to 5 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/tree#nixosConfigurations' --apply EXPR (EXPR: nixosConfigurations.<machine>.config.system.build.toplevel.drvPath of each)"},
+	} {
+		if got := steps[tc.step].Commands; !strings.HasPrefix(got[0], tc.want) || got[1] != "nix-store --realise DRV ("+ms[tc.step].Name+"'s derivation, from the batch)" {
+			t.Errorf("step %d: %q, want %q", tc.step, got, tc.want)
+		}
+	}
+	if got := steps[5].Commands; len(got) != 1 || !strings.HasSuffix(got[0], " build --no-link --json 'path:/tree#nixosConfigurations.f.config.system.build.toplevel'") {
+		t.Errorf("f, alone in its batch: %q", got)
+	}
+	var logs [2]strings.Builder
+	for i, s := range steps[:2] {
+		if err := s.Run(context.Background(), &logs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(logs[0].String(), "evaluating batch 1 of 1: 5 machines (a, b, c, d, e) in one nix process, up to 5 per process\n$ nix ") ||
+		!strings.Contains(logs[1].String(), "batch 1 of 1 (a, b, c, d, e) evaluated by a's build step") {
+		t.Errorf("logs:\n%s\n%s", logs[0].String(), logs[1].String())
+	}
+}
+
+// The memory budget bounds the batch size; /proc/meminfo is read as
+// Linux writes it.
+func TestEvalBatchSize(t *testing.T) {
+	for _, tc := range []struct {
+		budget uint64
+		want   int
+	}{{0, 1}, {100 << 20, 1}, {512 << 20, 1}, {1 << 30, 2}, {8 << 30, 16}, {1 << 50, 1 << 16}} {
+		if got := EvalBatchSize(tc.budget); got != tc.want {
+			t.Errorf("EvalBatchSize(%d) = %d, want %d", tc.budget, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		meminfo string
+		bytes   uint64
+		field   string
+	}{
+		{"MemTotal:       16318412 kB\nMemFree:         1234 kB\nMemAvailable:    8159206 kB\n", 8159206 << 10, "MemAvailable"},
+		{"MemTotal:       16318412 kB\nMemFree:         1234 kB\n", 16318412 << 10, "MemTotal"},
+		{"nonsense\n", 0, ""},
+	} {
+		if n, f := ParseMeminfo(strings.NewReader(tc.meminfo)); n != tc.bytes || f != tc.field {
+			t.Errorf("ParseMeminfo(%q) = %d %s, want %d %s", tc.meminfo, n, f, tc.bytes, tc.field)
+		}
+	}
+	if n, why := DefaultEvalMemory(8<<30, "MemAvailable"); n != 4<<30 || why != "half of MemAvailable 8.0GiB" {
+		t.Errorf("DefaultEvalMemory = %d, %q", n, why)
+	}
+	if n, _ := DefaultEvalMemory(0, ""); n != FallbackEvalMemory {
+		t.Errorf("DefaultEvalMemory without memory = %d", n)
+	}
+}
+
+var _ io.Writer = (*strings.Builder)(nil)
