@@ -22,11 +22,15 @@ func TestCacheDryRun(t *testing.T) {
 		{[]string{"deploy", "--dry-run"}, []string{
 			"copy --to 'file:///srv/cache?secret-key=/etc/fleet/cache.key' /nix/store/HASH-nixos-system-web",
 			"copy --no-check-sigs --substitute-on-destination --builders-use-substitutes --to ssh-ng://root@web.example.org /nix/store/HASH-nixos-system-web",
-			"--builders '<nix.conf builders>;ssh-ng://builder@10.0.0.2 x86_64-linux - 8'",
+			// batched (the default): the realisation builds
+			"nix-store --option builders '<nix.conf builders>;ssh-ng://builder@10.0.0.2 x86_64-linux - 8' --realise DRV",
+		}, nil},
+		{[]string{"deploy", "--dry-run", "--batch", "1"}, []string{
+			"build --no-link --json --builders '<nix.conf builders>;ssh-ng://builder@10.0.0.2 x86_64-linux - 8'",
 		}, nil},
 		{[]string{"deploy", "--dry-run", "--build-on", "target"}, []string{"--store ssh-ng://root@web.example.org"},
 			[]string{"file:///srv/cache?", "--builders"}},
-		{[]string{"build", "--dry-run"}, []string{"--builders '<nix.conf builders>;ssh-ng://builder@10.0.0.2 x86_64-linux - 8'"},
+		{[]string{"build", "--dry-run"}, []string{"--option builders '<nix.conf builders>;ssh-ng://builder@10.0.0.2 x86_64-linux - 8' --realise DRV"},
 			[]string{"file:///srv/cache?"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

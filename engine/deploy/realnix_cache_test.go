@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fleet-nix/fleet/engine/deploy"
@@ -123,36 +124,47 @@ func TestRealNixCache(t *testing.T) {
 }
 
 // TestRealNixBuilders: a fleet's builder (an ssh-ng:// builder line)
-// builds the system for the deployer, whose nix may build nothing itself
-// (max-jobs = 0): nix takes fleet's --builders, reaches the builder
-// through the real sshd, and its nix-daemon builds in its own store.
+// builds the systems for the deployer, whose nix may build nothing itself
+// (max-jobs = 0): nix takes fleet's builders, reaches the builder through
+// the real sshd, and its nix-daemon builds in its own store. Both ways a
+// build runs: one nix build per machine, and batched (one nix eval, then
+// nix-store --realise per machine).
 func TestRealNixBuilders(t *testing.T) {
-	n := newRealNix(t)
-	srv := sshtest.Start(t)
-	store := n.machineStore(t, srv)
-	conf := ""
-	for _, e := range n.env {
-		if v, ok := strings.CutPrefix(e, "NIX_CONF_DIR="); ok {
-			conf = v
-		}
-	}
-	write(t, filepath.Join(conf, "nix.conf"), "sandbox = false\nsubstituters =\nexperimental-features =\nmax-jobs = 0\n")
-	r := n.runner(srv)
-	// A builder line has no port: nix's ssh takes it from NIX_SSHOPTS.
-	r.Env = append(r.Env, "NIX_SSHOPTS="+deploy.NixSSHOpts(r)+fmt.Sprintf(" -p %d", srv.Port))
-	user, _, _ := strings.Cut(srv.Target(), "@")
-	builder := "ssh-ng://" + user + "@127.0.0.1 " + nixSystem(t) + " - 1"
-	var path string
-	steps, err := deploy.BuildSteps([]*model.Machine{nixos("web")}, deploy.Options{Tree: n.tree, Runner: r, Builders: []string{builder}},
-		func(_, p string) { path = p })
-	if err != nil {
-		t.Fatal(err)
-	}
-	execute(t, steps)
-	if _, err := os.Stat(filepath.Join(store, path, "bin", "switch-to-configuration")); err != nil {
-		t.Errorf("the builder did not build %s in its store: %v", path, err)
-	}
-	if _, err := os.Stat(filepath.Join(path, "bin", "switch-to-configuration")); err != nil {
-		t.Errorf("the system built remotely is not in the local store: %v", err)
+	for _, batch := range []int{0, 2} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			n := newRealNix(t)
+			srv := sshtest.Start(t)
+			store := n.machineStore(t, srv)
+			conf := ""
+			for _, e := range n.env {
+				if v, ok := strings.CutPrefix(e, "NIX_CONF_DIR="); ok {
+					conf = v
+				}
+			}
+			write(t, filepath.Join(conf, "nix.conf"), "sandbox = false\nsubstituters =\nexperimental-features =\nmax-jobs = 0\n")
+			r := n.runner(srv)
+			// A builder line has no port: nix's ssh takes it from NIX_SSHOPTS.
+			r.Env = append(r.Env, "NIX_SSHOPTS="+deploy.NixSSHOpts(r)+fmt.Sprintf(" -p %d", srv.Port))
+			user, _, _ := strings.Cut(srv.Target(), "@")
+			builder := "ssh-ng://" + user + "@127.0.0.1 " + nixSystem(t) + " - 1"
+			var mu sync.Mutex
+			paths := map[string]string{}
+			steps, err := deploy.BuildSteps([]*model.Machine{nixos("web"), nixos("prev")},
+				deploy.Options{Tree: n.tree, Runner: r, Builders: []string{builder}, EvalBatch: batch},
+				func(m, p string) { mu.Lock(); paths[m] = p; mu.Unlock() })
+			if err != nil {
+				t.Fatal(err)
+			}
+			execute(t, steps)
+			for _, m := range []string{"web", "prev"} {
+				path := paths[m]
+				if _, err := os.Stat(filepath.Join(store, path, "bin", "switch-to-configuration")); path == "" || err != nil {
+					t.Errorf("the builder did not build %s's system %q in its store: %v", m, path, err)
+				}
+				if _, err := os.Stat(filepath.Join(path, "bin", "switch-to-configuration")); err != nil {
+					t.Errorf("%s's system built remotely is not in the local store: %v", m, err)
+				}
+			}
+		})
 	}
 }
