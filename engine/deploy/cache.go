@@ -33,7 +33,9 @@ package deploy
 // Builders (builderSet) are nix's machine lines, passed to local builds
 // with --builders after the builders the user's own nix.conf names (nix
 // show-config, once per run), so that those keep working: --builders
-// replaces the setting, and nix 2.8 has no extra-builders.
+// replaces the setting, and nix 2.8 has no extra-builders. A batched
+// machine's realisation (batch.go) takes them as nix-store --option
+// builders.
 
 import (
 	"bytes"
