@@ -12,7 +12,7 @@ import (
 func fleetGroup() []Builtin {
 	return []Builtin{
 		{Fn: builtinFleet, Doc: Doc{Name: "fleet", Group: "declarations",
-			Signature: `fleet(name, domain = "", admins = [], credentials = {})`,
+			Signature: `fleet(name, domain = "", admins = [], credentials = {}, cache = {}, builders = [])`,
 			Text: `Names the fleet. Exactly one fleet() per fleet, in any fleet file.
 
 name is used in cloud labels (fleet=<name>) and the generated flake's description.
@@ -23,7 +23,20 @@ raw age recipients ("age1...") or ssh-ed25519 public keys.
 credentials names, per cloud, the secret holding its API credentials, used when the
 environment does not set them: {"hetzner": "hetzner-api-token"} (the token, for
 HCLOUD_TOKEN), {"gcp": "gcp-service-account-json"} (a service account key, for
-GOOGLE_APPLICATION_CREDENTIALS). fleet decrypts it with the admin's age identity.`}},
+GOOGLE_APPLICATION_CREDENTIALS). fleet decrypts it with the admin's age identity.
+cache is a Nix binary cache the fleet shares: {"url": ..., "public_key": ...,
+"secret_key_file": ...}. url is its store URL (s3://bucket?endpoint=... for S3 or R2,
+https://..., file:///srv/cache); public_key is "name:base64", the public file of
+nix-store --generate-binary-cache-key. Every machine's nix settings list it in
+substituters and trusted-public-keys; fleet deploy pushes each system it builds
+there once (nix copy --to) and the machines fetch from it what they can (nix copy
+--substitute-on-destination). secret_key_file is where the secret key is on the
+deployer's machine (absolute or ~/, never in the repository): pushes are signed
+with it; without it, paths keep the signatures nix.conf's secret-key-files gave them.
+builders are remote build machines, each one line of nix's own machine format
+("ssh-ng://builder@host x86_64-linux /root/.ssh/id_builder 8"), passed to local builds
+with --builders after those the user's nix.conf names, which keep working.
+With --build-on target, machines build their own systems and builders are unused.`}},
 		{Fn: builtinChannel, Doc: Doc{Name: "channel", Group: "declarations",
 			Signature: `channel(name, url, darwin_url = "")`,
 			Text: `Declares a nixpkgs channel: a flake input that overlay layer 1 makes available as
@@ -49,9 +62,23 @@ func builtinFleet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	var name, domain string
 	var admins stringList
-	var credentials stringMap
-	if err := unpack(b.Name(), args, kwargs, "name", &name, "domain?", &domain, "admins?", &admins, "credentials?", &credentials); err != nil {
+	var credentials, cacheArg stringMap
+	var builders stringList
+	if err := unpack(b.Name(), args, kwargs, "name", &name, "domain?", &domain, "admins?", &admins, "credentials?", &credentials,
+		"cache?", &cacheArg, "builders?", &builders); err != nil {
 		return nil, err
+	}
+	var cache *model.Cache
+	if cacheArg != nil {
+		var err error
+		if cache, err = checkCache(cacheArg, callerPos(thread)); err != nil {
+			return nil, err
+		}
+	}
+	for _, line := range builders {
+		if err := checkBuilder(line); err != nil {
+			return nil, fmt.Errorf("fleet: builders: %w", err)
+		}
 	}
 	for provider := range credentials {
 		if !contains(cloudProviders, provider) {
@@ -74,7 +101,8 @@ func builtinFleet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 			}
 		}
 	}
-	r.fleets = append(r.fleets, &model.Fleet{Name: name, Domain: domain, Admins: admins, Credentials: map[string]string(credentials), Pos: callerPos(thread)})
+	r.fleets = append(r.fleets, &model.Fleet{Name: name, Domain: domain, Admins: admins, Credentials: map[string]string(credentials),
+		Cache: cache, Builders: builders, Pos: callerPos(thread)})
 	return newDecl("fleet", name, starlark.StringDict{
 		"domain": starlark.String(domain),
 		"admins": strList(admins),

@@ -29,7 +29,8 @@ evaluated again: its cached path is printed. --rebuild evaluates and builds ever
 The others are evaluated in batches, several machines per nix process, as many as
 --eval-memory allows (default: half of the memory available, 512MiB a machine) or --batch
 says; each machine's system is then built on its own.
-A darwin system builds only on macOS or with a darwin builder configured in nix.`,
+A darwin system builds only on macOS or with a darwin builder configured in nix (nix.conf's
+builders, or fleet(builders = ...), which builds use on top of nix.conf's).`,
 		Flags: append(append(evalFlags(), evalBatchFlags()...), outFlag(),
 			&cli.StringSliceFlag{Name: "on", Usage: "machines to build (name, @tag, glob, all; default all); repeatable"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "machines to leave out; repeatable"},
@@ -58,7 +59,7 @@ A darwin system builds only on macOS or with a darwin builder configured in nix.
 				paths[m] = p
 				mu.Unlock()
 			}
-			opts := deploy.Options{Tree: tree, Runner: runner, EvalBatch: batch}
+			opts := deploy.Options{Tree: tree, Runner: runner, EvalBatch: batch, Builders: l.fleet.Builders}
 			if c.Bool("dry-run") {
 				opts.Cached = dryRunCached(c, l, tree, machines)
 				steps, err := deploy.BuildSteps(machines, opts, record)

@@ -43,6 +43,9 @@ failure or Ctrl-C resumes. A machine whose cloud host is switched off (enabled =
 and not switched on by fleet up) is skipped with a line saying so, unless --on names it.
 Machines are evaluated in batches, several per nix process, as many as --eval-memory
 allows (or --batch); each machine's build and copy go on as soon as its own system is built.
+With fleet(cache = ...), each system built is pushed to the binary cache once (signed)
+before the copies, which then let the machines substitute from the cache; with
+fleet(builders = ...), local builds also use those remote builders.
 --dry-run prints the exact commands and runs nothing. Needs Nix 2.8 or newer.
 The steps are fleet apply's graph without its cloud part (engine/apply).`,
 		Flags: append(append(evalFlags(), evalBatchFlags()...), outFlag(),

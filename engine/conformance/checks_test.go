@@ -79,6 +79,7 @@ func (c *checker) system(s *systemReport) {
 	if s.HostPlatform != m.System {
 		c.t.Errorf("%s: nixpkgs.hostPlatform is %q, the fleet declares system = %q", c.where, s.HostPlatform, m.System)
 	}
+	c.cache(s)
 	c.declared("", m.Config(), s.Declared)
 	c.users(s)
 	c.secrets(s)
@@ -618,5 +619,37 @@ func (c *checker) standalone(label, user string, h *homeReport, s *systemReport)
 	}
 	if u, ok := s.Users[user]; ok && u.Home != nil && h.HomeDirectory != *u.Home {
 		c.t.Errorf("%s: %s: home.homeDirectory is %q, but users.users.%s.home is %q", c.where, label, h.HomeDirectory, user, *u.Home)
+	}
+}
+
+// cacheNixOS is the binary cache NixOS and nix-darwin configure by
+// default, and its key.
+const cacheNixOS, cacheNixOSKey = "https://cache.nixos.org/", "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
+
+// cache checks that a machine of a fleet with a binary cache substitutes
+// from it first, and still from cache.nixos.org (the upstream modules
+// define that one with mkAfter: the fleet's definition adds to it). A
+// machine whose Nix its system does not manage (nix.enable = false, a
+// Determinate Nix laptop) writes no nix.conf: its settings are unused,
+// and nix-darwin's throw when read.
+func (c *checker) cache(s *systemReport) {
+	c.t.Helper()
+	if !s.NixEnable {
+		return
+	}
+	wantKeys := []string{cacheNixOSKey}
+	if cache := c.env.fleet.Cache; cache != nil {
+		wantKeys = append(wantKeys, cache.PublicKey)
+		if len(s.Substituters) == 0 || s.Substituters[0] != cache.URL {
+			c.t.Errorf("%s: nix.settings.substituters is %q, want the fleet's cache %s first", c.where, s.Substituters, cache.URL)
+		}
+	}
+	if !slices.Contains(s.Substituters, cacheNixOS) {
+		c.t.Errorf("%s: nix.settings.substituters is %q, without %s", c.where, s.Substituters, cacheNixOS)
+	}
+	for _, k := range wantKeys {
+		if !slices.Contains(s.TrustedPublicKeys, k) {
+			c.t.Errorf("%s: nix.settings.trusted-public-keys is %q, without %q", c.where, s.TrustedPublicKeys, k)
+		}
 	}
 }

@@ -194,6 +194,9 @@ type systemReport struct {
 	Toplevel          *string               `json:"toplevel"`
 	HostName          string                `json:"hostName"`
 	HostPlatform      string                `json:"hostPlatform"`
+	NixEnable         bool                  `json:"nixEnable"`
+	Substituters      []string              `json:"substituters"`
+	TrustedPublicKeys []string              `json:"trustedPublicKeys"`
 	StateVersion      any                   `json:"stateVersion"`
 	StateVersionFiles []string              `json:"stateVersionFiles"`
 	StateVersionPrio  int                   `json:"stateVersionPriority"`

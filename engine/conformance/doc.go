@@ -91,7 +91,10 @@
 // each user's uid, description, groups, ssh keys and shell, age.secrets
 // (names, files, owner, group, mode), home.stateVersion and the machine's
 // home values, the packages of each user's home features in home.packages,
-// homeConfigurations built for the machine's platform and account. Fleet's
+// homeConfigurations built for the machine's platform and account; with
+// fleet(cache = ...), nix.settings.substituters starting with the cache and
+// still holding cache.nixos.org, and both keys in trusted-public-keys
+// (where the system manages Nix: nix.enable). Fleet's
 // own rules for a deployable tree: the deploy target's user exists and
 // accepts an admin's ssh key, sshd runs on NixOS; system.stateVersion is
 // defined once, in the machine's own file, without lib.mkForce; password

@@ -62,6 +62,10 @@ type Options struct {
 	// Built, when set, is told each system evaluated and built here
 	// (BuildOn "local"), to record it under the machine's fingerprint.
 	Built func(machine, path string)
+	// Builders are remote builders for local builds, nix machine lines
+	// (fleet(builders = ...)), given after nix.conf's own (see
+	// cache.go). Steps and DiffSteps take the fleet's when nil.
+	Builders []string
 	// Deployed, when set, is told each machine whose deploy completed
 	// with the switch goal and the system it now runs: activated and
 	// its checks passed (not degraded), or found already running it by
@@ -176,6 +180,10 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 	}
 	var steps []Step
 	signing := &localSigning{}
+	if opts.Builders == nil {
+		opts.Builders = f.Builders
+	}
+	push, builders := newPushes(f.Cache), newBuilderSet(opts.Builders)
 	batches := planBatches(machines, opts, flake)
 	for _, m := range machines {
 		resolve := opts.LateTargets[m.Name]
@@ -185,7 +193,8 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 				return nil, err
 			}
 		}
-		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batch: batches[m.Name]}
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batch: batches[m.Name],
+			push: push, builders: builders}
 		ms := machineSteps(d)
 		if resolve != nil {
 			lateTarget(ms, d, resolve)
@@ -224,6 +233,9 @@ func machineSteps(d *machineDeploy) []Step {
 				"(when it prints " + system + ", the machine is up to date: nothing more runs)"}, d.compare)
 		}
 		if o.BuildOn != "target" {
+			if d.push != nil {
+				add("push", []string{d.push.command(system)}, d.pushSystem)
+			}
 			add("copy", []string{nixCommand(target, ShellJoin(d.copyArgv("STORE", system)))}, d.copy)
 		}
 		if o.Goal == Switch || o.Goal == Boot {
@@ -271,8 +283,12 @@ type machineDeploy struct {
 	signing *localSigning
 	// batch is the machine's evaluation batch (batch.go); nil: the build
 	// step evaluates alone.
-	batch  *evalNode
-	system string // the store path built
+	batch *evalNode
+	// push is the fleet's binary cache, shared by the run's machines;
+	// builders its remote builders (cache.go). Nil without them.
+	push     *pushes
+	builders *builderSet
+	system   string // the store path built
 	// activated is when activation ended: the watchdog's delay runs
 	// from there.
 	activated time.Time
@@ -317,6 +333,8 @@ func (d *machineDeploy) buildArgv() []string {
 	if d.o.BuildOn == "target" {
 		url, _ := storeOf(d.target)
 		argv = append(argv, "--eval-store", "auto", "--store", url)
+	} else if d.builders != nil {
+		argv = append(argv, "--builders", d.builders.arg())
 	}
 	return append(argv, d.attr())
 }
@@ -357,7 +375,7 @@ func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) 
 		if len(d.batch.machines) == 1 {
 			return []string{d.buildCommand()}, d.buildAlone
 		}
-		return d.batch.commands(d.m.Name), d.buildBatched
+		return d.batch.commands(d.m.Name, d.realiseArgv("DRV")), d.buildBatched
 	}
 	c, ok := d.o.Cached[d.m.Name]
 	if !ok || d.o.BuildOn == "target" {
@@ -397,6 +415,10 @@ func (d *machineDeploy) build(ctx context.Context, w io.Writer) error {
 	stdio := IO{Stdout: io.MultiWriter(&out, w), Stderr: w}
 	if d.o.BuildOn == "target" {
 		_, stdio.NixSSHOpts = storeOf(d.target)
+	} else if d.builders != nil {
+		if _, err := d.builders.resolve(ctx, d.o.Runner); err != nil {
+			return err
+		}
 	}
 	if err := d.o.Runner.Local(ctx, d.buildArgv(), stdio); err != nil {
 		return err
@@ -447,7 +469,12 @@ func (d *machineDeploy) compare(ctx context.Context, w io.Writer) error {
 // copyArgv copies the system's closure to the machine's store. The
 // paths built here are unsigned: --no-check-sigs lets the machine's
 // nix-daemon take them from a trusted user (see preflight).
+// With a binary cache, the machine substitutes what it can from it (see
+// cache.go).
 func (d *machineDeploy) copyArgv(url, system string) []string {
+	if d.push != nil {
+		return nixArgv("copy", "--no-check-sigs", "--substitute-on-destination", "--builders-use-substitutes", "--to", url, system)
+	}
 	return nixArgv("copy", "--no-check-sigs", "--to", url, system)
 }
 
@@ -838,8 +865,9 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 	opts.BuildOn = "local"
 	batches := planBatches(machines, opts, flake)
 	var steps []Step
+	builders := newBuilderSet(opts.Builders)
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts, flake: flake, batch: batches[m.Name]}
+		d := &machineDeploy{m: m, o: opts, flake: flake, batch: batches[m.Name], builders: builders}
 		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
 			Commands: cmds,
@@ -869,12 +897,16 @@ func DiffSteps(f *model.Fleet, machines []*model.Machine, opts Options, out func
 		return nil, err
 	}
 	var steps []Step
+	if opts.Builders == nil {
+		opts.Builders = f.Builders
+	}
+	builders := newBuilderSet(opts.Builders)
 	for _, m := range machines {
 		target, err := Target(f, m, opts.Targets)
 		if err != nil {
 			return nil, err
 		}
-		d := &machineDeploy{m: m, target: target, o: opts, flake: flake}
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, builders: builders}
 		d.o.BuildOn = "local"
 		var current string
 		build := Step{ID: m.Name + "/build", Machine: m.Name, Action: "build", Commands: []string{d.buildCommand()}, Run: d.build}

@@ -175,7 +175,7 @@ func realiseArgv(drv string) []string {
 }
 
 // commands is what --dry-run shows for a batched machine's build.
-func (n *evalNode) commands(machine string) []string {
+func (n *evalNode) commands(machine string, realise []string) []string {
 	names := n.machines
 	list := strings.Join(names, ", ")
 	if len(names) > 4 {
@@ -185,7 +185,7 @@ func (n *evalNode) commands(machine string) []string {
 	return []string{
 		fmt.Sprintf("evaluate %s (%s; up to %d machines per nix process): %s (EXPR: %s.<machine>.%s.drvPath of each)", n.label, list, n.b.size,
 			ShellJoin(nixArgv("eval", "--json", n.b.flake+"#"+output, "--apply", "EXPR")), output, system),
-		ShellJoin(realiseArgv("DRV")) + " (" + machine + "'s derivation, from the batch)",
+		ShellJoin(realise) + " (" + machine + "'s derivation, from the batch)",
 	}
 }
 
@@ -293,8 +293,13 @@ func (d *machineDeploy) buildBatched(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if d.builders != nil {
+		if _, err := d.builders.resolve(ctx, d.o.Runner); err != nil {
+			return err
+		}
+	}
 	var out bytes.Buffer
-	if err := d.o.Runner.Local(ctx, realiseArgv(drv), IO{Stdout: io.MultiWriter(&out, w), Stderr: w}); err != nil {
+	if err := d.o.Runner.Local(ctx, d.realiseArgv(drv), IO{Stdout: io.MultiWriter(&out, w), Stderr: w}); err != nil {
 		return err
 	}
 	system := ""

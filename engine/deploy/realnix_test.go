@@ -37,7 +37,7 @@ type realNix struct {
 
 // nixSystem is the Nix system of this machine, which the trivial
 // derivations must name to build here.
-func nixSystem(t *testing.T) string {
+func nixSystem(t testing.TB) string {
 	if runtime.GOOS != "linux" {
 		t.Skip("the real-nix tests build linux derivations")
 	}
@@ -57,7 +57,7 @@ func nixSystem(t *testing.T) string {
 // bin/switch-to-configuration and an activate script that log their
 // calls; one input, a stand-in flake on disk, so that a lock file is
 // written.
-func newRealNix(t *testing.T) *realNix {
+func newRealNix(t testing.TB) *realNix {
 	t.Helper()
 	system := nixSystem(t)
 	n := &realNix{nix: testtool.Require(t, "nix", "nix-bin")}
@@ -125,7 +125,7 @@ func execute(t *testing.T, steps []deploy.Step) *deploy.Summary {
 	return sum
 }
 
-func write(t *testing.T, path, data string) {
+func write(t testing.TB, path, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -99,7 +99,15 @@ type Fleet struct {
 	// API credentials ("hetzner": a token, "gcp": a service account key
 	// as JSON), used when the environment does not provide them.
 	Credentials map[string]string `json:"credentials,omitempty"`
-	Pos         Pos               `json:"pos"`
+	// Cache is the fleet's binary cache (fleet(cache = ...)): deploys
+	// push each system built there once, and every machine substitutes
+	// from it. Nil when the fleet has none.
+	Cache *Cache `json:"cache,omitempty"`
+	// Builders are remote build machines in nix's own machine format
+	// (one nix.conf builders entry each), used by local builds on top
+	// of the builders the user's nix.conf names.
+	Builders []string `json:"builders,omitempty"`
+	Pos      Pos      `json:"pos"`
 	// Root is the absolute directory of the fleet: relative paths in
 	// modules, packages and nix.path values are relative to it.
 	Root string `json:"-"`
@@ -116,6 +124,24 @@ type Fleet struct {
 	Secrets  []*Secret  `json:"secrets"`
 	// Firewalls are cloud firewalls the fleet manages (hetzner.firewall).
 	Firewalls []*Firewall `json:"firewalls,omitempty"`
+}
+
+// Cache is a Nix binary cache the fleet shares: the deployer pushes to
+// it, the machines substitute from it.
+type Cache struct {
+	// URL is the Nix store URL: s3://bucket?endpoint=... (S3, R2),
+	// https:// or http:// (a served cache), file:///abs/path.
+	URL string `json:"url"`
+	// PublicKey is the cache's signing key's public half, "name:base64",
+	// which every machine trusts (trusted-public-keys).
+	PublicKey string `json:"public_key"`
+	// SecretKeyFile is where, on the deployer's machine, the secret half
+	// is (an absolute or ~/ path, never in the repository): what the
+	// deployer pushes is signed with it. Empty: paths are pushed with the
+	// signatures they have (nix.conf's secret-key-files signs what nix
+	// builds).
+	SecretKeyFile string `json:"secret_key_file,omitempty"`
+	Pos           Pos    `json:"pos"`
 }
 
 // Firewall is a cloud firewall fleet creates and keeps as declared. Hosts

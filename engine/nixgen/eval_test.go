@@ -382,6 +382,10 @@ func (x expect) machine(f *model.Fleet, m *model.Machine, have map[string]bool) 
 	}
 	set(out, m.Name, "networking", "hostName")
 	set(out, m.System, "nixpkgs", "hostPlatform")
+	if c := f.Cache; c != nil {
+		set(out, []any{c.URL}, "nix", "settings", "substituters")
+		set(out, []any{c.PublicKey}, "nix", "settings", "trusted-public-keys")
+	}
 	deploy := m.DeployUser()
 	var known []any
 	for _, name := range m.Users {

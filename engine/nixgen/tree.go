@@ -341,6 +341,14 @@ func (g *gen) machine(m *model.Machine) {
 	body.Set(Str{m.Name}, "networking", "hostName")
 	body.Set(Str{m.System}, "nixpkgs", "hostPlatform")
 
+	if c := g.f.Cache; c != nil {
+		// Definitions, not defaults: NixOS and nix-darwin define
+		// cache.nixos.org (substituters with mkAfter), and list
+		// definitions concatenate, so the fleet's cache comes first and
+		// cache.nixos.org stays.
+		body.Set(Strs([]string{c.URL}), "nix", "settings", "substituters")
+		body.Set(Strs([]string{c.PublicKey}), "nix", "settings", "trusted-public-keys")
+	}
 	g.accounts(s, m, body)
 	if shared, ok := g.machineHome(p, m); ok {
 		imports = append(imports, Sel("inputs", "home-manager", modulesAttr, "home-manager"))

@@ -275,6 +275,19 @@ let
       if class == "nixos" && r.success then r.value else null;
     hostName = cfg.networking.hostName;
     hostPlatform = cfg.nixpkgs.hostPlatform.system;
+    nixEnable = cfg.nix.enable or true;
+    # null where nix-darwin does not manage Nix (nix.enable = false: its
+    # nix.settings throws when read)
+    substituters =
+      let
+        r = builtins.tryEval (cfg.nix.settings.substituters or null);
+      in
+      if r.success then r.value else null;
+    trustedPublicKeys =
+      let
+        r = builtins.tryEval (cfg.nix.settings.trusted-public-keys or null);
+      in
+      if r.success then r.value else null;
     stateVersion = cfg.system.stateVersion;
     # the files of the definitions that win, and their priority (100 is a
     # plain definition, 50 lib.mkForce)

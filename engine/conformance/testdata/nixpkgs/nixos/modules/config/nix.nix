@@ -85,9 +85,11 @@ in
             default = true;
           };
           extra-sandbox-paths = listOfStr [ ];
-          substituters = listOfStr [ ];
+          # No defaults: nix.nix defines cache.nixos.org below, so that a
+          # machine's own caches add to it.
+          substituters = mkOption { type = types.listOf types.str; };
           trusted-substituters = listOfStr [ ];
-          trusted-public-keys = listOfStr [ "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=" ];
+          trusted-public-keys = mkOption { type = types.listOf types.str; };
           require-sigs = mkOption {
             type = types.bool;
             default = true;
@@ -140,6 +142,12 @@ in
     };
   };
 
+  # as nixos/modules/config/nix.nix defines them (config = mkIf cfg.enable
+  # there)
+  config.nix.settings = lib.mkIf cfg.enable {
+    substituters = lib.mkAfter [ "https://cache.nixos.org/" ];
+    trusted-public-keys = [ "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=" ];
+  };
   config.assertions = [
     {
       assertion = cfg.gc.automatic -> cfg.enable;

@@ -26,6 +26,10 @@
     users.alice = ../../homes/users/alice.nix;
   };
   networking.hostName = "laptop";
+  nix.settings = {
+    substituters = [ "s3://fleet-cache?endpoint=example.r2.cloudflarestorage.com" ];
+    trusted-public-keys = [ "fleet-cache-1:3dlN7fbLaFqmeNG/EZIAEdWdWqw26xGWzpyGGohFKQY=" ];
+  };
   nixpkgs.hostPlatform = "aarch64-darwin";
   system.stateVersion = 6;
   users = {

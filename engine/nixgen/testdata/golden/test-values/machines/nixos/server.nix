@@ -56,6 +56,10 @@
     };
   };
   networking.hostName = lib.mkMerge [ "server" (lib.mkForce "srv") ];
+  nix.settings = {
+    substituters = [ "s3://fleet-cache?endpoint=example.r2.cloudflarestorage.com" ];
+    trusted-public-keys = [ "fleet-cache-1:3dlN7fbLaFqmeNG/EZIAEdWdWqw26xGWzpyGGohFKQY=" ];
+  };
   nixpkgs.hostPlatform = "x86_64-linux";
   programs.zsh.enable = true;
   system.stateVersion = "26.05";
