@@ -411,8 +411,10 @@ func TestCloudReplaceRefusedWithoutFlag(t *testing.T) {
 
 func TestCloudRateLimitsAndFailuresConverge(t *testing.T) {
 	c := newClouds(t)
-	c.hz.FailNext("POST", "/v1/servers", 3, 429)
-	c.gce.FailNext("POST", "/compute/v1/projects/proj/zones/us-central1-f/instances", 2, 429)
+	// The fakes match paths as their APIs name them: Hetzner's without
+	// /v1, GCE's relative to /compute/v1/.
+	c.hz.FailNext("POST", "/servers", 3, 429)
+	c.gce.FailNext("POST", "projects/proj/zones/us-central1-f/instances", 2, 429)
 	c.hz.FailCreate("db", "server is not available in this location")
 	code, out, stderr := c.fleet(t, "apply", c.file, "--yes")
 	if code != exitError || !strings.Contains(stderr, "1 change failed") || !strings.Contains(stderr, "db") {
@@ -420,6 +422,21 @@ func TestCloudRateLimitsAndFailuresConverge(t *testing.T) {
 	}
 	if !strings.Contains(out, "server web: create done") || !strings.Contains(out, "instance gpu: create done") {
 		t.Fatalf("the other creates should succeed after the 429s:\n%s", out)
+	}
+	// The 429s were answered (and retried through), not skipped.
+	posts, limited := 0, 0
+	for _, r := range c.hz.Requests() {
+		if r.Method == "POST" && r.Path == "/servers" {
+			posts++
+		}
+	}
+	for _, r := range c.gce.Requests() {
+		if r.Method == "POST" && r.Status == 429 {
+			limited++
+		}
+	}
+	if posts < 3+2 || limited != 2 {
+		t.Errorf("%d server creates asked of Hetzner (want 3 rate-limited + web + db), %d GCE requests answered 429 (want 2)", posts, limited)
 	}
 	// The next apply converges.
 	_, changes := c.plan(t, c.file)
