@@ -26,13 +26,9 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 	if err != nil {
 		return err
 	}
-	var on []model.Selector
-	for _, s := range c.StringSlice("on") {
-		sel := model.Selector(s)
-		if err := sel.Validate(); err != nil {
-			return usageError{"--on: " + err.Error()}
-		}
-		on = append(on, sel)
+	on, err := parseSelectors("--on", c.StringSlice("on"))
+	if err != nil {
+		return err
 	}
 	if l.tree == nil {
 		if l.tree, err = nixgen.GenerateTree(l.fleet); err != nil {

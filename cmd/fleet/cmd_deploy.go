@@ -120,27 +120,30 @@ func deployExecOptions(c *cli.Context, logDir string) (o deploy.ExecOptions, don
 	return deploy.ExecOptions{Parallel: c.Int("parallel"), FailFast: c.Bool("fail-fast"), LogDir: logDir, Events: events}, done
 }
 
+// parseSelectors checks the values of a selector flag (--on, --exclude):
+// a bad one is a usage error naming the flag.
+func parseSelectors(flag string, xs []string) ([]model.Selector, error) {
+	var out []model.Selector
+	for _, x := range xs {
+		s := model.Selector(x)
+		if err := s.Validate(); err != nil {
+			return nil, usageError{flag + ": " + err.Error()}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // selectMachines applies --on and --exclude.
 func selectMachines(f *model.Fleet, on, exclude []string) ([]*model.Machine, error) {
-	parse := func(flag string, xs []string) ([]model.Selector, error) {
-		var out []model.Selector
-		for _, x := range xs {
-			s := model.Selector(x)
-			if err := s.Validate(); err != nil {
-				return nil, usageError{flag + ": " + err.Error()}
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	}
-	ons, err := parse("--on", on)
+	ons, err := parseSelectors("--on", on)
 	if err != nil {
 		return nil, err
 	}
 	if len(ons) == 0 {
 		ons = []model.Selector{"all"}
 	}
-	excl, err := parse("--exclude", exclude)
+	excl, err := parseSelectors("--exclude", exclude)
 	if err != nil {
 		return nil, err
 	}

@@ -45,13 +45,9 @@ named secrets anew.`,
 					if err != nil {
 						return err
 					}
-					var on []model.Selector
-					for _, s := range c.StringSlice("on") {
-						sel := model.Selector(s)
-						if err := sel.Validate(); err != nil {
-							return usageError{"--on: " + err.Error()}
-						}
-						on = append(on, sel)
+					on, err := parseSelectors("--on", c.StringSlice("on"))
+					if err != nil {
+						return err
 					}
 					for _, name := range c.StringSlice("regenerate") {
 						if l.fleet.Secret(name) == nil {

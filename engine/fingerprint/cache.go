@@ -64,11 +64,20 @@ func (c *Cache) Put(fp, path string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("build cache: %w (set %s to use another folder)", err, CacheEnv)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-	if err != nil {
+	if err := writeAtomic(p, []byte(path+"\n")); err != nil {
 		return fmt.Errorf("build cache: %w", err)
 	}
-	_, werr := tmp.WriteString(path + "\n")
+	return nil
+}
+
+// writeAtomic writes data to a temporary file beside p and renames it
+// into place: a reader sees the old contents or the new, never half.
+func writeAtomic(p string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
@@ -78,7 +87,6 @@ func (c *Cache) Put(fp, path string) error {
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("build cache: %w", werr)
 	}
-	return nil
+	return werr
 }

@@ -47,19 +47,10 @@ func testFleet(t *testing.T, root string) *model.Fleet {
 
 func fingerprints(t *testing.T, dir string, f *model.Fleet) map[string]string {
 	t.Helper()
-	tree, err := nixgen.GenerateTree(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := outdir.Write(dir, tree.Files); err != nil {
-		t.Fatal(err)
-	}
-	s, err := fingerprint.New(dir, f, tree)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := writtenSet(t, dir, f)
 	out := map[string]string{}
 	for _, m := range f.Machines {
+		var err error
 		if out[m.Name], err = s.Of(m.Name); err != nil {
 			t.Fatal(err)
 		}
@@ -172,4 +163,22 @@ func TestCacheRoundTrip(t *testing.T) {
 	if d, err := fingerprint.DefaultCache(); err != nil || d.Dir != "/tmp/fleet-cache-test/builds" {
 		t.Fatalf("DefaultCache = %v, %v", d, err)
 	}
+}
+
+// writtenSet writes f's tree to dir as fleet does and takes its
+// fingerprints there.
+func writtenSet(tb testing.TB, dir string, f *model.Fleet) *fingerprint.Set {
+	tb.Helper()
+	tree, err := nixgen.GenerateTree(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := outdir.Write(dir, tree.Files); err != nil {
+		tb.Fatal(err)
+	}
+	s, err := fingerprint.New(dir, f, tree)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

@@ -163,21 +163,8 @@ func (r *Records) Put(rec *Record) error {
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return fmt.Errorf("deploy record of %s: %w (set %s to use another folder)", rec.Machine, err, CacheEnv)
 	}
-	tmp, err := os.CreateTemp(r.Dir, ".tmp-")
-	if err != nil {
+	if err := writeAtomic(p, append(data, '\n')); err != nil {
 		return fmt.Errorf("deploy record of %s: %w", rec.Machine, err)
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), p)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("deploy record of %s: %w", rec.Machine, werr)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/fleet-nix/fleet/engine/fingerprint"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
-	"github.com/fleet-nix/fleet/engine/outdir"
 )
 
 // BenchmarkPlanStatuses: what fleet plan adds for a 1,000-machine fleet
@@ -24,17 +23,7 @@ func BenchmarkPlanStatuses(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tree, err := nixgen.GenerateTree(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := outdir.Write(dir, tree.Files); err != nil {
-		b.Fatal(err)
-	}
-	set, err := fingerprint.New(dir, f, tree)
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := writtenSet(b, dir, f)
 	names := make([]string, n)
 	for i, m := range f.Machines {
 		names[i] = m.Name

@@ -11,7 +11,6 @@ import (
 	"github.com/fleet-nix/fleet/engine/fingerprint"
 	"github.com/fleet-nix/fleet/engine/model"
 	"github.com/fleet-nix/fleet/engine/nixgen"
-	"github.com/fleet-nix/fleet/engine/outdir"
 )
 
 const system = "/nix/store/00000000000000000000000000000000-nixos-system-m0"
@@ -21,17 +20,7 @@ var deployedAt = time.Date(2026, 12, 1, 14, 3, 0, 0, time.UTC)
 // deployed writes f's tree to dir and records machines as deployed from it.
 func deployed(t *testing.T, dir string, f *model.Fleet, recs *fingerprint.Records, machines ...string) {
 	t.Helper()
-	tree, err := nixgen.GenerateTree(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := outdir.Write(dir, tree.Files); err != nil {
-		t.Fatal(err)
-	}
-	s, err := fingerprint.New(dir, f, tree)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := writtenSet(t, dir, f)
 	for _, m := range machines {
 		rec, err := s.Record(m, system, "switch", deployedAt)
 		if err != nil {
