@@ -22,11 +22,15 @@ import (
 // run by one executor with one progress view (or --json events), one
 // log folder and one summary table.
 func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) error {
-	l, err := loadFile(c, args)
+	on, err := parseSelectors("--on", c.StringSlice("on"))
 	if err != nil {
 		return err
 	}
-	on, err := parseSelectors("--on", c.StringSlice("on"))
+	batch, err := evalBatch(c) // usage errors, before anything is evaluated
+	if err != nil {
+		return err
+	}
+	l, err := loadFile(c, args)
 	if err != nil {
 		return err
 	}
@@ -69,10 +73,6 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 	ids, _ := loadIdentities(c) // only gen.command secrets with depends need them
 	var mu sync.Mutex           // changes end concurrently; their lines must not interleave
 	progressLines := !jsonOut && !isTerminal(w)
-	batch, err := evalBatch(c)
-	if err != nil {
-		return err
-	}
 	dopts := deploy.Options{Tree: tree, Goal: deploy.Switch, Runner: runner, ExtraFiles: hostKeyFiles(c, l.fleet), EvalBatch: batch}
 	// The build cache and the deploy records, as fleet deploy uses them: a
 	// cache that cannot be read costs evaluations, nothing more.

@@ -84,6 +84,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"deploy", "--onn", "web"}, `deploy: unknown flag --onn (did you mean --on?)`},
 		{"unknown flag of a subcommand", []string{"secrets", "generate", "--regenrate", "x"}, `secrets generate: unknown flag --regenrate (did you mean --regenerate?)`},
 		{"unknown flag after FILE", []string{"plan", "fleet.star", "--jsn"}, `plan: unknown flag --jsn (did you mean --json?)`},
+		{"batch size", []string{"apply", "--batch", "0"}, "apply: --batch 0: give the number of machines one nix process evaluates, 1 or more\nRun 'fleet help apply' for usage."},
+		{"eval memory", []string{"build", "--eval-memory", "1.5G"}, `build: --eval-memory: "1.5G" is not a whole number`},
 		{"goal", []string{"deploy", "--goal", "swtich"}, `deploy: --goal "swtich": use switch, boot, test or dry-activate (did you mean "switch"?)` + "\nRun 'fleet help deploy' for usage."},
 		{"goal after FILE", []string{"deploy", "fleet.star", "--goal=bot", "--dry-run"}, `--goal "bot": use switch, boot, test or dry-activate (did you mean "boot"?)`},
 		{"build-on", []string{"deploy", "--build-on", "targte"}, `deploy: --build-on "targte": use local or target (did you mean "target"?)`},

@@ -23,14 +23,14 @@ func evalBatch(c *cli.Context) (int, error) {
 	if c.IsSet("batch") {
 		n := c.Int("batch")
 		if n < 1 {
-			return 0, usagef("--batch %d: give the number of machines one nix process evaluates, 1 or more", n)
+			return 0, usagef("%s: --batch %d: give the number of machines one nix process evaluates, 1 or more", commandPath(c), n)
 		}
 		return n, nil
 	}
 	if s := c.String("eval-memory"); s != "" {
 		budget, err := engine.ParseBytes(s)
 		if err != nil {
-			return 0, usagef("--eval-memory: %v", err)
+			return 0, usagef("%s: --eval-memory: %v", commandPath(c), err)
 		}
 		return deploy.EvalBatchSize(budget), nil
 	}
