@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -76,10 +77,12 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 	dopts := deploy.Options{Tree: tree, Goal: deploy.Switch, Runner: runner, ExtraFiles: hostKeyFiles(c, l.fleet), EvalBatch: batch}
 	// The build cache and the deploy records, as fleet deploy uses them: a
 	// cache that cannot be read costs evaluations, nothing more.
-	if bc, err := newBuildCache(l, tree, c.App.ErrWriter); err == nil {
+	bc, err := newBuildCache(l, tree, c.App.ErrWriter)
+	if err == nil {
 		dopts.Cached, dopts.Built, dopts.Deployed = bc.cached(c, l.fleet.Machines), bc.built, bc.deployed
 	} else {
 		fmt.Fprintf(c.App.ErrWriter, "warning: the build cache is not used: %v\n", err)
+		bc = nil
 	}
 	g, err := apply.New(l.fleet, plan, nil, apply.Options{
 		Deploy:    dopts,
@@ -90,6 +93,29 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 				defer mu.Unlock()
 				writeCloudDone(w, e)
 			}
+		},
+		HostChanged: func(machine string) {
+			if bc != nil {
+				bc.hostChanged(machine)
+			}
+		},
+		// After the secrets generation: the tree names the secret
+		// files that exist, and the new host keys as recipients.
+		WriteTree: func(ctx context.Context, out io.Writer) error {
+			t, err := nixgen.GenerateTree(l.fleet)
+			if err != nil {
+				return err
+			}
+			if err := writeTree(out, tree, t.Files); err != nil {
+				return err
+			}
+			lockNote(out, tree)
+			if bc != nil {
+				if err := bc.retake(l, tree, t); err != nil {
+					fmt.Fprintf(out, "warning: fingerprints not taken again after the generation (%v): fleet plan may say deploy for machines this run deploys\n", err)
+				}
+			}
+			return nil
 		},
 	})
 	if err != nil {
@@ -135,10 +161,12 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 		return apply.Unreached(plan)
 	}
 	if len(g.Install)+len(g.Deploy) > 0 {
-		if err := writeTree(w, tree, l.tree.Files); err != nil {
-			return err
+		if !g.TreeStep { // else the graph writes it, after the generation
+			if err := writeTree(w, tree, l.tree.Files); err != nil {
+				return err
+			}
+			lockNote(c.App.ErrWriter, tree)
 		}
-		lockNote(c.App.ErrWriter, tree)
 		if err := checkNix(c, runner); err != nil {
 			return err
 		}
@@ -152,9 +180,13 @@ func runApply(c *cli.Context, d deps, args []string, enable map[string]bool) err
 		// A cloud change's own line (writeCloudDone) says how it
 		// ended, with the host's address: its step's lines would
 		// repeat it.
+		// The cloud lines are written from the steps' goroutines:
+		// the progress lines take the same lock.
 		lines := events
 		events = func(e deploy.Event) {
 			if e.Kind == deploy.EventDone || !g.CloudStep(e.Step) {
+				mu.Lock()
+				defer mu.Unlock()
 				lines(e)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/fingerprint"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/nixgen"
 	"github.com/urfave/cli/v2"
 )
 
@@ -70,7 +71,7 @@ func (b *buildCache) cached(c *cli.Context, machines []*model.Machine) map[strin
 // (with the flake.lock nix wrote if it had none). A cache that cannot be
 // written costs the next run an evaluation, nothing more: a warning.
 func (b *buildCache) built(machine, path string) {
-	fp, err := b.set.Of(machine)
+	fp, err := b.fingerprints().Of(machine)
 	if err == nil {
 		err = b.cache.Put(fp, path)
 	}
@@ -86,7 +87,7 @@ func (b *buildCache) built(machine, path string) {
 // unchanged or deploy for it. A record that cannot be written leaves the
 // plan saying unknown: a warning.
 func (b *buildCache) deployed(machine, system string) {
-	rec, err := b.set.Record(machine, system, string(deploy.Switch), time.Now())
+	rec, err := b.fingerprints().Record(machine, system, string(deploy.Switch), time.Now())
 	if err == nil {
 		err = b.records.Put(rec)
 	}
@@ -95,6 +96,38 @@ func (b *buildCache) deployed(machine, system string) {
 		fmt.Fprintf(b.warn, "warning: %s: its deploy is not recorded: %v\n", machine, err)
 		b.mu.Unlock()
 	}
+}
+
+// fingerprints is the set the records and the cache are written under.
+func (b *buildCache) fingerprints() *fingerprint.Set {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.set
+}
+
+// hostChanged forgets machine's deploy record: its host was created,
+// replaced or deleted (apply.Options.HostChanged), so the plan must not
+// say it runs what was deployed to the old one.
+func (b *buildCache) hostChanged(machine string) {
+	if err := b.records.Remove(machine); err != nil {
+		b.mu.Lock()
+		fmt.Fprintf(b.warn, "warning: %s: %v: remove it, or fleet plan may say it is unchanged\n", machine, err)
+		b.mu.Unlock()
+	}
+}
+
+// retake takes the fingerprints again on tree, written to the tree
+// folder since (after a secrets generation): what is built and deployed
+// from now on is recorded under them.
+func (b *buildCache) retake(l *loaded, dir string, tree *nixgen.Tree) error {
+	set, err := fingerprint.NewPlanned(dir, l.fleet, tree)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.set = set
+	b.mu.Unlock()
+	return nil
 }
 
 // dryRunCached is what a dry run shows as cached, from the tree as it is

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,9 @@ import (
 const (
 	// CloudRow holds the fleet-wide cloud changes (ssh keys, firewalls).
 	CloudRow = "_cloud"
+	// TreeRow holds the writing of the Nix tree after the secrets are
+	// generated (Options.WriteTree).
+	TreeRow = "_tree"
 	// SecretsRow holds the generation of the secret files the installs
 	// need.
 	SecretsRow = "_secrets"
@@ -45,6 +49,17 @@ type Options struct {
 	// CloudDone, if set, is told as each cloud change ends. It may be
 	// called from several goroutines.
 	CloudDone func(cloud.Event)
+	// HostChanged, if set, is told the machine whose host a create,
+	// replace or delete changed: what it ran before is gone (fleet
+	// forgets its deploy record). It may be called from several
+	// goroutines.
+	HostChanged func(machine string)
+	// WriteTree, if set, writes the Nix tree. With secret files to
+	// generate it is the step TreeRow/write, after the generation (the
+	// tree names the files that exist: a file generated after the tree
+	// was written would be missing from it) and before every build and
+	// install; otherwise the caller writes the tree before running.
+	WriteTree func(ctx context.Context, w io.Writer) error
 }
 
 // Graph is an apply's steps and what they are.
@@ -58,10 +73,19 @@ type Graph struct {
 	// Notes say why a machine with a host is not deployed.
 	Notes []string
 
+	// TreeStep is set when the graph writes the Nix tree itself
+	// (Options.WriteTree, after a secrets generation).
+	TreeStep bool
+
 	mu       sync.Mutex
 	outcomes map[*cloud.Change]*cloud.Outcome
-	stepOf   map[*cloud.Change]string
-	cloudIDs map[string]bool
+	// fleetWide are the steps of the fleet-wide creates and updates
+	// (firewalls, ssh keys): every machine's steps come after them, as
+	// cloud.Apply's deploys came after all its changes.
+	fleetWide []string
+	ids       map[string]bool
+	stepOf    map[*cloud.Change]string
+	cloudIDs  map[string]bool
 }
 
 // New lowers a plan to one graph (see the package doc). With a nil plan
@@ -69,7 +93,7 @@ type Graph struct {
 // opts.Deploy as it is. With a plan, machines is ignored: the machines
 // are those with a cloud host in the plan.
 func New(f *model.Fleet, plan *cloud.Plan, machines []*model.Machine, opts Options) (*Graph, error) {
-	g := &Graph{outcomes: map[*cloud.Change]*cloud.Outcome{}, stepOf: map[*cloud.Change]string{}, cloudIDs: map[string]bool{}}
+	g := &Graph{outcomes: map[*cloud.Change]*cloud.Outcome{}, stepOf: map[*cloud.Change]string{}, cloudIDs: map[string]bool{}, ids: map[string]bool{}}
 	if plan == nil {
 		steps, err := deploy.Steps(f, machines, opts.Deploy)
 		g.Steps = steps
@@ -104,14 +128,17 @@ func (g *Graph) cloudSteps(plan *cloud.Plan, opts Options) {
 		}
 	}
 	var before []string
-	for _, phase := range [][]*cloud.Change{first, hosts, last} {
+	for i, phase := range [][]*cloud.Change{first, hosts, last} {
 		var ids []string
 		for _, c := range phase {
-			s := g.cloudStep(c, byName[c.Provider], opts.CloudDone)
+			s := g.cloudStep(c, byName[c.Provider], opts)
 			s.After = before
 			ids = append(ids, s.ID)
 			g.Steps = append(g.Steps, s)
 			g.Cloud = append(g.Cloud, c)
+		}
+		if i == 0 {
+			g.fleetWide = ids
 		}
 		if len(ids) > 0 {
 			before = ids
@@ -119,12 +146,27 @@ func (g *Graph) cloudSteps(plan *cloud.Plan, opts Options) {
 	}
 }
 
-func (g *Graph) cloudStep(c *cloud.Change, p cloud.Provider, done func(cloud.Event)) deploy.Step {
+// cloudStep is the step of one cloud change: <machine>/<action> for a
+// host, CloudRow/<action>-<resource>-<name> for a fleet-wide resource,
+// with the provider and scope added when that is not unique (a firewall
+// of the same name in two GCE projects, two orphan hosts of a machine).
+func (g *Graph) cloudStep(c *cloud.Change, p cloud.Provider, opts Options) deploy.Step {
+	done := opts.CloudDone
 	machine, id := c.Machine, c.Machine+"/"+string(c.Action)
 	if machine == "" {
 		machine = CloudRow
 		id = CloudRow + "/" + string(c.Action) + "-" + c.Resource + "-" + c.Name
 	}
+	if g.ids[id] {
+		id += "-" + c.Provider
+		if c.Scope != "" {
+			id += "-" + c.Scope
+		}
+	}
+	for n := 2; g.ids[id]; n++ {
+		id = fmt.Sprintf("%s-%d", strings.TrimSuffix(id, fmt.Sprintf("-%d", n-1)), n)
+	}
+	g.ids[id] = true
 	g.stepOf[c], g.cloudIDs[id] = id, true
 	return deploy.Step{ID: id, Machine: machine, Action: string(c.Action), Commands: []string{CloudCall(c)},
 		Run: func(ctx context.Context, w io.Writer) error {
@@ -139,6 +181,10 @@ func (g *Graph) cloudStep(c *cloud.Change, p cloud.Provider, done func(cloud.Eve
 			g.mu.Lock()
 			g.outcomes[c] = &cloud.Outcome{Change: c, Err: err, Result: r}
 			g.mu.Unlock()
+			if err == nil && c.Machine != "" && opts.HostChanged != nil &&
+				(c.Action == cloud.Create || c.Action == cloud.Replace || c.Action == cloud.Delete) {
+				opts.HostChanged(c.Machine)
+			}
 			if done != nil {
 				done(cloud.Event{Change: c, Done: true, Err: err, Result: r, Duration: time.Now().Sub(start)})
 			}
@@ -225,6 +271,16 @@ func (g *Graph) machineSteps(f *model.Fleet, plan *cloud.Plan, opts Options) err
 			}
 		}
 	}
+	var tree string
+	if gen := len(g.Steps) > 0 && g.Steps[len(g.Steps)-1].Machine == SecretsRow; gen && opts.WriteTree != nil {
+		// After the generation whether it succeeded or not: the
+		// deploys of existing hosts need the tree, not the new files.
+		tree = TreeRow + "/write"
+		g.Steps = append(g.Steps, deploy.Step{ID: tree, Machine: TreeRow, Action: "write", After: []string{g.Steps[len(g.Steps)-1].ID},
+			Commands: []string{"write the Nix tree to " + o.Tree + " (after the secrets generation: it names the files that exist)"},
+			Run:      opts.WriteTree})
+		g.TreeStep = true
+	}
 	o.Secrets = ready.check
 	steps, err := deploy.Steps(f, machines, o)
 	if err != nil {
@@ -234,7 +290,12 @@ func (g *Graph) machineSteps(f *model.Fleet, plan *cloud.Plan, opts Options) err
 	for i := range steps {
 		if m := steps[i].Machine; !seen[m] {
 			seen[m] = true
-			steps[i].Needs = append(slices.Clone(first[m]), steps[i].Needs...)
+			needs := slices.Clone(first[m])
+			if tree != "" {
+				needs = append(needs, tree)
+			}
+			steps[i].Needs = append(needs, steps[i].Needs...)
+			steps[i].After = append(slices.Clone(g.fleetWide), steps[i].After...)
 		}
 	}
 	g.Steps = append(g.Steps, steps...)

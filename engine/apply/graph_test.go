@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,31 @@ func TestDeployGraphIsDeploySteps(t *testing.T) {
 		if g.Steps[i].ID != want[i].ID || strings.Join(g.Steps[i].Needs, ",") != strings.Join(want[i].Needs, ",") {
 			t.Errorf("step %d: %s needs %v, want %s needs %v", i, g.Steps[i].ID, g.Steps[i].Needs, want[i].ID, want[i].Needs)
 		}
+	}
+}
+
+// A machine whose host does not change still comes after the fleet-wide
+// changes (a firewall opening ssh): its deploy starts when they ended.
+func TestDeploysComeAfterFleetWideChanges(t *testing.T) {
+	f := testFleet(t)
+	web := &cloud.Resource{Provider: "hetzner", Kind: "server", Name: "web", Machine: "web", Spec: map[string]string{"power": "on"}, IPv4: "198.51.100.7"}
+	fw := &cloud.Resource{Provider: "hetzner", Kind: "firewall", Name: "ssh"}
+	plan := &cloud.Plan{Changes: []*cloud.Change{
+		{Action: cloud.Update, Provider: "hetzner", Resource: "firewall", Name: "ssh", Want: fw, Have: fw, Fields: []string{"rules"}},
+		{Action: cloud.NoOp, Provider: "hetzner", Resource: "server", Name: "web", Machine: "web", Want: web, Have: web},
+	}}
+	g, err := apply.New(f, plan, nil, apply.Options{Deploy: deploy.Options{Tree: t.TempDir(), Goal: deploy.Switch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *deploy.Step
+	for i := range g.Steps {
+		if g.Steps[i].Machine == "web" {
+			first = &g.Steps[i]
+			break
+		}
+	}
+	if first == nil || !slices.Contains(first.After, "_cloud/update-firewall-ssh") {
+		t.Fatalf("web's first step %+v does not come after the firewall's update", first)
 	}
 }

@@ -94,7 +94,7 @@ func Whole(f *model.Fleet, plan *cloud.Plan, opts PlanOptions) error {
 	if opts.TreeDir != "" {
 		recorded = DeployStatuses(f, opts.Tree, opts.TreeDir)
 	}
-	plan.Machines = MachineActions(f, plan, opts.UpCommand, recorded)
+	plan.Machines = MachineActions(f, plan, opts, recorded)
 	return nil
 }
 
@@ -169,15 +169,28 @@ const NoBuildReason = fingerprint.NoRecordReason
 // unchanged when its configuration is the one last deployed from here,
 // deploy naming what changed since, unknown without a record. The record
 // is this computer's, not the machine's word: the reasons say so.
-func MachineActions(f *model.Fleet, plan *cloud.Plan, upCommand func(m *model.Machine) string, recorded []fingerprint.Status) []cloud.MachineAction {
+//
+// opts.Enable (fleet up, down) switches hosts on or off as the plan's
+// changes do; a machine opts.On leaves out is skipped (apply --on).
+func MachineActions(f *model.Fleet, plan *cloud.Plan, opts PlanOptions, recorded []fingerprint.Status) []cloud.MachineAction {
+	upCommand := opts.UpCommand
 	if upCommand == nil {
 		upCommand = func(m *model.Machine) string { return "fleet up " + m.Name }
 	}
 	hosts := map[string]*cloud.Change{}
+	deleted := map[string]*cloud.Change{}
 	for _, ch := range plan.Changes {
-		if ch.Machine != "" && ch.Want != nil {
+		switch {
+		case ch.Machine == "":
+		case ch.Want != nil:
 			hosts[ch.Machine] = ch
+		case ch.Action == cloud.Delete:
+			deleted[ch.Machine] = ch
 		}
+	}
+	selected := map[string]bool{}
+	for _, m := range f.Select(opts.On...) {
+		selected[m.Name] = true
 	}
 	byName := map[string]fingerprint.Status{}
 	for _, st := range recorded {
@@ -196,10 +209,26 @@ func MachineActions(f *model.Fleet, plan *cloud.Plan, upCommand func(m *model.Ma
 			otherwise = a.Action + ": " + a.Reason
 		}
 		ch := hosts[m.Name]
+		enabled := m.Host != nil && m.Host.Enabled
+		if on, ok := opts.Enable[m.Name]; ok && m.Host != nil {
+			enabled = on
+		}
 		switch {
-		case m.Host != nil && !m.Host.Enabled:
+		case len(opts.On) > 0 && !selected[m.Name]:
+			a.Action, a.Reason = cloud.MachineSkip, "not selected by --on"
+		case m.Host != nil && !enabled && deleted[m.Name] != nil:
+			d := deleted[m.Name]
+			a.Action = cloud.MachineSkip
+			a.Reason = fmt.Sprintf("its %s %s is deleted (%s)", d.Provider, d.Resource, d.Reason)
+		case m.Host != nil && !enabled:
 			a.Action = cloud.MachineSkip
 			a.Reason = "its host is switched off (enabled = False); " + upCommand(m) + " turns it on"
+			if _, toggled := opts.Enable[m.Name]; toggled {
+				a.Reason = "its host is switched off for this apply (fleet down)"
+			}
+		case ch != nil && ch.Refused != "" && m.Class == model.NixOS:
+			a.Action = cloud.MachineSkip
+			a.Reason = fmt.Sprintf("its %s %s is not %sd: %s", ch.Provider, ch.Resource, ch.Action, ch.Refused)
 		case ch == nil || m.Class != model.NixOS:
 		case ch.Action == cloud.Create && strings.Contains(ch.Reason, "apply will fail"):
 			// A host of its name exists that is not the fleet's (adopt).

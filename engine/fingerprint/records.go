@@ -119,6 +119,19 @@ func (r *Records) file(machine string) (string, error) {
 	return filepath.Join(r.Dir, machine+".json"), nil
 }
 
+// Remove forgets machine's record (none is no error): its host was
+// created, replaced or deleted, so what the record says it runs is gone.
+func (r *Records) Remove(machine string) error {
+	p, err := r.file(machine)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deploy record of %s: %w", machine, err)
+	}
+	return nil
+}
+
 // Get is machine's record: nil and no error when there is none, a
 // *RecordError when there is one that cannot be used.
 func (r *Records) Get(machine string) (*Record, error) {
