@@ -31,8 +31,17 @@ func (g *Graph) Run(ctx context.Context, opts deploy.ExecOptions) *Result {
 	sum := deploy.Execute(ctx, g.Steps, opts)
 	res := &Result{Summary: sum, Cloud: g.CloudResult(sum), DeployFailed: sum.Err != nil, LogDir: opts.LogDir}
 	for _, m := range sum.Machines {
-		if m.Outcome != deploy.OutcomeOK && m.Outcome != deploy.OutcomeUnchanged && !g.CloudStep(m.FailedStep) {
-			res.DeployFailed = true
+		if m.Outcome == deploy.OutcomeOK || m.Outcome == deploy.OutcomeUnchanged || g.CloudStep(m.FailedStep) {
+			continue
+		}
+		// A row whose steps are all cloud changes (--no-deploy, or a
+		// host deleted) did not deploy anything: its failure is the
+		// cloud's, in Cloud.
+		for _, s := range m.Steps {
+			if !g.CloudStep(s.ID) {
+				res.DeployFailed = true
+				break
+			}
 		}
 	}
 	return res
