@@ -117,3 +117,32 @@ func TestInterruptedCloudOnlyApply(t *testing.T) {
 		t.Fatalf("an interrupted --no-deploy apply: exit %d\n%s%s", code, out, stderr)
 	}
 }
+
+// A deploy to another tree folder (--out) is compared there by plan
+// --out, where its flake.lock and the user's files are: a file of the
+// user's in that folder only makes the default folder's plan differ.
+func TestPlanOutFolder(t *testing.T) {
+	c := newClouds(t)
+	c.apply(t, "apply", c.file, "--no-deploy")
+	out := t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, "extra.nix"), []byte("{ }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, o, stderr := c.fleet(t, "deploy", c.file, "--on", "web", "--out", out); code != exitOK {
+		t.Fatalf("deploy web --out: exit %d\n%s%s", code, o, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", out}, "unchanged"},
+		{nil, "deploy"},
+	} {
+		p, _ := c.plan(t, c.file, tc.args...)
+		for _, m := range p.Machines {
+			if m.Machine == "web" && m.Action != tc.want {
+				t.Errorf("plan %v: web is %s (%s), want %s", tc.args, m.Action, m.Reason, tc.want)
+			}
+		}
+	}
+}

@@ -45,8 +45,9 @@ After the cloud changes come the secret files that are missing (to generate, or 
 typed by a person), stale (to rekey) or damaged, as fleet secrets check finds them
 (nothing is decrypted), and one line per machine: install (its host is new), skip (its
 host is switched off), unchanged or deploy (its configuration is, or is not, the one last
-deployed from this computer: a local record, naming what changed), or unknown (fleet cannot
-tell without building or asking it).
+deployed from this computer: a local record, naming what changed; --out names the tree
+folder deploy used, if not .fleet/nix), or unknown (fleet cannot tell without building or
+asking it).
 fleet apply, up and down show the same plan before they ask, and the REPL's plan() too.
 
 --json prints the plan as JSON (see docs/plan-json.md; money in integer cents).
@@ -55,7 +56,7 @@ fleet apply, up and down show the same plan before they ask, and the REPL's plan
 no-op, every secret file in order, no machine to deploy), 2 when there are changes (secret
 files and machines to deploy too), 1 on an error, including a provider that could not be
 compared (the plan is printed first). With it, a usage error exits 1 too.`,
-		Flags: append(planFlags(),
+		Flags: append(planFlags(), outFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 if nothing would change, 2 if something would, 1 on errors"}),
 		Action: func(c *cli.Context) error {
@@ -66,7 +67,7 @@ compared (the plan is printed first). With it, a usage error exits 1 too.`,
 			provs, done := d.clouds(c, l.fleet, c.App.ErrWriter)
 			defer done()
 			plan, err := apply.Plan(c.Context, l.fleet, provs, apply.PlanOptions{AllowReplace: c.Bool("allow-replace"),
-				UpCommand: func(m *model.Machine) string { return upCommand(l, m) }, TreeDir: defaultOutDir(l), Tree: l.tree})
+				UpCommand: func(m *model.Machine) string { return upCommand(l, m) }, TreeDir: outDir(c, l), Tree: l.tree})
 			if err != nil {
 				return err
 			}
