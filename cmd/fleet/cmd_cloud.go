@@ -173,11 +173,12 @@ summary table:
     change does not stop the others, and skips only the steps that need it.
   - the secret files the new hosts need (their generated ssh host keys, before their
     installs; no identity is needed to generate). Files typed by a person (gen.prompt)
-    are left for fleet secrets generate on a terminal.
+    are left for fleet secrets generate on a terminal. Then the Nix tree is written
+    (it names the files that now exist); every build and install needs it.
   - NixOS installed on each host created (nixos-anywhere at the address the create
     returned, with the machine's ssh host key, decrypted with --identity).
-  - every other running host deployed where its system changed (as fleet deploy
-    --only-changed: hosts already running it are left alone). A machine whose fingerprint
+  - every other running host deployed where its system changed, after the fleet-wide
+    changes (as fleet deploy --only-changed: hosts already running it are left alone). A machine whose fingerprint
     has a system in the build cache is not evaluated again (--rebuild evaluates all), and
     each machine deployed is recorded, so that fleet plan says unchanged or deploy for it.
     Machines are evaluated several per nix process, as fleet deploy does (--eval-memory,
