@@ -178,11 +178,11 @@ summary table:
   - NixOS installed on each host created (nixos-anywhere at the address the create
     returned, with the machine's ssh host key, decrypted with --identity).
   - every other running host deployed where its system changed, after the fleet-wide
-    changes (as fleet deploy --only-changed: hosts already running it are left alone). A machine whose fingerprint
-    has a system in the build cache is not evaluated again (--rebuild evaluates all), and
-    each machine deployed is recorded, so that fleet plan says unchanged or deploy for it.
-    Machines are evaluated several per nix process, as fleet deploy does (--eval-memory,
-    --batch).
+    changes (as fleet deploy --only-changed: hosts already running it are left alone).
+    A machine whose fingerprint has a system in the build cache is not evaluated again
+    (--rebuild evaluates all), and each machine deployed is recorded, so that fleet plan
+    says unchanged or deploy for it. Machines are evaluated several per nix process, as
+    fleet deploy does (--eval-memory, --batch).
 Each machine moves on as soon as its own steps are done. Creation is by unique name, so
 running apply again after a failure or Ctrl-C converges. --no-deploy changes the cloud
 only. --dry-run prints the plan and the whole graph (every step, what it needs, what it
