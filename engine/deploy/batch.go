@@ -17,6 +17,9 @@ package deploy
 // nix-store --realise is used because nix 2.8 has no installable for a
 // derivation's outputs that later versions read the same way (2.8
 // rejects DRV^*, and later versions read a bare DRV as the .drv file).
+// Nothing roots the .drv between the two: when a garbage collection
+// deletes it first (the realisation fails and nix path-info DRV too),
+// the machine says so in its log and is built alone by nix build.
 //
 // Why a batcher behind the build steps, not batch steps: the executor,
 // its events, progress lines, logs and summary rows are per machine and
@@ -56,6 +59,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -300,7 +304,11 @@ func (d *machineDeploy) buildBatched(ctx context.Context, w io.Writer) error {
 	}
 	var out bytes.Buffer
 	if err := d.o.Runner.Local(ctx, d.realiseArgv(drv), IO{Stdout: io.MultiWriter(&out, w), Stderr: w}); err != nil {
-		return err
+		if ctx.Err() != nil || !d.drvGone(ctx, w, drv, err) {
+			return err
+		}
+		fmt.Fprintf(w, "%s is not in the store any more (garbage-collected since its batch's evaluation, which gives it no GC root): building %s alone with nix build\n", drv, d.m.Name)
+		return d.buildAlone(ctx, w)
 	}
 	system := ""
 	for line := range strings.Lines(out.String()) {
@@ -317,6 +325,20 @@ func (d *machineDeploy) buildBatched(ctx context.Context, w io.Writer) error {
 		d.o.Built(d.m.Name, system)
 	}
 	return nil
+}
+
+// drvGone reports whether the realisation of drv failed (with err)
+// because drv itself is gone: nothing roots the .drv files a batch's
+// nix eval writes, so a garbage collection between the evaluation and
+// the realisation deletes them, and nix-store says "cannot build missing
+// derivation". nix path-info tells a missing derivation from a build
+// that failed.
+func (d *machineDeploy) drvGone(ctx context.Context, w io.Writer, drv string, err error) bool {
+	var ce *CommandError
+	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "missing derivation") {
+		return true
+	}
+	return d.o.Runner.Local(ctx, pathInfoArgv(drv), IO{Stdout: io.Discard, Stderr: w}) != nil && ctx.Err() == nil
 }
 
 // weightedSlots is a semaphore of n slots taken several at a time. One

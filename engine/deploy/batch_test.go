@@ -357,3 +357,52 @@ func TestEvalBatchSize(t *testing.T) {
 }
 
 var _ io.Writer = (*strings.Builder)(nil)
+
+// Nothing roots the .drv files a batch's nix eval writes: when one is
+// garbage-collected before its machine's realisation, the machine is
+// built alone with nix build, and its log says why; a realisation that
+// fails with its derivation still in the store fails the machine.
+func TestEvalBatchDrvCollected(t *testing.T) {
+	missing := &CommandError{Argv: []string{"nix-store"}, ExitCode: 1, Err: errors.New("exit status 1"),
+		Stderr: "error: cannot build missing derivation '" + fakeDrv("a") + "'"}
+	failed := &CommandError{Argv: []string{"nix-store"}, ExitCode: 1, Err: errors.New("exit status 1"),
+		Stderr: "error: builder for '" + fakeDrv("a") + "' failed with exit code 1"}
+	for _, tc := range []struct {
+		name     string
+		err      error           // a's realisation's
+		valid    map[string]bool // nix path-info
+		wantOK   bool
+		wantLog  string
+		wantNixB []string // nix build calls
+	}{
+		{"stderr says missing derivation", missing, map[string]bool{fakeDrv("a"): true}, true,
+			fakeDrv("a") + " is not in the store any more (garbage-collected since its batch's evaluation, which gives it no GC root): building a alone with nix build", []string{"build a"}},
+		{"path-info says gone", errors.New("exit status 1"), nil, true,
+			"building a alone with nix build", []string{"build a"}},
+		{"build failed, derivation there", failed, map[string]bool{fakeDrv("a"): true}, false, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nix := &batchNix{valid: tc.valid, realise: func(ctx context.Context, m string) error {
+				if m == "a" {
+					return tc.err
+				}
+				return nil
+			}}
+			steps, err := BuildSteps(machinesNamed(model.NixOS, "a", "b"), Options{Tree: "/tree", Runner: nix, EvalBatch: 2}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			err = steps[0].Run(context.Background(), &log)
+			if (err == nil) != tc.wantOK || (err != nil && err != tc.err) {
+				t.Errorf("a: %v, want ok %v", err, tc.wantOK)
+			}
+			if tc.wantOK && !strings.Contains(log.String(), tc.wantLog) {
+				t.Errorf("a's log:\n%s\nwant %q", log.String(), tc.wantLog)
+			}
+			if fmt.Sprint(nix.other) != fmt.Sprint(tc.wantNixB) {
+				t.Errorf("nix builds %v, want %v", nix.other, tc.wantNixB)
+			}
+		})
+	}
+}
