@@ -372,9 +372,6 @@ func (d *machineDeploy) buildCommand() string {
 // machine with a cached system, a check that it is still there.
 func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) error) {
 	if d.batch != nil {
-		if len(d.batch.machines) == 1 {
-			return []string{d.buildCommand()}, d.buildAlone
-		}
 		return d.batch.commands(d.m.Name, d.realiseArgv("DRV")), d.buildBatched
 	}
 	c, ok := d.o.Cached[d.m.Name]

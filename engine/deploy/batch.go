@@ -37,9 +37,9 @@ package deploy
 // EvalBatchSize). Realisations take no slot: they evaluate nothing.
 //
 // A machine alone in its batch (the last of a class, say) is evaluated
-// and built by one nix build, as without batching: two processes (nix
-// eval, then nix-store --realise) would gain nothing. It holds a slot
-// too.
+// the same way, a batch of one: one nix build would hold its slot (nix
+// keeps the evaluation's memory until it exits) for its whole build,
+// and other batches would wait for that build to be evaluated.
 //
 // A failing evaluation must not fail the batch's other machines: when
 // a batch's evaluation fails, the batch is split in two and each half
@@ -121,21 +121,9 @@ func planBatches(machines []*model.Machine, opts Options, flake string) map[stri
 			cur.machines = append(cur.machines, m.Name)
 		}
 	}
-	// Machines alone in their batch build as without batching: they are
-	// not counted as batches.
-	batches := 0
-	for _, n := range nodes {
-		if len(n.machines) > 1 {
-			batches++
-		}
-	}
 	of := map[string]*evalNode{}
-	i := 0
-	for _, n := range nodes {
-		if len(n.machines) > 1 {
-			i++
-			n.label = fmt.Sprintf("batch %d of %d", i, batches)
-		}
+	for i, n := range nodes {
+		n.label = fmt.Sprintf("batch %d of %d", i+1, len(nodes))
 		for _, m := range n.machines {
 			of[m] = n
 		}
@@ -237,8 +225,12 @@ func (n *evalNode) evaluate(ctx context.Context, w io.Writer, machine string) (m
 	}
 	defer close(n.done)
 	argv := evalArgv(n.b.flake, n.class, n.machines)
-	fmt.Fprintf(w, "evaluating %s: %d machines (%s) in one nix process, up to %d per process\n$ %s\n",
-		n.label, len(n.machines), strings.Join(n.machines, ", "), n.b.size, ShellJoin(argv))
+	if len(n.machines) == 1 {
+		fmt.Fprintf(w, "evaluating %s: %s alone, up to %d machines per nix process\n$ %s\n", n.label, n.machines[0], n.b.size, ShellJoin(argv))
+	} else {
+		fmt.Fprintf(w, "evaluating %s: %d machines (%s) in one nix process, up to %d per process\n$ %s\n",
+			n.label, len(n.machines), strings.Join(n.machines, ", "), n.b.size, ShellJoin(argv))
+	}
 	if err := n.b.slots.acquire(ctx, len(n.machines)); err != nil {
 		n.err = err
 		return nil, err
@@ -278,10 +270,11 @@ func (n *evalNode) half(machine string) *evalNode {
 	return n.halves[1]
 }
 
-// buildAlone is the build of a machine alone in its batch: nix build
-// evaluates and builds it in one process, as without batching, holding
-// one of the batcher's slots while it runs (nix keeps the evaluation's
-// memory until it exits).
+// buildAlone builds a batched machine whose derivation was
+// garbage-collected before its realisation: nix build evaluates and
+// builds it in one process, as without batching (nix roots what it
+// evaluates while it runs), holding one of the batcher's slots while it
+// runs (nix keeps the evaluation's memory until it exits).
 func (d *machineDeploy) buildAlone(ctx context.Context, w io.Writer) error {
 	if err := d.batch.b.slots.acquire(ctx, 1); err != nil {
 		return err

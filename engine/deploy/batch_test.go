@@ -22,8 +22,11 @@ import (
 type batchNix struct {
 	broken map[string]bool
 	valid  map[string]bool // path-info
-	// realise, when set, is called before a realisation answers.
+	// realise, when set, is called before a build of a machine's system
+	// (nix-store --realise, or nix build) answers; eval before a nix eval
+	// does.
 	realise func(ctx context.Context, machine string) error
+	eval    func(ctx context.Context, machines []string) error
 	copied  func(machine string)
 
 	mu           sync.Mutex
@@ -67,6 +70,11 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		for _, m := range evalNames.FindAllStringSubmatch(list, -1) {
 			names = append(names, m[1])
 		}
+		if r.eval != nil {
+			if err := r.eval(ctx, names); err != nil {
+				return err
+			}
+		}
 		r.mu.Lock()
 		r.evals = append(r.evals, names)
 		r.evaluating += len(names)
@@ -96,6 +104,11 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		r.mu.Lock()
 		r.other = append(r.other, "build "+m)
 		r.mu.Unlock()
+		if r.realise != nil {
+			if err := r.realise(ctx, m); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(stdio.Stdout, `[{"outputs":{"out":%q}}]`, fakeSystem(m))
 	case "copy":
 		m := strings.TrimSuffix(argv[len(argv)-1][len("/nix/store/")+33:], "-system")
@@ -136,9 +149,9 @@ func buildAll(t *testing.T, machines []*model.Machine, opts Options, parallel in
 }
 
 // Batches are cut by class and size, each evaluated by one nix
-// process (one nix build for a machine alone in its batch), never more
-// machines at once than the batch size, whatever --parallel is (also 1:
-// no deadlock); every machine gets its own path.
+// process (a machine alone in its batch too), never more machines at
+// once than the batch size, whatever --parallel is (also 1: no
+// deadlock); every machine gets its own path.
 func TestEvalBatches(t *testing.T) {
 	nixos := machinesNamed(model.NixOS, "a", "b", "c", "d", "e", "f", "g")
 	darwin := machinesNamed(model.Darwin, "m1", "m2")
@@ -148,12 +161,11 @@ func TestEvalBatches(t *testing.T) {
 		batch    int
 		parallel int
 		want     [][]string
-		alone    []string // nix build of a machine alone in its batch
 	}{
-		{"batches of 3", 3, 4, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"m1", "m2"}}, []string{"build g"}},
-		{"parallel 1", 3, 1, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"m1", "m2"}}, []string{"build g"}},
-		{"parallel above batch", 2, 10, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"m1", "m2"}}, []string{"build g"}},
-		{"one batch", 100, 3, [][]string{{"a", "b", "c", "d", "e", "f", "g"}, {"m1", "m2"}}, nil},
+		{"batches of 3", 3, 4, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}},
+		{"parallel 1", 3, 1, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}},
+		{"parallel above batch", 2, 10, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"g"}, {"m1", "m2"}}},
+		{"one batch", 100, 3, [][]string{{"a", "b", "c", "d", "e", "f", "g"}, {"m1", "m2"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nix := &batchNix{}
@@ -169,7 +181,7 @@ func TestEvalBatches(t *testing.T) {
 			if nix.maxEvaluated > tc.batch {
 				t.Errorf("%d machines evaluated at once, batch size %d", nix.maxEvaluated, tc.batch)
 			}
-			if len(nix.realised) != len(all)-len(tc.alone) || fmt.Sprint(nix.other) != fmt.Sprint(tc.alone) {
+			if len(nix.realised) != len(all) || len(nix.other) != 0 {
 				t.Errorf("realised %v, other nix calls %v", nix.realised, nix.other)
 			}
 			for _, m := range all {
@@ -303,13 +315,13 @@ func TestEvalBatchCommands(t *testing.T) {
 		step int
 		want string
 	}{
-		{0, "evaluate batch 1 of 1 (a, b, c and 2 more; up to 5 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/tree#nixosConfigurations' --apply EXPR (EXPR: nixosConfigurations.<machine>.config.system.build.toplevel.drvPath of each)"},
+		{0, "evaluate batch 1 of 2 (a, b, c and 2 more; up to 5 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/tree#nixosConfigurations' --apply EXPR (EXPR: nixosConfigurations.<machine>.config.system.build.toplevel.drvPath of each)"},
 	} {
 		if got := steps[tc.step].Commands; !strings.HasPrefix(got[0], tc.want) || got[1] != "nix-store --realise DRV ("+ms[tc.step].Name+"'s derivation, from the batch)" {
 			t.Errorf("step %d: %q, want %q", tc.step, got, tc.want)
 		}
 	}
-	if got := steps[5].Commands; len(got) != 1 || !strings.HasSuffix(got[0], " build --no-link --json 'path:/tree#nixosConfigurations.f.config.system.build.toplevel'") {
+	if got := steps[5].Commands; len(got) != 2 || !strings.HasPrefix(got[0], "evaluate batch 2 of 2 (f; up to 5 machines per nix process): nix ") || got[1] != "nix-store --realise DRV (f's derivation, from the batch)" {
 		t.Errorf("f, alone in its batch: %q", got)
 	}
 	var logs [2]strings.Builder
@@ -318,8 +330,8 @@ func TestEvalBatchCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !strings.Contains(logs[0].String(), "evaluating batch 1 of 1: 5 machines (a, b, c, d, e) in one nix process, up to 5 per process\n$ nix ") ||
-		!strings.Contains(logs[1].String(), "batch 1 of 1 (a, b, c, d, e) evaluated by a's build step") {
+	if !strings.Contains(logs[0].String(), "evaluating batch 1 of 2: 5 machines (a, b, c, d, e) in one nix process, up to 5 per process\n$ nix ") ||
+		!strings.Contains(logs[1].String(), "batch 1 of 2 (a, b, c, d, e) evaluated by a's build step") {
 		t.Errorf("logs:\n%s\n%s", logs[0].String(), logs[1].String())
 	}
 }
@@ -382,8 +394,10 @@ func TestEvalBatchDrvCollected(t *testing.T) {
 		{"build failed, derivation there", failed, map[string]bool{fakeDrv("a"): true}, false, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			realised := false // a's first build, its realisation, fails
 			nix := &batchNix{valid: tc.valid, realise: func(ctx context.Context, m string) error {
-				if m == "a" {
+				if m == "a" && !realised {
+					realised = true
 					return tc.err
 				}
 				return nil
@@ -402,6 +416,71 @@ func TestEvalBatchDrvCollected(t *testing.T) {
 			}
 			if fmt.Sprint(nix.other) != fmt.Sprint(tc.wantNixB) {
 				t.Errorf("nix builds %v, want %v", nix.other, tc.wantNixB)
+			}
+		})
+	}
+}
+
+// A machine alone in its batch holds its slot while it is evaluated,
+// not while it is built: here the lone machine's build waits for the
+// other batch's evaluation, which needs every slot, to start; the other
+// batch's steps start once the lone machine is building.
+func TestEvalBatchLoneMachineSlot(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		machines []*model.Machine
+		lone     string
+		batch    []string // the batch evaluated while lone builds
+	}{
+		{"last of its class", machinesNamed(model.NixOS, "a", "b", "c"), "c", []string{"a", "b"}},
+		{"alone in its class", append(machinesNamed(model.NixOS, "a", "b"), machinesNamed(model.Darwin, "m1")...), "m1", []string{"a", "b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			building, evaluating := make(chan struct{}), make(chan struct{})
+			var once [2]sync.Once
+			wait := func(ctx context.Context, c chan struct{}) error {
+				select {
+				case <-c:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			nix := &batchNix{
+				realise: func(ctx context.Context, m string) error {
+					if m != tc.lone {
+						return nil
+					}
+					once[0].Do(func() { close(building) })
+					return wait(ctx, evaluating)
+				},
+				eval: func(ctx context.Context, ms []string) error {
+					if slices.Equal(ms, tc.batch) {
+						once[1].Do(func() { close(evaluating) })
+					}
+					return nil
+				},
+			}
+			steps, err := BuildSteps(tc.machines, Options{Tree: "/tree", Runner: nix, EvalBatch: len(tc.batch)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range steps {
+				if steps[i].Machine != tc.lone {
+					run := steps[i].Run
+					steps[i].Run = func(ctx context.Context, w io.Writer) error {
+						if err := wait(ctx, building); err != nil {
+							return err
+						}
+						return run(ctx, w)
+					}
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			sum := Execute(ctx, steps, ExecOptions{Parallel: len(steps)})
+			if ctx.Err() != nil || sum.Failed() {
+				t.Errorf("the batch %v waited for %s's build to release its slot: %+v", tc.batch, tc.lone, sum.Machines)
 			}
 		})
 	}
