@@ -193,7 +193,7 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 				return nil, err
 			}
 		}
-		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batch: batches[m.Name],
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batcher: batches, batch: batches.batch(m.Name),
 			push: push, builders: builders}
 		ms := machineSteps(d)
 		if resolve != nil {
@@ -282,8 +282,10 @@ type machineDeploy struct {
 	// signing is shared by the run's machines (see preflight).
 	signing *localSigning
 	// batch is the machine's evaluation batch (batch.go); nil: the build
-	// step evaluates alone.
-	batch *evalNode
+	// step evaluates alone. batcher is the run's batches, nil without
+	// batching.
+	batcher *evalBatcher
+	batch   *evalNode
 	// push is the fleet's binary cache, shared by the run's machines;
 	// builders its remote builders (cache.go). Nil without them.
 	push     *pushes
@@ -382,8 +384,12 @@ func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) 
 	if len(short) > 12 {
 		short = short[:12]
 	}
+	fallback := d.buildCommand()
+	if d.batcher != nil {
+		fallback = strings.Join(d.batcher.alone(d.m.Class, d.m.Name).commands(d.m.Name, d.realiseArgv("DRV")), ", then ")
+	}
 	return []string{"cached " + c.Path + " (fingerprint " + short + ")",
-			ShellJoin(pathInfoArgv(c.Path)) + "; when it fails: " + d.buildCommand()},
+			ShellJoin(pathInfoArgv(c.Path)) + "; when it fails: " + fallback},
 		func(ctx context.Context, w io.Writer) error { return d.cached(ctx, w, c) }
 }
 
@@ -404,6 +410,11 @@ func (d *machineDeploy) cached(ctx context.Context, w io.Writer, c CachedBuild) 
 		return err
 	}
 	fmt.Fprintf(w, "cached %s is not in the store any more (%v): building\n", c.Path, err)
+	if d.batcher != nil {
+		// Evaluated within the run's evaluation budget, as a batch of one.
+		d.batch = d.batcher.alone(d.m.Class, d.m.Name)
+		return d.buildBatched(ctx, w)
+	}
 	return d.build(ctx, w)
 }
 
@@ -864,7 +875,7 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 	var steps []Step
 	builders := newBuilderSet(opts.Builders)
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts, flake: flake, batch: batches[m.Name], builders: builders}
+		d := &machineDeploy{m: m, o: opts, flake: flake, batcher: batches, batch: batches.batch(m.Name), builders: builders}
 		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
 			Commands: cmds,

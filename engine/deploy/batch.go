@@ -49,8 +49,10 @@ package deploy
 // costs about 2·log2(n) more evaluations, not n.
 //
 // Machines not batched: those with a cached system (Options.Cached;
-// when the cached path is gone they build alone, as without batching)
-// and every machine with BuildOn "target", which builds on its own
+// when the cached path is gone, each is evaluated as a batch of its
+// own, taking a slot like any other, so that a garbage collection of
+// every cached system does not have them all evaluated at once) and
+// every machine with BuildOn "target", which builds on its own
 // machine (nix build --eval-store auto --store ssh-ng://), one nix
 // process per machine as before: the target does the building, and its
 // store is the one the derivation must be in.
@@ -75,6 +77,22 @@ type evalBatcher struct {
 	flake  string
 	size   int
 	slots  *weightedSlots
+	of     map[string]*evalNode // each batched machine's batch
+}
+
+// batch is machine's batch; nil when batching is off or machine is in
+// no batch.
+func (b *evalBatcher) batch(machine string) *evalNode {
+	if b == nil {
+		return nil
+	}
+	return b.of[machine]
+}
+
+// alone is a batch of machine alone, made when a machine planned out of
+// the batches (its cached system) needs an evaluation after all.
+func (b *evalBatcher) alone(class model.Class, machine string) *evalNode {
+	return &evalNode{b: b, class: class, machines: []string{machine}, label: "a batch of its own", done: make(chan struct{})}
 }
 
 // evalNode is a batch, or, after its evaluation failed, one of its
@@ -97,9 +115,8 @@ type evalNode struct {
 // planBatches cuts the machines that need an evaluation here into
 // batches of at most opts.EvalBatch, one class per batch (NixOS and
 // nix-darwin systems are different attributes), in the order given. It
-// returns each batched machine's batch; none with EvalBatch below 2 or
-// BuildOn "target".
-func planBatches(machines []*model.Machine, opts Options, flake string) map[string]*evalNode {
+// is nil (no batching) with EvalBatch below 2 or BuildOn "target".
+func planBatches(machines []*model.Machine, opts Options, flake string) *evalBatcher {
 	if opts.EvalBatch < 2 || opts.BuildOn == "target" {
 		return nil
 	}
@@ -121,14 +138,14 @@ func planBatches(machines []*model.Machine, opts Options, flake string) map[stri
 			cur.machines = append(cur.machines, m.Name)
 		}
 	}
-	of := map[string]*evalNode{}
+	b.of = map[string]*evalNode{}
 	for i, n := range nodes {
 		n.label = fmt.Sprintf("batch %d of %d", i+1, len(nodes))
 		for _, m := range n.machines {
-			of[m] = n
+			b.of[m] = n
 		}
 	}
-	return of
+	return b
 }
 
 // configurations is the flake output holding the class's systems, and

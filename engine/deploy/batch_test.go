@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ import (
 type batchNix struct {
 	broken map[string]bool
 	valid  map[string]bool // path-info
+	// evalTime is how long an evaluation (nix eval, or nix build of an
+	// attribute) takes; a millisecond by default.
+	evalTime time.Duration
 	// realise, when set, is called before a build of a machine's system
 	// (nix-store --realise, or nix build) answers; eval before a nix eval
 	// does.
@@ -77,13 +81,8 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		}
 		r.mu.Lock()
 		r.evals = append(r.evals, names)
-		r.evaluating += len(names)
-		r.maxEvaluated = max(r.maxEvaluated, r.evaluating)
 		r.mu.Unlock()
-		time.Sleep(time.Millisecond) // overlapping evaluations would show
-		r.mu.Lock()
-		r.evaluating -= len(names)
-		r.mu.Unlock()
+		r.evaluate(len(names))
 		var out []string
 		for _, n := range names {
 			if r.broken[n] {
@@ -104,6 +103,7 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		r.mu.Lock()
 		r.other = append(r.other, "build "+m)
 		r.mu.Unlock()
+		r.evaluate(1)
 		if r.realise != nil {
 			if err := r.realise(ctx, m); err != nil {
 				return err
@@ -117,6 +117,19 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		}
 	}
 	return nil
+}
+
+// evaluate counts n machines evaluated for evalTime, so that
+// overlapping evaluations show in maxEvaluated.
+func (r *batchNix) evaluate(n int) {
+	r.mu.Lock()
+	r.evaluating += n
+	r.maxEvaluated = max(r.maxEvaluated, r.evaluating)
+	r.mu.Unlock()
+	time.Sleep(cmp.Or(r.evalTime, time.Millisecond))
+	r.mu.Lock()
+	r.evaluating -= n
+	r.mu.Unlock()
 }
 
 func (r *batchNix) Remote(context.Context, string, []string, IO) error { return nil }
@@ -151,7 +164,8 @@ func buildAll(t *testing.T, machines []*model.Machine, opts Options, parallel in
 // Batches are cut by class and size, each evaluated by one nix
 // process (a machine alone in its batch too), never more machines at
 // once than the batch size, whatever --parallel is (also 1: no
-// deadlock); every machine gets its own path.
+// deadlock), also when every machine's cached system is gone (each is
+// then evaluated alone); every machine gets its own path.
 func TestEvalBatches(t *testing.T) {
 	nixos := machinesNamed(model.NixOS, "a", "b", "c", "d", "e", "f", "g")
 	darwin := machinesNamed(model.Darwin, "m1", "m2")
@@ -161,15 +175,25 @@ func TestEvalBatches(t *testing.T) {
 		batch    int
 		parallel int
 		want     [][]string
+		gone     bool // every machine has a cached system, garbage-collected
 	}{
-		{"batches of 3", 3, 4, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}},
-		{"parallel 1", 3, 1, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}},
-		{"parallel above batch", 2, 10, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"g"}, {"m1", "m2"}}},
-		{"one batch", 100, 3, [][]string{{"a", "b", "c", "d", "e", "f", "g"}, {"m1", "m2"}}},
+		{"batches of 3", 3, 4, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}, false},
+		{"parallel 1", 3, 1, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}, false},
+		{"parallel above batch", 2, 10, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"g"}, {"m1", "m2"}}, false},
+		{"one batch", 100, 3, [][]string{{"a", "b", "c", "d", "e", "f", "g"}, {"m1", "m2"}}, false},
+		{"cached systems gone", 2, 10, [][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}, {"g"}, {"m1"}, {"m2"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nix := &batchNix{}
-			paths, sum := buildAll(t, all, Options{Tree: "/tree", Runner: nix, EvalBatch: tc.batch}, tc.parallel)
+			opts := Options{Tree: "/tree", Runner: nix, EvalBatch: tc.batch}
+			if tc.gone {
+				nix.evalTime = 20 * time.Millisecond
+				opts.Cached = map[string]CachedBuild{}
+				for _, m := range all {
+					opts.Cached[m.Name] = CachedBuild{Path: "/nix/store/gone-" + m.Name, Fingerprint: "f"}
+				}
+			}
+			paths, sum := buildAll(t, all, opts, tc.parallel)
 			if sum.Failed() {
 				t.Fatalf("failed: %+v", sum.Machines)
 			}
@@ -248,7 +272,7 @@ func TestEvalBatchFallback(t *testing.T) {
 }
 
 // Machines with a cached system in the store are in no batch; one whose
-// cached path is gone builds alone.
+// cached path is gone is evaluated as a batch of its own.
 func TestEvalBatchCached(t *testing.T) {
 	ms := machinesNamed(model.NixOS, "a", "b", "c", "d")
 	nix := &batchNix{valid: map[string]bool{"/nix/store/old-b": true}}
@@ -258,7 +282,9 @@ func TestEvalBatchCached(t *testing.T) {
 	if sum.Failed() {
 		t.Fatal(sum.Machines)
 	}
-	if fmt.Sprint(nix.evals) != "[[a c]]" || fmt.Sprint(nix.other) != "[build d]" || paths["b"] != "/nix/store/old-b" {
+	evals := slices.Clone(nix.evals)
+	slices.SortFunc(evals, slices.Compare)
+	if fmt.Sprint(evals) != "[[a c] [d]]" || len(nix.other) != 0 || paths["b"] != "/nix/store/old-b" || paths["d"] != fakeSystem("d") {
 		t.Errorf("evaluations %v, other builds %v, b at %q", nix.evals, nix.other, paths["b"])
 	}
 }
