@@ -184,7 +184,7 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 		opts.Builders = f.Builders
 	}
 	push, builders := newPushes(f.Cache), newBuilderSet(opts.Builders)
-	batches := planBatches(machines, opts, flake)
+	batches := planBatches(machines, opts, flake, builders)
 	for _, m := range machines {
 		resolve := opts.LateTargets[m.Name]
 		target := AddressPlaceholder(m.Name)
@@ -871,9 +871,9 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 		return nil, err
 	}
 	opts.BuildOn = "local"
-	batches := planBatches(machines, opts, flake)
-	var steps []Step
 	builders := newBuilderSet(opts.Builders)
+	batches := planBatches(machines, opts, flake, builders)
+	var steps []Step
 	for _, m := range machines {
 		d := &machineDeploy{m: m, o: opts, flake: flake, batcher: batches, batch: batches.batch(m.Name), builders: builders}
 		cmds, run := d.buildStep()

@@ -78,6 +78,10 @@ type evalBatcher struct {
 	size   int
 	slots  *weightedSlots
 	of     map[string]*evalNode // each batched machine's batch
+	// builders are the fleet's remote builders (cache.go), nil without:
+	// an evaluation can build (import from derivation), so it takes
+	// them as a build does.
+	builders *builderSet
 }
 
 // batch is machine's batch; nil when batching is off or machine is in
@@ -116,11 +120,11 @@ type evalNode struct {
 // batches of at most opts.EvalBatch, one class per batch (NixOS and
 // nix-darwin systems are different attributes), in the order given. It
 // is nil (no batching) with EvalBatch below 2 or BuildOn "target".
-func planBatches(machines []*model.Machine, opts Options, flake string) *evalBatcher {
+func planBatches(machines []*model.Machine, opts Options, flake string, builders *builderSet) *evalBatcher {
 	if opts.EvalBatch < 2 || opts.BuildOn == "target" {
 		return nil
 	}
-	b := &evalBatcher{runner: opts.Runner, flake: flake, size: opts.EvalBatch, slots: newWeightedSlots(opts.EvalBatch)}
+	b := &evalBatcher{runner: opts.Runner, flake: flake, size: opts.EvalBatch, slots: newWeightedSlots(opts.EvalBatch), builders: builders}
 	var nodes []*evalNode
 	for _, class := range []model.Class{model.NixOS, model.Darwin} {
 		var cur *evalNode
@@ -160,15 +164,27 @@ func configurations(c model.Class) (output, system string) {
 // evalArgv evaluates the derivations of machines (of one class) in one
 // nix process and prints them as a JSON object, machine to .drv path.
 // The names are one list in one argument: a batch of a thousand is tens
-// of KB, well under the 128 KiB Linux allows an argument.
-func evalArgv(flake string, class model.Class, machines []string) []string {
+// of KB, well under the 128 KiB Linux allows an argument. builders, when
+// not empty, is the --builders of the builds the evaluation runs (import
+// from derivation): nix 2.8's eval takes it as nix build does.
+func evalArgv(flake string, class model.Class, machines []string, builders string) []string {
 	output, system := configurations(class)
 	var names strings.Builder
 	for _, m := range machines {
 		names.WriteString(" " + nixString(m))
 	}
 	expr := "cs: builtins.listToAttrs (map (n: { name = n; value = cs.${n}." + system + ".drvPath; }) [" + names.String() + " ])"
-	return nixArgv("eval", "--json", flake+"#"+output, "--apply", expr)
+	return nixArgv(evalArgs(builders, flake+"#"+output, "--apply", expr)...)
+}
+
+// evalArgs are nix eval's arguments, with --builders when builders is
+// not empty.
+func evalArgs(builders string, args ...string) []string {
+	argv := []string{"eval", "--json"}
+	if builders != "" {
+		argv = append(argv, "--builders", builders)
+	}
+	return append(argv, args...)
 }
 
 // nixString is s as a Nix string literal.
@@ -193,7 +209,7 @@ func (n *evalNode) commands(machine string, realise []string) []string {
 	output, system := configurations(n.class)
 	return []string{
 		fmt.Sprintf("evaluate %s (%s; up to %d machines per nix process): %s (EXPR: %s.<machine>.%s.drvPath of each)", n.label, list, n.b.size,
-			ShellJoin(nixArgv("eval", "--json", n.b.flake+"#"+output, "--apply", "EXPR")), output, system),
+			ShellJoin(nixArgv(evalArgs(n.b.buildersArg(), n.b.flake+"#"+output, "--apply", "EXPR")...)), output, system),
 		ShellJoin(realise) + " (" + machine + "'s derivation, from the batch)",
 	}
 }
@@ -241,7 +257,15 @@ func (n *evalNode) evaluate(ctx context.Context, w io.Writer, machine string) (m
 		return n.drvs, n.err
 	}
 	defer close(n.done)
-	argv := evalArgv(n.b.flake, n.class, n.machines)
+	builders := ""
+	if n.b.builders != nil {
+		var err error
+		if builders, err = n.b.builders.resolve(ctx, n.b.runner); err != nil {
+			n.err = err
+			return nil, err
+		}
+	}
+	argv := evalArgv(n.b.flake, n.class, n.machines, builders)
 	if len(n.machines) == 1 {
 		fmt.Fprintf(w, "evaluating %s: %s alone, up to %d machines per nix process\n$ %s\n", n.label, n.machines[0], n.b.size, ShellJoin(argv))
 	} else {
@@ -265,6 +289,15 @@ func (n *evalNode) evaluate(ctx context.Context, w io.Writer, machine string) (m
 	}
 	n.drvs = drvs
 	return drvs, nil
+}
+
+// buildersArg is the evaluation's --builders as --dry-run shows it, ""
+// without the fleet's builders.
+func (b *evalBatcher) buildersArg() string {
+	if b.builders == nil {
+		return ""
+	}
+	return b.builders.arg()
 }
 
 // half is the half of n (failed) that holds machine, made when first

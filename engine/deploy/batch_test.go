@@ -26,6 +26,8 @@ type batchNix struct {
 	// evalTime is how long an evaluation (nix eval, or nix build of an
 	// attribute) takes; a millisecond by default.
 	evalTime time.Duration
+	// nixConf is nix.conf's builders, as nix show-config prints them.
+	nixConf string
 	// realise, when set, is called before a build of a machine's system
 	// (nix-store --realise, or nix build) answers; eval before a nix eval
 	// does.
@@ -35,6 +37,8 @@ type batchNix struct {
 
 	mu           sync.Mutex
 	evals        [][]string
+	evalArgvs    [][]string
+	showConfigs  int
 	realised     []string
 	other        []string
 	evaluating   int
@@ -81,6 +85,7 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		}
 		r.mu.Lock()
 		r.evals = append(r.evals, names)
+		r.evalArgvs = append(r.evalArgvs, argv)
 		r.mu.Unlock()
 		r.evaluate(len(names))
 		var out []string
@@ -93,6 +98,11 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		}
 		fmt.Fprint(stdio.Stdout, "{"+strings.Join(out, ",")+"}")
 		return nil
+	case "show-config":
+		r.mu.Lock()
+		r.showConfigs++
+		r.mu.Unlock()
+		fmt.Fprintf(stdio.Stdout, `{"builders":{"value":%q}}`, r.nixConf)
 	case "path-info":
 		if !r.valid[argv[4]] {
 			return &CommandError{Argv: argv, ExitCode: 1, Err: errors.New("exit status 1")}
@@ -507,6 +517,62 @@ func TestEvalBatchLoneMachineSlot(t *testing.T) {
 			sum := Execute(ctx, steps, ExecOptions{Parallel: len(steps)})
 			if ctx.Err() != nil || sum.Failed() {
 				t.Errorf("the batch %v waited for %s's build to release its slot: %+v", tc.batch, tc.lone, sum.Machines)
+			}
+		})
+	}
+}
+
+// A batch's nix eval builds what the evaluation imports from
+// derivations, so it takes the fleet's builders (after nix.conf's, read
+// once) as nix build does: with max-jobs = 0 it could build nothing
+// without them. --dry-run shows them.
+func TestEvalBatchBuilders(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		builders []string // the fleet's
+		nixConf  string
+		want     string // --builders; "": none
+		dryRun   string
+	}{
+		{"no builders of the fleet's", nil, "@/etc/nix/machines", "", ""},
+		{"nix.conf's and the fleet's", []string{"ssh-ng://b x86_64-linux"}, "@/etc/nix/machines",
+			"@/etc/nix/machines;ssh-ng://b x86_64-linux", "<nix.conf builders>;ssh-ng://b x86_64-linux"},
+		{"none of the user's", []string{"ssh-ng://b x86_64-linux", "ssh://c aarch64-linux"}, "",
+			"ssh-ng://b x86_64-linux;ssh://c aarch64-linux", "<nix.conf builders>;ssh-ng://b x86_64-linux;ssh://c aarch64-linux"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nix := &batchNix{nixConf: tc.nixConf}
+			ms := machinesNamed(model.NixOS, "a", "b", "c")
+			steps, err := BuildSteps(ms, Options{Tree: "/tree", Runner: nix, EvalBatch: 2, Builders: tc.builders}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range steps {
+				dry := " eval --json 'path:/tree#nixosConfigurations' --apply EXPR"
+				if tc.dryRun != "" {
+					dry = " eval --json --builders " + ShellQuote(tc.dryRun) + " 'path:/tree#nixosConfigurations' --apply EXPR"
+				}
+				if !strings.Contains(s.Commands[0], dry) {
+					t.Errorf("%s: %q, want %q", s.ID, s.Commands[0], dry)
+				}
+			}
+			if sum := Execute(context.Background(), steps, ExecOptions{Parallel: 3}); sum.Failed() {
+				t.Fatal(sum.Machines)
+			}
+			if len(nix.evalArgvs) != 2 {
+				t.Fatalf("evaluations %q, want 2", nix.evalArgvs)
+			}
+			for _, argv := range nix.evalArgvs {
+				i := slices.Index(argv, "--builders")
+				switch {
+				case tc.want == "" && i >= 0:
+					t.Errorf("nix %q: --builders without the fleet's builders", argv)
+				case tc.want != "" && (i != 5 || argv[i+1] != tc.want):
+					t.Errorf("nix %q: want eval --json --builders %q", argv, tc.want)
+				}
+			}
+			if want := min(len(tc.builders), 1); nix.showConfigs != want {
+				t.Errorf("nix show-config run %d times, want %d", nix.showConfigs, want)
 			}
 		})
 	}
