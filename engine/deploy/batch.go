@@ -46,7 +46,11 @@ package deploy
 // is evaluated on its own (by the first of its machines to need it),
 // down to single machines, whose failure is their own, with nix's error
 // as a CommandError as before. One broken machine in a batch of n
-// costs about 2·log2(n) more evaluations, not n.
+// costs about 2·log2(n) more evaluations, not n. When both halves of a
+// node fail, its broken machines are many enough that halving further
+// costs more than it saves: the half that fails second (when the other
+// has failed already: a step never waits for an evaluation not under
+// way) has its machines evaluated one by one.
 //
 // Machines not batched: those with a cached system (Options.Cached;
 // when the cached path is gone, each is evaluated as a batch of its
@@ -107,6 +111,8 @@ type evalNode struct {
 	machines []string
 	label    string // "batch 2 of 5", "half 1 of batch 2 of 5", ...
 
+	parent *evalNode // the failed node n is a half of; nil for a batch
+
 	mu      sync.Mutex
 	started bool
 	ranBy   string
@@ -114,6 +120,7 @@ type evalNode struct {
 	drvs    map[string]string
 	err     error
 	halves  [2]*evalNode
+	singles map[string]*evalNode // its machines one by one, once both halves failed
 }
 
 // planBatches cuts the machines that need an evaluation here into
@@ -231,9 +238,52 @@ func (n *evalNode) drv(ctx context.Context, w io.Writer, machine string) (string
 		if ctx.Err() != nil || len(n.machines) == 1 {
 			return "", err
 		}
+		if n.siblingFailed() {
+			p := n.parent
+			n = n.single(machine)
+			fmt.Fprintf(w, "the evaluation failed for one or more of its machines, as did the other half of %s: evaluating them one by one (%s)\n", p.label, n.label)
+			continue
+		}
 		n = n.half(machine)
 		fmt.Fprintf(w, "the evaluation failed for one or more of its machines: evaluating %s (%d machines) to find whose\n", n.label, len(n.machines))
 	}
+}
+
+// siblingFailed reports whether n is a half whose other half's
+// evaluation has failed already (not waiting for it: a step only waits
+// for an evaluation under way).
+func (n *evalNode) siblingFailed() bool {
+	p := n.parent
+	if p == nil {
+		return false
+	}
+	other := p.halves[0]
+	if other == n {
+		other = p.halves[1]
+	}
+	select {
+	case <-other.done:
+		return other.err != nil && !errors.Is(other.err, context.Canceled) && !errors.Is(other.err, context.DeadlineExceeded)
+	default:
+		return false
+	}
+}
+
+// single is the node of machine alone, a machine of n's, made when first
+// asked for.
+func (n *evalNode) single(machine string) *evalNode {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.singles == nil {
+		n.singles = map[string]*evalNode{}
+	}
+	s, ok := n.singles[machine]
+	if !ok {
+		s = &evalNode{b: n.b, class: n.class, machines: []string{machine}, done: make(chan struct{}),
+			label: machine + " alone, of " + n.label}
+		n.singles[machine] = s
+	}
+	return s
 }
 
 // evaluate runs n's evaluation if it has not started, else waits for
@@ -308,7 +358,7 @@ func (n *evalNode) half(machine string) *evalNode {
 	if n.halves[0] == nil {
 		mid := len(n.machines) / 2
 		for i, ms := range [][]string{n.machines[:mid], n.machines[mid:]} {
-			n.halves[i] = &evalNode{b: n.b, class: n.class, machines: ms, done: make(chan struct{}),
+			n.halves[i] = &evalNode{b: n.b, class: n.class, machines: ms, parent: n, done: make(chan struct{}),
 				label: "half " + strconv.Itoa(i+1) + " of " + n.label}
 		}
 	}

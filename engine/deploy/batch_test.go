@@ -253,31 +253,50 @@ func TestEvalBatchOff(t *testing.T) {
 }
 
 // A broken machine fails alone, with nix's error; its batch-mates are
-// built, after the batch is halved down to it.
+// built, after the batch is halved down to it. When both halves of a
+// node fail, the second to fail evaluates its machines one by one
+// rather than halving again.
 func TestEvalBatchFallback(t *testing.T) {
-	ms := machinesNamed(model.NixOS, "a", "b", "c", "d", "e")
-	nix := &batchNix{broken: map[string]bool{"c": true}}
-	paths, sum := buildAll(t, ms, Options{Tree: "/tree", Runner: nix, EvalBatch: 5}, 2)
-	for _, m := range sum.Machines {
-		if m.Machine == "c" {
-			var ce *CommandError
-			if m.Outcome != OutcomeFailed || !errors.As(m.Err, &ce) || !strings.Contains(ce.Stderr, "error: c is broken") {
-				t.Errorf("c: %s %v, want its own nix error", m.Outcome, m.Err)
+	for _, tc := range []struct {
+		name     string
+		machines []string
+		broken   []string
+		parallel int
+		want     []string // the evaluations, sorted
+	}{
+		{"one broken, halved down to it", []string{"a", "b", "c", "d", "e"}, []string{"c"}, 2,
+			[]string{"[a b c d e]", "[a b]", "[c d e]", "[c]", "[d e]"}},
+		{"both halves broken, the second one by one", []string{"a", "b", "c", "d", "e", "f", "g", "h"}, []string{"b", "g"}, 1,
+			[]string{"[a b c d e f g h]", "[a b c d]", "[a b]", "[a]", "[b]", "[c d]", "[e f g h]", "[e]", "[f]", "[g]", "[h]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nix := &batchNix{broken: map[string]bool{}}
+			for _, m := range tc.broken {
+				nix.broken[m] = true
 			}
-			continue
-		}
-		if m.Outcome != OutcomeOK || paths[m.Machine] != fakeSystem(m.Machine) {
-			t.Errorf("%s: %s %v, path %q", m.Machine, m.Outcome, m.Err, paths[m.Machine])
-		}
-	}
-	got := fmt.Sprint(nix.evals)
-	for _, want := range []string{"[a b c d e]", "[a b]", "[c d e]", "[c]", "[d e]"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("evaluations %s: no %s", got, want)
-		}
-	}
-	if len(nix.evals) != 5 {
-		t.Errorf("evaluations %s: want 5 (the batch, then halves down to c)", got)
+			paths, sum := buildAll(t, machinesNamed(model.NixOS, tc.machines...), Options{Tree: "/tree", Runner: nix, EvalBatch: len(tc.machines)}, tc.parallel)
+			for _, m := range sum.Machines {
+				if slices.Contains(tc.broken, m.Machine) {
+					var ce *CommandError
+					if m.Outcome != OutcomeFailed || !errors.As(m.Err, &ce) || !strings.Contains(ce.Stderr, "error: "+m.Machine+" is broken") {
+						t.Errorf("%s: %s %v, want its own nix error", m.Machine, m.Outcome, m.Err)
+					}
+					continue
+				}
+				if m.Outcome != OutcomeOK || paths[m.Machine] != fakeSystem(m.Machine) {
+					t.Errorf("%s: %s %v, path %q", m.Machine, m.Outcome, m.Err, paths[m.Machine])
+				}
+			}
+			var got []string
+			for _, e := range nix.evals {
+				got = append(got, fmt.Sprint(e))
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tc.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("evaluations %q, want %q", got, want)
+			}
+		})
 	}
 }
 
