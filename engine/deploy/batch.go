@@ -39,7 +39,7 @@ package deploy
 // A machine alone in its batch (the last of a class, say) is evaluated
 // the same way, a batch of one: one nix build would hold its slot (nix
 // keeps the evaluation's memory until it exits) for its whole build,
-// and other batches would wait for that build to be evaluated.
+// and other batches would wait for that build before being evaluated.
 //
 // A failing evaluation must not fail the batch's other machines: when
 // a batch's evaluation fails, the batch is split in two and each half
