@@ -292,12 +292,14 @@ func TestDeployDryRun(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
-		"cinnabar:", "nix --extra-experimental-features 'nix-command flakes' build --no-link --json 'path:/", "#nixosConfigurations.cinnabar.config.system.build.toplevel",
+		// cinnabar, the only NixOS machine, is a batch of its own.
+		"cinnabar:", "build     evaluate batch 1 of 2 (cinnabar; up to 8 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/",
+		"#nixosConfigurations' --apply EXPR (EXPR: nixosConfigurations.<machine>.config.system.build.toplevel.drvPath of each)\n            nix-store --realise DRV (cinnabar's derivation, from the batch)\n",
 		"nix --extra-experimental-features 'nix-command flakes' copy --no-check-sigs --to ssh-ng://root@cinnabar.zt", "nix-env -p /nix/var/nix/profiles/system --set",
 		"switch-to-configuration switch", "sudo -H -- /nix/store/",
 		// The nix-darwin machines: one batch, one nix eval (FLEET_EVAL_MEMORY
 		// is 4GiB in the tests: 8 machines a batch).
-		"build     evaluate batch 1 of 1 (argentum, blackphos, rosegold, stibnite; up to 8 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/",
+		"build     evaluate batch 2 of 2 (argentum, blackphos, rosegold, stibnite; up to 8 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/",
 		"#darwinConfigurations' --apply EXPR (EXPR: darwinConfigurations.<machine>.system.drvPath of each)\n            nix-store --realise DRV (stibnite's derivation, from the batch)\n",
 		"on failure: ssh root@cinnabar.zt",
 	} {

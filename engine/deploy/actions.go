@@ -184,7 +184,7 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 		opts.Builders = f.Builders
 	}
 	push, builders := newPushes(f.Cache), newBuilderSet(opts.Builders)
-	batches := planBatches(machines, opts, flake)
+	batches := planBatches(machines, opts, flake, builders)
 	for _, m := range machines {
 		resolve := opts.LateTargets[m.Name]
 		target := AddressPlaceholder(m.Name)
@@ -193,7 +193,7 @@ func Steps(f *model.Fleet, machines []*model.Machine, opts Options) ([]Step, err
 				return nil, err
 			}
 		}
-		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batch: batches[m.Name],
+		d := &machineDeploy{m: m, target: target, o: opts, flake: flake, signing: signing, batcher: batches, batch: batches.batch(m.Name),
 			push: push, builders: builders}
 		ms := machineSteps(d)
 		if resolve != nil {
@@ -282,8 +282,10 @@ type machineDeploy struct {
 	// signing is shared by the run's machines (see preflight).
 	signing *localSigning
 	// batch is the machine's evaluation batch (batch.go); nil: the build
-	// step evaluates alone.
-	batch *evalNode
+	// step evaluates alone. batcher is the run's batches, nil without
+	// batching.
+	batcher *evalBatcher
+	batch   *evalNode
 	// push is the fleet's binary cache, shared by the run's machines;
 	// builders its remote builders (cache.go). Nil without them.
 	push     *pushes
@@ -372,9 +374,6 @@ func (d *machineDeploy) buildCommand() string {
 // machine with a cached system, a check that it is still there.
 func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) error) {
 	if d.batch != nil {
-		if len(d.batch.machines) == 1 {
-			return []string{d.buildCommand()}, d.buildAlone
-		}
 		return d.batch.commands(d.m.Name, d.realiseArgv("DRV")), d.buildBatched
 	}
 	c, ok := d.o.Cached[d.m.Name]
@@ -385,8 +384,12 @@ func (d *machineDeploy) buildStep() ([]string, func(context.Context, io.Writer) 
 	if len(short) > 12 {
 		short = short[:12]
 	}
+	fallback := d.buildCommand()
+	if d.batcher != nil {
+		fallback = strings.Join(d.batcher.alone(d.m.Class, d.m.Name).commands(d.m.Name, d.realiseArgv("DRV")), ", then ")
+	}
 	return []string{"cached " + c.Path + " (fingerprint " + short + ")",
-			ShellJoin(pathInfoArgv(c.Path)) + "; when it fails: " + d.buildCommand()},
+			ShellJoin(pathInfoArgv(c.Path)) + "; when it fails: " + fallback},
 		func(ctx context.Context, w io.Writer) error { return d.cached(ctx, w, c) }
 }
 
@@ -407,6 +410,11 @@ func (d *machineDeploy) cached(ctx context.Context, w io.Writer, c CachedBuild) 
 		return err
 	}
 	fmt.Fprintf(w, "cached %s is not in the store any more (%v): building\n", c.Path, err)
+	if d.batcher != nil {
+		// Evaluated within the run's evaluation budget, as a batch of one.
+		d.batch = d.batcher.alone(d.m.Class, d.m.Name)
+		return d.buildBatched(ctx, w)
+	}
 	return d.build(ctx, w)
 }
 
@@ -863,11 +871,11 @@ func BuildSteps(machines []*model.Machine, opts Options, done func(machine, path
 		return nil, err
 	}
 	opts.BuildOn = "local"
-	batches := planBatches(machines, opts, flake)
-	var steps []Step
 	builders := newBuilderSet(opts.Builders)
+	batches := planBatches(machines, opts, flake, builders)
+	var steps []Step
 	for _, m := range machines {
-		d := &machineDeploy{m: m, o: opts, flake: flake, batch: batches[m.Name], builders: builders}
+		d := &machineDeploy{m: m, o: opts, flake: flake, batcher: batches, batch: batches.batch(m.Name), builders: builders}
 		cmds, run := d.buildStep()
 		steps = append(steps, Step{ID: m.Name + "/build", Machine: m.Name, Action: "build",
 			Commands: cmds,

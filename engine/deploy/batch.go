@@ -17,6 +17,9 @@ package deploy
 // nix-store --realise is used because nix 2.8 has no installable for a
 // derivation's outputs that later versions read the same way (2.8
 // rejects DRV^*, and later versions read a bare DRV as the .drv file).
+// Nothing roots the .drv between the two: when a garbage collection
+// deletes it first (the realisation fails and nix path-info DRV too),
+// the machine says so in its log and is built alone by nix build.
 //
 // Why a batcher behind the build steps, not batch steps: the executor,
 // its events, progress lines, logs and summary rows are per machine and
@@ -34,20 +37,26 @@ package deploy
 // EvalBatchSize). Realisations take no slot: they evaluate nothing.
 //
 // A machine alone in its batch (the last of a class, say) is evaluated
-// and built by one nix build, as without batching: two processes (nix
-// eval, then nix-store --realise) would gain nothing. It holds a slot
-// too.
+// the same way, a batch of one: one nix build would hold its slot (nix
+// keeps the evaluation's memory until it exits) for its whole build,
+// and other batches would wait for that build before being evaluated.
 //
 // A failing evaluation must not fail the batch's other machines: when
 // a batch's evaluation fails, the batch is split in two and each half
 // is evaluated on its own (by the first of its machines to need it),
 // down to single machines, whose failure is their own, with nix's error
 // as a CommandError as before. One broken machine in a batch of n
-// costs about 2·log2(n) more evaluations, not n.
+// costs about 2·log2(n) more evaluations, not n. When both halves of a
+// node fail, its broken machines are many enough that halving further
+// costs more than it saves: the half that fails second (when the other
+// has failed already: a step never waits for an evaluation not under
+// way) has its machines evaluated one by one.
 //
 // Machines not batched: those with a cached system (Options.Cached;
-// when the cached path is gone they build alone, as without batching)
-// and every machine with BuildOn "target", which builds on its own
+// when the cached path is gone, each is evaluated as a batch of its
+// own, taking a slot like any other, so that a garbage collection of
+// every cached system does not have them all evaluated at once) and
+// every machine with BuildOn "target", which builds on its own
 // machine (nix build --eval-store auto --store ssh-ng://), one nix
 // process per machine as before: the target does the building, and its
 // store is the one the derivation must be in.
@@ -56,6 +65,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -71,6 +81,26 @@ type evalBatcher struct {
 	flake  string
 	size   int
 	slots  *weightedSlots
+	of     map[string]*evalNode // each batched machine's batch
+	// builders are the fleet's remote builders (cache.go), nil without:
+	// an evaluation can build (import from derivation), so it takes
+	// them as a build does.
+	builders *builderSet
+}
+
+// batch is machine's batch; nil when batching is off or machine is in
+// no batch.
+func (b *evalBatcher) batch(machine string) *evalNode {
+	if b == nil {
+		return nil
+	}
+	return b.of[machine]
+}
+
+// alone is a batch of machine alone, made when a machine planned out of
+// the batches (its cached system) needs an evaluation after all.
+func (b *evalBatcher) alone(class model.Class, machine string) *evalNode {
+	return &evalNode{b: b, class: class, machines: []string{machine}, label: "a batch of its own", done: make(chan struct{})}
 }
 
 // evalNode is a batch, or, after its evaluation failed, one of its
@@ -81,6 +111,8 @@ type evalNode struct {
 	machines []string
 	label    string // "batch 2 of 5", "half 1 of batch 2 of 5", ...
 
+	parent *evalNode // the failed node n is a half of; nil for a batch
+
 	mu      sync.Mutex
 	started bool
 	ranBy   string
@@ -88,18 +120,18 @@ type evalNode struct {
 	drvs    map[string]string
 	err     error
 	halves  [2]*evalNode
+	singles map[string]*evalNode // its machines one by one, once both halves failed
 }
 
 // planBatches cuts the machines that need an evaluation here into
 // batches of at most opts.EvalBatch, one class per batch (NixOS and
 // nix-darwin systems are different attributes), in the order given. It
-// returns each batched machine's batch; none with EvalBatch below 2 or
-// BuildOn "target".
-func planBatches(machines []*model.Machine, opts Options, flake string) map[string]*evalNode {
+// is nil (no batching) with EvalBatch below 2 or BuildOn "target".
+func planBatches(machines []*model.Machine, opts Options, flake string, builders *builderSet) *evalBatcher {
 	if opts.EvalBatch < 2 || opts.BuildOn == "target" {
 		return nil
 	}
-	b := &evalBatcher{runner: opts.Runner, flake: flake, size: opts.EvalBatch, slots: newWeightedSlots(opts.EvalBatch)}
+	b := &evalBatcher{runner: opts.Runner, flake: flake, size: opts.EvalBatch, slots: newWeightedSlots(opts.EvalBatch), builders: builders}
 	var nodes []*evalNode
 	for _, class := range []model.Class{model.NixOS, model.Darwin} {
 		var cur *evalNode
@@ -117,26 +149,14 @@ func planBatches(machines []*model.Machine, opts Options, flake string) map[stri
 			cur.machines = append(cur.machines, m.Name)
 		}
 	}
-	// Machines alone in their batch build as without batching: they are
-	// not counted as batches.
-	batches := 0
-	for _, n := range nodes {
-		if len(n.machines) > 1 {
-			batches++
-		}
-	}
-	of := map[string]*evalNode{}
-	i := 0
-	for _, n := range nodes {
-		if len(n.machines) > 1 {
-			i++
-			n.label = fmt.Sprintf("batch %d of %d", i, batches)
-		}
+	b.of = map[string]*evalNode{}
+	for i, n := range nodes {
+		n.label = fmt.Sprintf("batch %d of %d", i+1, len(nodes))
 		for _, m := range n.machines {
-			of[m] = n
+			b.of[m] = n
 		}
 	}
-	return of
+	return b
 }
 
 // configurations is the flake output holding the class's systems, and
@@ -151,15 +171,27 @@ func configurations(c model.Class) (output, system string) {
 // evalArgv evaluates the derivations of machines (of one class) in one
 // nix process and prints them as a JSON object, machine to .drv path.
 // The names are one list in one argument: a batch of a thousand is tens
-// of KB, well under the 128 KiB Linux allows an argument.
-func evalArgv(flake string, class model.Class, machines []string) []string {
+// of KB, well under the 128 KiB Linux allows an argument. builders, when
+// not empty, is the --builders of the builds the evaluation runs (import
+// from derivation): nix 2.8's eval takes it as nix build does.
+func evalArgv(flake string, class model.Class, machines []string, builders string) []string {
 	output, system := configurations(class)
 	var names strings.Builder
 	for _, m := range machines {
 		names.WriteString(" " + nixString(m))
 	}
 	expr := "cs: builtins.listToAttrs (map (n: { name = n; value = cs.${n}." + system + ".drvPath; }) [" + names.String() + " ])"
-	return nixArgv("eval", "--json", flake+"#"+output, "--apply", expr)
+	return nixArgv(evalArgs(builders, flake+"#"+output, "--apply", expr)...)
+}
+
+// evalArgs are nix eval's arguments, with --builders when builders is
+// not empty.
+func evalArgs(builders string, args ...string) []string {
+	argv := []string{"eval", "--json"}
+	if builders != "" {
+		argv = append(argv, "--builders", builders)
+	}
+	return append(argv, args...)
 }
 
 // nixString is s as a Nix string literal.
@@ -184,7 +216,7 @@ func (n *evalNode) commands(machine string, realise []string) []string {
 	output, system := configurations(n.class)
 	return []string{
 		fmt.Sprintf("evaluate %s (%s; up to %d machines per nix process): %s (EXPR: %s.<machine>.%s.drvPath of each)", n.label, list, n.b.size,
-			ShellJoin(nixArgv("eval", "--json", n.b.flake+"#"+output, "--apply", "EXPR")), output, system),
+			ShellJoin(nixArgv(evalArgs(n.b.buildersArg(), n.b.flake+"#"+output, "--apply", "EXPR")...)), output, system),
 		ShellJoin(realise) + " (" + machine + "'s derivation, from the batch)",
 	}
 }
@@ -206,9 +238,52 @@ func (n *evalNode) drv(ctx context.Context, w io.Writer, machine string) (string
 		if ctx.Err() != nil || len(n.machines) == 1 {
 			return "", err
 		}
+		if n.siblingFailed() {
+			p := n.parent
+			n = n.single(machine)
+			fmt.Fprintf(w, "the evaluation failed for one or more of its machines, as did the other half of %s: evaluating them one by one (%s)\n", p.label, n.label)
+			continue
+		}
 		n = n.half(machine)
 		fmt.Fprintf(w, "the evaluation failed for one or more of its machines: evaluating %s (%d machines) to find whose\n", n.label, len(n.machines))
 	}
+}
+
+// siblingFailed reports whether n is a half whose other half's
+// evaluation has failed already (not waiting for it: a step only waits
+// for an evaluation under way).
+func (n *evalNode) siblingFailed() bool {
+	p := n.parent
+	if p == nil {
+		return false
+	}
+	other := p.halves[0]
+	if other == n {
+		other = p.halves[1]
+	}
+	select {
+	case <-other.done:
+		return other.err != nil && !errors.Is(other.err, context.Canceled) && !errors.Is(other.err, context.DeadlineExceeded)
+	default:
+		return false
+	}
+}
+
+// single is the node of machine alone, a machine of n's, made when first
+// asked for.
+func (n *evalNode) single(machine string) *evalNode {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.singles == nil {
+		n.singles = map[string]*evalNode{}
+	}
+	s, ok := n.singles[machine]
+	if !ok {
+		s = &evalNode{b: n.b, class: n.class, machines: []string{machine}, done: make(chan struct{}),
+			label: machine + " alone, of " + n.label}
+		n.singles[machine] = s
+	}
+	return s
 }
 
 // evaluate runs n's evaluation if it has not started, else waits for
@@ -232,9 +307,21 @@ func (n *evalNode) evaluate(ctx context.Context, w io.Writer, machine string) (m
 		return n.drvs, n.err
 	}
 	defer close(n.done)
-	argv := evalArgv(n.b.flake, n.class, n.machines)
-	fmt.Fprintf(w, "evaluating %s: %d machines (%s) in one nix process, up to %d per process\n$ %s\n",
-		n.label, len(n.machines), strings.Join(n.machines, ", "), n.b.size, ShellJoin(argv))
+	builders := ""
+	if n.b.builders != nil {
+		var err error
+		if builders, err = n.b.builders.resolve(ctx, n.b.runner); err != nil {
+			n.err = err
+			return nil, err
+		}
+	}
+	argv := evalArgv(n.b.flake, n.class, n.machines, builders)
+	if len(n.machines) == 1 {
+		fmt.Fprintf(w, "evaluating %s: %s alone, up to %d machines per nix process\n$ %s\n", n.label, n.machines[0], n.b.size, ShellJoin(argv))
+	} else {
+		fmt.Fprintf(w, "evaluating %s: %d machines (%s) in one nix process, up to %d per process\n$ %s\n",
+			n.label, len(n.machines), strings.Join(n.machines, ", "), n.b.size, ShellJoin(argv))
+	}
 	if err := n.b.slots.acquire(ctx, len(n.machines)); err != nil {
 		n.err = err
 		return nil, err
@@ -254,6 +341,15 @@ func (n *evalNode) evaluate(ctx context.Context, w io.Writer, machine string) (m
 	return drvs, nil
 }
 
+// buildersArg is the evaluation's --builders as --dry-run shows it, ""
+// without the fleet's builders.
+func (b *evalBatcher) buildersArg() string {
+	if b.builders == nil {
+		return ""
+	}
+	return b.builders.arg()
+}
+
 // half is the half of n (failed) that holds machine, made when first
 // asked for.
 func (n *evalNode) half(machine string) *evalNode {
@@ -262,7 +358,7 @@ func (n *evalNode) half(machine string) *evalNode {
 	if n.halves[0] == nil {
 		mid := len(n.machines) / 2
 		for i, ms := range [][]string{n.machines[:mid], n.machines[mid:]} {
-			n.halves[i] = &evalNode{b: n.b, class: n.class, machines: ms, done: make(chan struct{}),
+			n.halves[i] = &evalNode{b: n.b, class: n.class, machines: ms, parent: n, done: make(chan struct{}),
 				label: "half " + strconv.Itoa(i+1) + " of " + n.label}
 		}
 	}
@@ -274,10 +370,11 @@ func (n *evalNode) half(machine string) *evalNode {
 	return n.halves[1]
 }
 
-// buildAlone is the build of a machine alone in its batch: nix build
-// evaluates and builds it in one process, as without batching, holding
-// one of the batcher's slots while it runs (nix keeps the evaluation's
-// memory until it exits).
+// buildAlone builds a batched machine whose derivation was
+// garbage-collected before its realisation: nix build evaluates and
+// builds it in one process, as without batching (nix roots what it
+// evaluates while it runs), holding one of the batcher's slots while it
+// runs (nix keeps the evaluation's memory until it exits).
 func (d *machineDeploy) buildAlone(ctx context.Context, w io.Writer) error {
 	if err := d.batch.b.slots.acquire(ctx, 1); err != nil {
 		return err
@@ -300,7 +397,11 @@ func (d *machineDeploy) buildBatched(ctx context.Context, w io.Writer) error {
 	}
 	var out bytes.Buffer
 	if err := d.o.Runner.Local(ctx, d.realiseArgv(drv), IO{Stdout: io.MultiWriter(&out, w), Stderr: w}); err != nil {
-		return err
+		if ctx.Err() != nil || !d.drvGone(ctx, w, drv, err) {
+			return err
+		}
+		fmt.Fprintf(w, "%s is not in the store any more (garbage-collected since its batch's evaluation, which gives it no GC root): building %s alone with nix build\n", drv, d.m.Name)
+		return d.buildAlone(ctx, w)
 	}
 	system := ""
 	for line := range strings.Lines(out.String()) {
@@ -317,6 +418,20 @@ func (d *machineDeploy) buildBatched(ctx context.Context, w io.Writer) error {
 		d.o.Built(d.m.Name, system)
 	}
 	return nil
+}
+
+// drvGone reports whether the realisation of drv failed (with err)
+// because drv itself is gone: nothing roots the .drv files a batch's
+// nix eval writes, so a garbage collection between the evaluation and
+// the realisation deletes them, and nix-store says "cannot build missing
+// derivation". nix path-info tells a missing derivation from a build
+// that failed.
+func (d *machineDeploy) drvGone(ctx context.Context, w io.Writer, drv string, err error) bool {
+	var ce *CommandError
+	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "missing derivation") {
+		return true
+	}
+	return d.o.Runner.Local(ctx, pathInfoArgv(drv), IO{Stdout: io.Discard, Stderr: w}) != nil && ctx.Err() == nil
 }
 
 // weightedSlots is a semaphore of n slots taken several at a time. One

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,12 +23,22 @@ import (
 type batchNix struct {
 	broken map[string]bool
 	valid  map[string]bool // path-info
-	// realise, when set, is called before a realisation answers.
+	// evalTime is how long an evaluation (nix eval, or nix build of an
+	// attribute) takes; a millisecond by default.
+	evalTime time.Duration
+	// nixConf is nix.conf's builders, as nix show-config prints them.
+	nixConf string
+	// realise, when set, is called before a build of a machine's system
+	// (nix-store --realise, or nix build) answers; eval before a nix eval
+	// does.
 	realise func(ctx context.Context, machine string) error
+	eval    func(ctx context.Context, machines []string) error
 	copied  func(machine string)
 
 	mu           sync.Mutex
 	evals        [][]string
+	evalArgvs    [][]string
+	showConfigs  int
 	realised     []string
 	other        []string
 	evaluating   int
@@ -67,15 +78,16 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		for _, m := range evalNames.FindAllStringSubmatch(list, -1) {
 			names = append(names, m[1])
 		}
+		if r.eval != nil {
+			if err := r.eval(ctx, names); err != nil {
+				return err
+			}
+		}
 		r.mu.Lock()
 		r.evals = append(r.evals, names)
-		r.evaluating += len(names)
-		r.maxEvaluated = max(r.maxEvaluated, r.evaluating)
+		r.evalArgvs = append(r.evalArgvs, argv)
 		r.mu.Unlock()
-		time.Sleep(time.Millisecond) // overlapping evaluations would show
-		r.mu.Lock()
-		r.evaluating -= len(names)
-		r.mu.Unlock()
+		r.evaluate(len(names))
 		var out []string
 		for _, n := range names {
 			if r.broken[n] {
@@ -86,6 +98,11 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		}
 		fmt.Fprint(stdio.Stdout, "{"+strings.Join(out, ",")+"}")
 		return nil
+	case "show-config":
+		r.mu.Lock()
+		r.showConfigs++
+		r.mu.Unlock()
+		fmt.Fprintf(stdio.Stdout, `{"builders":{"value":%q}}`, r.nixConf)
 	case "path-info":
 		if !r.valid[argv[4]] {
 			return &CommandError{Argv: argv, ExitCode: 1, Err: errors.New("exit status 1")}
@@ -96,6 +113,12 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		r.mu.Lock()
 		r.other = append(r.other, "build "+m)
 		r.mu.Unlock()
+		r.evaluate(1)
+		if r.realise != nil {
+			if err := r.realise(ctx, m); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(stdio.Stdout, `[{"outputs":{"out":%q}}]`, fakeSystem(m))
 	case "copy":
 		m := strings.TrimSuffix(argv[len(argv)-1][len("/nix/store/")+33:], "-system")
@@ -104,6 +127,19 @@ func (r *batchNix) Local(ctx context.Context, argv []string, stdio IO) error {
 		}
 	}
 	return nil
+}
+
+// evaluate counts n machines evaluated for evalTime, so that
+// overlapping evaluations show in maxEvaluated.
+func (r *batchNix) evaluate(n int) {
+	r.mu.Lock()
+	r.evaluating += n
+	r.maxEvaluated = max(r.maxEvaluated, r.evaluating)
+	r.mu.Unlock()
+	time.Sleep(cmp.Or(r.evalTime, time.Millisecond))
+	r.mu.Lock()
+	r.evaluating -= n
+	r.mu.Unlock()
 }
 
 func (r *batchNix) Remote(context.Context, string, []string, IO) error { return nil }
@@ -136,9 +172,10 @@ func buildAll(t *testing.T, machines []*model.Machine, opts Options, parallel in
 }
 
 // Batches are cut by class and size, each evaluated by one nix
-// process (one nix build for a machine alone in its batch), never more
-// machines at once than the batch size, whatever --parallel is (also 1:
-// no deadlock); every machine gets its own path.
+// process (a machine alone in its batch too), never more machines at
+// once than the batch size, whatever --parallel is (also 1: no
+// deadlock), also when every machine's cached system is gone (each is
+// then evaluated alone); every machine gets its own path.
 func TestEvalBatches(t *testing.T) {
 	nixos := machinesNamed(model.NixOS, "a", "b", "c", "d", "e", "f", "g")
 	darwin := machinesNamed(model.Darwin, "m1", "m2")
@@ -148,16 +185,25 @@ func TestEvalBatches(t *testing.T) {
 		batch    int
 		parallel int
 		want     [][]string
-		alone    []string // nix build of a machine alone in its batch
+		gone     bool // every machine has a cached system, garbage-collected
 	}{
-		{"batches of 3", 3, 4, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"m1", "m2"}}, []string{"build g"}},
-		{"parallel 1", 3, 1, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"m1", "m2"}}, []string{"build g"}},
-		{"parallel above batch", 2, 10, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"m1", "m2"}}, []string{"build g"}},
-		{"one batch", 100, 3, [][]string{{"a", "b", "c", "d", "e", "f", "g"}, {"m1", "m2"}}, nil},
+		{"batches of 3", 3, 4, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}, false},
+		{"parallel 1", 3, 1, [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}, {"m1", "m2"}}, false},
+		{"parallel above batch", 2, 10, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"g"}, {"m1", "m2"}}, false},
+		{"one batch", 100, 3, [][]string{{"a", "b", "c", "d", "e", "f", "g"}, {"m1", "m2"}}, false},
+		{"cached systems gone", 2, 10, [][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}, {"g"}, {"m1"}, {"m2"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nix := &batchNix{}
-			paths, sum := buildAll(t, all, Options{Tree: "/tree", Runner: nix, EvalBatch: tc.batch}, tc.parallel)
+			opts := Options{Tree: "/tree", Runner: nix, EvalBatch: tc.batch}
+			if tc.gone {
+				nix.evalTime = 20 * time.Millisecond
+				opts.Cached = map[string]CachedBuild{}
+				for _, m := range all {
+					opts.Cached[m.Name] = CachedBuild{Path: "/nix/store/gone-" + m.Name, Fingerprint: "f"}
+				}
+			}
+			paths, sum := buildAll(t, all, opts, tc.parallel)
 			if sum.Failed() {
 				t.Fatalf("failed: %+v", sum.Machines)
 			}
@@ -169,7 +215,7 @@ func TestEvalBatches(t *testing.T) {
 			if nix.maxEvaluated > tc.batch {
 				t.Errorf("%d machines evaluated at once, batch size %d", nix.maxEvaluated, tc.batch)
 			}
-			if len(nix.realised) != len(all)-len(tc.alone) || fmt.Sprint(nix.other) != fmt.Sprint(tc.alone) {
+			if len(nix.realised) != len(all) || len(nix.other) != 0 {
 				t.Errorf("realised %v, other nix calls %v", nix.realised, nix.other)
 			}
 			for _, m := range all {
@@ -207,36 +253,55 @@ func TestEvalBatchOff(t *testing.T) {
 }
 
 // A broken machine fails alone, with nix's error; its batch-mates are
-// built, after the batch is halved down to it.
+// built, after the batch is halved down to it. When both halves of a
+// node fail, the second to fail evaluates its machines one by one
+// rather than halving again.
 func TestEvalBatchFallback(t *testing.T) {
-	ms := machinesNamed(model.NixOS, "a", "b", "c", "d", "e")
-	nix := &batchNix{broken: map[string]bool{"c": true}}
-	paths, sum := buildAll(t, ms, Options{Tree: "/tree", Runner: nix, EvalBatch: 5}, 2)
-	for _, m := range sum.Machines {
-		if m.Machine == "c" {
-			var ce *CommandError
-			if m.Outcome != OutcomeFailed || !errors.As(m.Err, &ce) || !strings.Contains(ce.Stderr, "error: c is broken") {
-				t.Errorf("c: %s %v, want its own nix error", m.Outcome, m.Err)
+	for _, tc := range []struct {
+		name     string
+		machines []string
+		broken   []string
+		parallel int
+		want     []string // the evaluations, sorted
+	}{
+		{"one broken, halved down to it", []string{"a", "b", "c", "d", "e"}, []string{"c"}, 2,
+			[]string{"[a b c d e]", "[a b]", "[c d e]", "[c]", "[d e]"}},
+		{"both halves broken, the second one by one", []string{"a", "b", "c", "d", "e", "f", "g", "h"}, []string{"b", "g"}, 1,
+			[]string{"[a b c d e f g h]", "[a b c d]", "[a b]", "[a]", "[b]", "[c d]", "[e f g h]", "[e]", "[f]", "[g]", "[h]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nix := &batchNix{broken: map[string]bool{}}
+			for _, m := range tc.broken {
+				nix.broken[m] = true
 			}
-			continue
-		}
-		if m.Outcome != OutcomeOK || paths[m.Machine] != fakeSystem(m.Machine) {
-			t.Errorf("%s: %s %v, path %q", m.Machine, m.Outcome, m.Err, paths[m.Machine])
-		}
-	}
-	got := fmt.Sprint(nix.evals)
-	for _, want := range []string{"[a b c d e]", "[a b]", "[c d e]", "[c]", "[d e]"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("evaluations %s: no %s", got, want)
-		}
-	}
-	if len(nix.evals) != 5 {
-		t.Errorf("evaluations %s: want 5 (the batch, then halves down to c)", got)
+			paths, sum := buildAll(t, machinesNamed(model.NixOS, tc.machines...), Options{Tree: "/tree", Runner: nix, EvalBatch: len(tc.machines)}, tc.parallel)
+			for _, m := range sum.Machines {
+				if slices.Contains(tc.broken, m.Machine) {
+					var ce *CommandError
+					if m.Outcome != OutcomeFailed || !errors.As(m.Err, &ce) || !strings.Contains(ce.Stderr, "error: "+m.Machine+" is broken") {
+						t.Errorf("%s: %s %v, want its own nix error", m.Machine, m.Outcome, m.Err)
+					}
+					continue
+				}
+				if m.Outcome != OutcomeOK || paths[m.Machine] != fakeSystem(m.Machine) {
+					t.Errorf("%s: %s %v, path %q", m.Machine, m.Outcome, m.Err, paths[m.Machine])
+				}
+			}
+			var got []string
+			for _, e := range nix.evals {
+				got = append(got, fmt.Sprint(e))
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tc.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("evaluations %q, want %q", got, want)
+			}
+		})
 	}
 }
 
 // Machines with a cached system in the store are in no batch; one whose
-// cached path is gone builds alone.
+// cached path is gone is evaluated as a batch of its own.
 func TestEvalBatchCached(t *testing.T) {
 	ms := machinesNamed(model.NixOS, "a", "b", "c", "d")
 	nix := &batchNix{valid: map[string]bool{"/nix/store/old-b": true}}
@@ -246,7 +311,9 @@ func TestEvalBatchCached(t *testing.T) {
 	if sum.Failed() {
 		t.Fatal(sum.Machines)
 	}
-	if fmt.Sprint(nix.evals) != "[[a c]]" || fmt.Sprint(nix.other) != "[build d]" || paths["b"] != "/nix/store/old-b" {
+	evals := slices.Clone(nix.evals)
+	slices.SortFunc(evals, slices.Compare)
+	if fmt.Sprint(evals) != "[[a c] [d]]" || len(nix.other) != 0 || paths["b"] != "/nix/store/old-b" || paths["d"] != fakeSystem("d") {
 		t.Errorf("evaluations %v, other builds %v, b at %q", nix.evals, nix.other, paths["b"])
 	}
 }
@@ -303,13 +370,13 @@ func TestEvalBatchCommands(t *testing.T) {
 		step int
 		want string
 	}{
-		{0, "evaluate batch 1 of 1 (a, b, c and 2 more; up to 5 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/tree#nixosConfigurations' --apply EXPR (EXPR: nixosConfigurations.<machine>.config.system.build.toplevel.drvPath of each)"},
+		{0, "evaluate batch 1 of 2 (a, b, c and 2 more; up to 5 machines per nix process): nix --extra-experimental-features 'nix-command flakes' eval --json 'path:/tree#nixosConfigurations' --apply EXPR (EXPR: nixosConfigurations.<machine>.config.system.build.toplevel.drvPath of each)"},
 	} {
 		if got := steps[tc.step].Commands; !strings.HasPrefix(got[0], tc.want) || got[1] != "nix-store --realise DRV ("+ms[tc.step].Name+"'s derivation, from the batch)" {
 			t.Errorf("step %d: %q, want %q", tc.step, got, tc.want)
 		}
 	}
-	if got := steps[5].Commands; len(got) != 1 || !strings.HasSuffix(got[0], " build --no-link --json 'path:/tree#nixosConfigurations.f.config.system.build.toplevel'") {
+	if got := steps[5].Commands; len(got) != 2 || !strings.HasPrefix(got[0], "evaluate batch 2 of 2 (f; up to 5 machines per nix process): nix ") || got[1] != "nix-store --realise DRV (f's derivation, from the batch)" {
 		t.Errorf("f, alone in its batch: %q", got)
 	}
 	var logs [2]strings.Builder
@@ -318,8 +385,8 @@ func TestEvalBatchCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !strings.Contains(logs[0].String(), "evaluating batch 1 of 1: 5 machines (a, b, c, d, e) in one nix process, up to 5 per process\n$ nix ") ||
-		!strings.Contains(logs[1].String(), "batch 1 of 1 (a, b, c, d, e) evaluated by a's build step") {
+	if !strings.Contains(logs[0].String(), "evaluating batch 1 of 2: 5 machines (a, b, c, d, e) in one nix process, up to 5 per process\n$ nix ") ||
+		!strings.Contains(logs[1].String(), "batch 1 of 2 (a, b, c, d, e) evaluated by a's build step") {
 		t.Errorf("logs:\n%s\n%s", logs[0].String(), logs[1].String())
 	}
 }
@@ -357,3 +424,175 @@ func TestEvalBatchSize(t *testing.T) {
 }
 
 var _ io.Writer = (*strings.Builder)(nil)
+
+// Nothing roots the .drv files a batch's nix eval writes: when one is
+// garbage-collected before its machine's realisation, the machine is
+// built alone with nix build, and its log says why; a realisation that
+// fails with its derivation still in the store fails the machine.
+func TestEvalBatchDrvCollected(t *testing.T) {
+	missing := &CommandError{Argv: []string{"nix-store"}, ExitCode: 1, Err: errors.New("exit status 1"),
+		Stderr: "error: cannot build missing derivation '" + fakeDrv("a") + "'"}
+	failed := &CommandError{Argv: []string{"nix-store"}, ExitCode: 1, Err: errors.New("exit status 1"),
+		Stderr: "error: builder for '" + fakeDrv("a") + "' failed with exit code 1"}
+	for _, tc := range []struct {
+		name     string
+		err      error           // a's realisation's
+		valid    map[string]bool // nix path-info
+		wantOK   bool
+		wantLog  string
+		wantNixB []string // nix build calls
+	}{
+		{"stderr says missing derivation", missing, map[string]bool{fakeDrv("a"): true}, true,
+			fakeDrv("a") + " is not in the store any more (garbage-collected since its batch's evaluation, which gives it no GC root): building a alone with nix build", []string{"build a"}},
+		{"path-info says gone", errors.New("exit status 1"), nil, true,
+			"building a alone with nix build", []string{"build a"}},
+		{"build failed, derivation there", failed, map[string]bool{fakeDrv("a"): true}, false, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			realised := false // a's first build, its realisation, fails
+			nix := &batchNix{valid: tc.valid, realise: func(ctx context.Context, m string) error {
+				if m == "a" && !realised {
+					realised = true
+					return tc.err
+				}
+				return nil
+			}}
+			steps, err := BuildSteps(machinesNamed(model.NixOS, "a", "b"), Options{Tree: "/tree", Runner: nix, EvalBatch: 2}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			err = steps[0].Run(context.Background(), &log)
+			if (err == nil) != tc.wantOK || (err != nil && err != tc.err) {
+				t.Errorf("a: %v, want ok %v", err, tc.wantOK)
+			}
+			if tc.wantOK && !strings.Contains(log.String(), tc.wantLog) {
+				t.Errorf("a's log:\n%s\nwant %q", log.String(), tc.wantLog)
+			}
+			if fmt.Sprint(nix.other) != fmt.Sprint(tc.wantNixB) {
+				t.Errorf("nix builds %v, want %v", nix.other, tc.wantNixB)
+			}
+		})
+	}
+}
+
+// A machine alone in its batch holds its slot while it is evaluated,
+// not while it is built: here the lone machine's build waits for the
+// other batch's evaluation, which needs every slot, to start; the other
+// batch's steps start once the lone machine is building.
+func TestEvalBatchLoneMachineSlot(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		machines []*model.Machine
+		lone     string
+		batch    []string // the batch evaluated while lone builds
+	}{
+		{"last of its class", machinesNamed(model.NixOS, "a", "b", "c"), "c", []string{"a", "b"}},
+		{"alone in its class", append(machinesNamed(model.NixOS, "a", "b"), machinesNamed(model.Darwin, "m1")...), "m1", []string{"a", "b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			building, evaluating := make(chan struct{}), make(chan struct{})
+			var once [2]sync.Once
+			wait := func(ctx context.Context, c chan struct{}) error {
+				select {
+				case <-c:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			nix := &batchNix{
+				realise: func(ctx context.Context, m string) error {
+					if m != tc.lone {
+						return nil
+					}
+					once[0].Do(func() { close(building) })
+					return wait(ctx, evaluating)
+				},
+				eval: func(ctx context.Context, ms []string) error {
+					if slices.Equal(ms, tc.batch) {
+						once[1].Do(func() { close(evaluating) })
+					}
+					return nil
+				},
+			}
+			steps, err := BuildSteps(tc.machines, Options{Tree: "/tree", Runner: nix, EvalBatch: len(tc.batch)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range steps {
+				if steps[i].Machine != tc.lone {
+					run := steps[i].Run
+					steps[i].Run = func(ctx context.Context, w io.Writer) error {
+						if err := wait(ctx, building); err != nil {
+							return err
+						}
+						return run(ctx, w)
+					}
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			sum := Execute(ctx, steps, ExecOptions{Parallel: len(steps)})
+			if ctx.Err() != nil || sum.Failed() {
+				t.Errorf("the batch %v waited for %s's build to release its slot: %+v", tc.batch, tc.lone, sum.Machines)
+			}
+		})
+	}
+}
+
+// A batch's nix eval builds what the evaluation imports from
+// derivations, so it takes the fleet's builders (after nix.conf's, read
+// once) as nix build does: with max-jobs = 0 it could build nothing
+// without them. --dry-run shows them.
+func TestEvalBatchBuilders(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		builders []string // the fleet's
+		nixConf  string
+		want     string // --builders; "": none
+		dryRun   string
+	}{
+		{"no builders of the fleet's", nil, "@/etc/nix/machines", "", ""},
+		{"nix.conf's and the fleet's", []string{"ssh-ng://b x86_64-linux"}, "@/etc/nix/machines",
+			"@/etc/nix/machines;ssh-ng://b x86_64-linux", "<nix.conf builders>;ssh-ng://b x86_64-linux"},
+		{"none of the user's", []string{"ssh-ng://b x86_64-linux", "ssh://c aarch64-linux"}, "",
+			"ssh-ng://b x86_64-linux;ssh://c aarch64-linux", "<nix.conf builders>;ssh-ng://b x86_64-linux;ssh://c aarch64-linux"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nix := &batchNix{nixConf: tc.nixConf}
+			ms := machinesNamed(model.NixOS, "a", "b", "c")
+			steps, err := BuildSteps(ms, Options{Tree: "/tree", Runner: nix, EvalBatch: 2, Builders: tc.builders}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range steps {
+				dry := " eval --json 'path:/tree#nixosConfigurations' --apply EXPR"
+				if tc.dryRun != "" {
+					dry = " eval --json --builders " + ShellQuote(tc.dryRun) + " 'path:/tree#nixosConfigurations' --apply EXPR"
+				}
+				if !strings.Contains(s.Commands[0], dry) {
+					t.Errorf("%s: %q, want %q", s.ID, s.Commands[0], dry)
+				}
+			}
+			if sum := Execute(context.Background(), steps, ExecOptions{Parallel: 3}); sum.Failed() {
+				t.Fatal(sum.Machines)
+			}
+			if len(nix.evalArgvs) != 2 {
+				t.Fatalf("evaluations %q, want 2", nix.evalArgvs)
+			}
+			for _, argv := range nix.evalArgvs {
+				i := slices.Index(argv, "--builders")
+				switch {
+				case tc.want == "" && i >= 0:
+					t.Errorf("nix %q: --builders without the fleet's builders", argv)
+				case tc.want != "" && (i != 5 || argv[i+1] != tc.want):
+					t.Errorf("nix %q: want eval --json --builders %q", argv, tc.want)
+				}
+			}
+			if want := min(len(tc.builders), 1); nix.showConfigs != want {
+				t.Errorf("nix show-config run %d times, want %d", nix.showConfigs, want)
+			}
+		})
+	}
+}

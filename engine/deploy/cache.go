@@ -33,9 +33,11 @@ package deploy
 // Builders (builderSet) are nix's machine lines, passed to local builds
 // with --builders after the builders the user's own nix.conf names (nix
 // show-config, once per run), so that those keep working: --builders
-// replaces the setting, and nix 2.8 has no extra-builders. A batched
-// machine's realisation (batch.go) takes them as nix-store --option
-// builders.
+// replaces the setting, and nix 2.8 has no extra-builders. A batch's
+// nix eval (batch.go) takes them too, for what it builds while it
+// evaluates (import from derivation: the deployer's nix may build
+// nothing itself, max-jobs = 0), and a batched machine's realisation
+// as nix-store --option builders.
 
 import (
 	"bytes"

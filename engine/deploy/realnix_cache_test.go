@@ -128,7 +128,10 @@ func TestRealNixCache(t *testing.T) {
 // (max-jobs = 0): nix takes fleet's builders, reaches the builder through
 // the real sshd, and its nix-daemon builds in its own store. Both ways a
 // build runs: one nix build per machine, and batched (one nix eval, then
-// nix-store --realise per machine).
+// nix-store --realise per machine). Machine ifd's system imports from
+// a derivation: its evaluation builds, and with max-jobs = 0 only the
+// builder can, so the batch's nix eval must take the fleet's builders
+// too.
 func TestRealNixBuilders(t *testing.T) {
 	for _, batch := range []int{0, 2} {
 		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
@@ -142,6 +145,7 @@ func TestRealNixBuilders(t *testing.T) {
 				}
 			}
 			write(t, filepath.Join(conf, "nix.conf"), "sandbox = false\nsubstituters =\nexperimental-features =\nmax-jobs = 0\n")
+			addIFDMachine(t, n)
 			r := n.runner(srv)
 			// A builder line has no port: nix's ssh takes it from NIX_SSHOPTS.
 			r.Env = append(r.Env, "NIX_SSHOPTS="+deploy.NixSSHOpts(r)+fmt.Sprintf(" -p %d", srv.Port))
@@ -149,14 +153,14 @@ func TestRealNixBuilders(t *testing.T) {
 			builder := "ssh-ng://" + user + "@127.0.0.1 " + nixSystem(t) + " - 1"
 			var mu sync.Mutex
 			paths := map[string]string{}
-			steps, err := deploy.BuildSteps([]*model.Machine{nixos("web"), nixos("prev")},
+			steps, err := deploy.BuildSteps([]*model.Machine{nixos("web"), nixos("prev"), nixos("ifd")},
 				deploy.Options{Tree: n.tree, Runner: r, Builders: []string{builder}, EvalBatch: batch},
 				func(m, p string) { mu.Lock(); paths[m] = p; mu.Unlock() })
 			if err != nil {
 				t.Fatal(err)
 			}
 			execute(t, steps)
-			for _, m := range []string{"web", "prev"} {
+			for _, m := range []string{"web", "prev", "ifd"} {
 				path := paths[m]
 				if _, err := os.Stat(filepath.Join(store, path, "bin", "switch-to-configuration")); path == "" || err != nil {
 					t.Errorf("the builder did not build %s's system %q in its store: %v", m, path, err)
@@ -167,4 +171,31 @@ func TestRealNixBuilders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// addIFDMachine adds machine ifd to n's flake: its system's name is
+// read from a file a derivation writes (import from derivation), so
+// evaluating it builds that derivation. Both derivations are the test's
+// own (they name its activation log), so that none is valid already.
+func addIFDMachine(t *testing.T, n *realNix) {
+	t.Helper()
+	flake := filepath.Join(n.tree, "flake.nix")
+	data, err := os.ReadFile(flake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifd := fmt.Sprintf(`    nixosConfigurations.ifd.config.system.build.toplevel =
+      let version = import (derivation { name = "ifd-version"; system = %q; log = %q; builder = "/bin/sh"; args = [ "-c" "echo '\"1\"' > $out" ]; });
+      in derivation {
+        name = "ifd-system-${version}"; system = %q; log = %q; builder = "/bin/sh";
+        args = [ "-c" "/bin/mkdir -p $out/bin; printf '#!/bin/sh\\n' > $out/bin/switch-to-configuration; /bin/chmod +x $out/bin/switch-to-configuration" ];
+      };
+  };
+}
+`, nixSystem(t), n.log, nixSystem(t), n.log)
+	s, ok := strings.CutSuffix(string(data), "  };\n}\n")
+	if !ok {
+		t.Fatalf("flake.nix does not end as expected:\n%s", data)
+	}
+	write(t, flake, s+ifd)
 }
