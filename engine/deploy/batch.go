@@ -126,7 +126,8 @@ type evalNode struct {
 // planBatches cuts the machines that need an evaluation here into
 // batches of at most opts.EvalBatch, one class per batch (NixOS and
 // nix-darwin systems are different attributes), in the order given. It
-// is nil (no batching) with EvalBatch below 2 or BuildOn "target".
+// is nil (no batching) with EvalBatch below 2 or BuildOn "target", and
+// when the run has one machine to evaluate and none cached.
 func planBatches(machines []*model.Machine, opts Options, flake string, builders *builderSet) *evalBatcher {
 	if opts.EvalBatch < 2 || opts.BuildOn == "target" {
 		return nil
@@ -148,6 +149,12 @@ func planBatches(machines []*model.Machine, opts Options, flake string, builders
 			}
 			cur.machines = append(cur.machines, m.Name)
 		}
+	}
+	if len(nodes) == 1 && len(nodes[0].machines) == 1 && len(opts.Cached) == 0 {
+		// One machine to evaluate in the whole run, and no cached one
+		// that could need a slot: nothing waits for its slot, so it is
+		// one nix build, as without batching.
+		return nil
 	}
 	b.of = map[string]*evalNode{}
 	for i, n := range nodes {
