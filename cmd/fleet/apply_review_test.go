@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The tree a new host is installed from is written after its secrets
@@ -104,15 +102,7 @@ func TestNewHostForgetsDeployRecord(t *testing.T) {
 // failures, not a deploy's (nothing was to be deployed).
 func TestInterruptedCloudOnlyApply(t *testing.T) {
 	c := newClouds(t)
-	c.gce.SetOperationPolls(1000000) // the GCE insert never finishes by itself
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		defer cancel()
-		for deadline := time.Now().Add(time.Minute); c.gce.Mutations() == 0 && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
-	code, out, stderr := c.fleetCtx(ctx, t, "apply", c.file, "--yes", "--no-deploy")
+	code, out, stderr := c.fleetCtx(c.interruptOnGCEInsert(), t, "apply", c.file, "--yes", "--no-deploy")
 	if code != exitError || strings.Contains(stderr, "deploying the hosts failed") || !strings.Contains(stderr, "run fleet apply again to retry") {
 		t.Fatalf("an interrupted --no-deploy apply: exit %d\n%s%s", code, out, stderr)
 	}

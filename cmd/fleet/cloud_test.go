@@ -449,19 +449,25 @@ func TestCloudRateLimitsAndFailuresConverge(t *testing.T) {
 	}
 }
 
-// Ctrl-C in the middle of an apply: the next plan shows the truth.
-func TestCloudInterruptedApply(t *testing.T) {
-	c := newClouds(t)
-	c.gce.SetOperationPolls(1000000) // the GCE insert never finishes by itself
+// interruptOnGCEInsert is a context cancelled (Ctrl-C) once an apply is
+// under way, when GCE got its insert, however long evaluating and
+// planning took; the insert never finishes by itself.
+func (c *clouds) interruptOnGCEInsert() context.Context {
+	c.gce.SetOperationPolls(1000000)
 	ctx, cancel := context.WithCancel(context.Background())
-	// Ctrl-C once the apply is under way (GCE got its insert), however
-	// long evaluating and planning took.
 	go func() {
 		defer cancel()
 		for deadline := time.Now().Add(time.Minute); c.gce.Mutations() == 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
+	return ctx
+}
+
+// Ctrl-C in the middle of an apply: the next plan shows the truth.
+func TestCloudInterruptedApply(t *testing.T) {
+	c := newClouds(t)
+	ctx := c.interruptOnGCEInsert()
 	code, out, stderr := c.fleetCtx(ctx, t, "apply", c.file, "--yes")
 	if code != exitError {
 		t.Fatalf("an interrupted apply should fail: exit %d\n%s%s", code, out, stderr)

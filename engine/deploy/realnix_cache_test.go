@@ -8,7 +8,6 @@ package deploy_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -40,15 +39,7 @@ func (n *realNix) cacheKey(t testing.TB, name string) (secret, public string) {
 // make a machine do.
 func (n *realNix) substitutingStore(t *testing.T, srv *sshtest.Server, substituters, keys string) string {
 	t.Helper()
-	store := filepath.Join(t.TempDir(), "machine")
-	conf := filepath.Join(t.TempDir(), "conf")
-	write(t, filepath.Join(conf, "nix.conf"), fmt.Sprintf("require-sigs = true\ntrusted-users = root\nsandbox = false\nsubstituters = %s\ntrusted-public-keys = %s\n", substituters, keys))
-	daemon, err := exec.LookPath("nix-daemon")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Stub("nix-daemon", fmt.Sprintf("NIX_CONF_DIR=%s exec %s --store %s \"$@\"\n", conf, daemon, store))
-	return store
+	return n.storeWithConf(t, srv, fmt.Sprintf("require-sigs = true\ntrusted-users = root\nsandbox = false\nsubstituters = %s\ntrusted-public-keys = %s\n", substituters, keys))
 }
 
 // TestRealNixCache: the deploy pushes the system to a file:// cache,

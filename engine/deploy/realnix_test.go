@@ -200,9 +200,15 @@ func (n *realNix) build(t *testing.T, name string) string {
 // in a sandbox: the trivial builder needs /bin/sh and its libraries.)
 func (n *realNix) machineStore(t *testing.T, srv *sshtest.Server) string {
 	t.Helper()
+	return n.storeWithConf(t, srv, "require-sigs = true\ntrusted-users = root\nsandbox = false\nsubstituters =\nextra-sandbox-paths = /bin? /usr /lib? /lib64?\n")
+}
+
+// storeWithConf is machineStore with the nix.conf given.
+func (n *realNix) storeWithConf(t *testing.T, srv *sshtest.Server, nixConf string) string {
+	t.Helper()
 	store := filepath.Join(t.TempDir(), "machine")
 	conf := filepath.Join(t.TempDir(), "conf")
-	write(t, filepath.Join(conf, "nix.conf"), "require-sigs = true\ntrusted-users = root\nsandbox = false\nsubstituters =\nextra-sandbox-paths = /bin? /usr /lib? /lib64?\n")
+	write(t, filepath.Join(conf, "nix.conf"), nixConf)
 	daemon, err := exec.LookPath("nix-daemon")
 	if err != nil {
 		t.Fatal(err)
