@@ -12,6 +12,7 @@ import (
 
 	"github.com/fleet-nix/fleet/engine/deploy"
 	"github.com/fleet-nix/fleet/engine/model"
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 // countingRunner is a runner that records every local command.
@@ -139,7 +140,7 @@ func TestRealNixBatchDrvCollected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log strings.Builder
+	var log testtool.SyncBuffer // nix's stdout and stderr are copied into it at once
 	if err := steps[0].Run(context.Background(), &log); err != nil {
 		t.Fatalf("web: %v\n%s", err, log.String())
 	}

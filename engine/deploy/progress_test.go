@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleet-nix/fleet/engine/testtool"
 )
 
 func TestProgressLines(t *testing.T) {
@@ -76,7 +76,7 @@ electrum: done: degraded at activate 4.0s: the new system is active, but units f
 func TestProgressExecute(t *testing.T) {
 	for _, terminal := range []bool{false, true} {
 		t.Run(map[bool]string{false: "lines", true: "terminal"}[terminal], func(t *testing.T) {
-			var b syncBuffer
+			var b testtool.SyncBuffer
 			ev, done := Progress(&b, terminal)
 			specs := with(append(append(chain("cinnabar", "build", "copy", "activate"), chain("galena", "build", "copy")...),
 				chain("electrum", "build")...), "galena/copy", fail("no route to host"))
@@ -109,23 +109,3 @@ func TestProgressExecute(t *testing.T) {
 		})
 	}
 }
-
-// syncBuffer is a bytes.Buffer that mpb's goroutine and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
