@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"iter"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -128,23 +129,44 @@ func explainSyntax(serr syntax.Error, src []byte) *model.Error {
 
 // withoutComment is line up to its comment, if any.
 func withoutComment(line string) string {
-	var quote byte
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '#':
+	for i, c := range codeBytes(line) {
+		if c == '#' {
 			return line[:i]
 		}
 	}
 	return line
+}
+
+// codeBytes yields the bytes of s that are code, with their offsets:
+// not inside a string literal, and of a comment only its '#'.
+func codeBytes(s string) iter.Seq2[int, byte] {
+	return func(yield func(int, byte) bool) {
+		var quote byte
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case quote != 0:
+				if c == '\\' {
+					i++
+				} else if c == quote {
+					quote = 0
+				}
+			case c == '"' || c == '\'':
+				quote = c
+			case c == '#':
+				if !yield(i, c) {
+					return
+				}
+				for i < len(s) && s[i] != '\n' {
+					i++
+				}
+			default:
+				if !yield(i, c) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // gotToken is the token a parse error names: "got X, want Y" or "got X
@@ -223,28 +245,16 @@ func openBrace(src []byte, line, end int) (int, bool) {
 // mistake in it ({"a": 1, "b"}), not a set.
 func topColon(s []byte) bool {
 	depth := 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '#':
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
-		case c == '(' || c == '[' || c == '{':
+	for _, c := range codeBytes(string(s)) {
+		switch c {
+		case '(', '[', '{':
 			depth++
-		case c == ')' || c == ']' || c == '}':
+		case ')', ']', '}':
 			depth--
-		case c == ':' && depth == 0:
-			return true
+		case ':':
+			if depth == 0 {
+				return true
+			}
 		}
 	}
 	return false

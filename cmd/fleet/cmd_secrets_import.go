@@ -307,27 +307,8 @@ func storeImported(w io.Writer, f *model.Fleet, targets []importTarget, dryRun b
 }
 
 // secretName is the default secret name of a value at path: its keys
-// joined by "-", with what a secret name cannot hold replaced by "_".
-func secretName(path []string) string {
-	var b strings.Builder
-	for i, p := range path {
-		if i > 0 {
-			b.WriteByte('-')
-		}
-		for _, r := range p {
-			if r == '_' || r == '-' || r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-				b.WriteRune(r)
-			} else {
-				b.WriteByte('_')
-			}
-		}
-	}
-	name := b.String()
-	if name == "" || name[0] == '-' || name[0] >= '0' && name[0] <= '9' {
-		name = "_" + name
-	}
-	return name
-}
+// joined by "-", made a secret name (secrets.NameFor).
+func secretName(path []string) string { return secrets.NameFor(strings.Join(path, "-")) }
 
 // secretDeclaration is the secret(...) line that declares an imported
 // secret: per machine for --machine, else shared (read by the admins

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fleet-nix/fleet/engine/secrets"
 )
 
 // Decl is a fleet secret that holds some of a generator's files.
@@ -123,9 +125,9 @@ func Map(g *Generator, value func(File) []byte) []Decl {
 	// Names: the generator's, or with the first file's when it has several.
 	for i := range decls {
 		if len(decls) > 1 {
-			decls[i].Name = SecretName(g.Name + "-" + strings.TrimPrefix(decls[i].ClanFiles[0], g.Name+"-"))
+			decls[i].Name = secrets.NameFor(g.Name + "-" + strings.TrimPrefix(decls[i].ClanFiles[0], g.Name+"-"))
 		} else {
-			decls[i].Name = SecretName(g.Name)
+			decls[i].Name = secrets.NameFor(g.Name)
 		}
 	}
 	for _, h := range hashes {
@@ -206,21 +208,4 @@ func quoteList(xs []string) string {
 		q[i] = strconv.Quote(x)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// SecretName makes s a secret name: what a name cannot hold becomes "_".
-func SecretName(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r == '_' || r == '-' || r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	name := b.String()
-	if name == "" || name[0] == '-' || name[0] >= '0' && name[0] <= '9' {
-		name = "_" + name
-	}
-	return name
 }
